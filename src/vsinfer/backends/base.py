@@ -1,0 +1,287 @@
+"""The Backend base: a frozen description, a pure translation to plugin arguments, and the plugin call."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
+
+from ..errors import ClipError, ModelError
+from ..model import FLOAT, FLOAT16, ModelInfo, TensorInfo, model_info
+from ..plugins import get_plugin, select_args
+from ..tiling import Tiling, resolve_tiling
+from .fields import check
+
+if TYPE_CHECKING:
+    import vapoursynth as vs
+
+    from .migx import MIGX
+    from .ncnn import NCNN
+    from .ort import ORT, ORT_COREML, ORT_CPU, ORT_CUDA, ORT_DML
+    from .ov import OV, OV_CPU, OV_GPU, OV_NPU
+    from .trt import TRT, TRT_RTX
+
+__all__ = ["Backend", "as_clip_list", "auto_float_bits", "compact", "log_level_index"]
+
+logger = logging.getLogger("vsinfer")
+
+
+
+def compact(args: dict[str, Any]) -> dict[str, Any]:
+    """``args`` without the None values: an unset option is left to the plugin's own default."""
+    return {k: v for k, v in args.items() if v is not None}
+
+
+def log_level_index() -> int:
+    """The ``vsinfer`` logger's effective level as 0 (DEBUG or lower) .. 4 (CRITICAL or higher)."""
+    level = logger.getEffectiveLevel()
+    thresholds = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
+    return next((i for i, t in enumerate(thresholds) if level <= t), 4)
+
+
+def auto_float_bits(nodes: Sequence[vs.VideoNode], model: ModelInfo, fp16: bool) -> int:
+    """Float bits for plugins that convert the model themselves (ort, ncnn).
+
+    An fp16-IO model needs half floats; float32 clips stay as they are; integer clips become half floats
+    when the plugin runs the model in fp16 (it then takes fp16 input), else single floats.
+    """
+    import vapoursynth as vs
+
+    if model.fp16_io:
+        return 16
+    if all(n.format.sample_type == vs.FLOAT and n.format.bits_per_sample == 32 for n in nodes):
+        return 32
+    return 16 if fp16 else 32
+
+
+def as_clip_list(clips: vs.VideoNode | Sequence[vs.VideoNode], where: str) -> list[vs.VideoNode]:
+    """The input clips as a list, each with a constant format and all of one size."""
+    import vapoursynth as vs
+
+    nodes = [clips] if isinstance(clips, vs.VideoNode) else list(clips)
+    if not nodes:
+        raise ClipError("clips", clips, "one or more vs.VideoNode", where=where)
+    for i, node in enumerate(nodes):
+        if not isinstance(node, vs.VideoNode):
+            raise ClipError(f"clips[{i}]", node, "a vs.VideoNode", where=where)
+        if node.format is None or node.width == 0 or node.height == 0:
+            raise ClipError(f"clips[{i}]", node, "a clip with constant format and size", where=where)
+        if (node.width, node.height) != (nodes[0].width, nodes[0].height):
+            raise ClipError(
+                f"clips[{i}] size",
+                (node.width, node.height),
+                f"the size of clips[0] {(nodes[0].width, nodes[0].height)}",
+                where=where,
+            )
+    return nodes
+
+
+@dataclass(frozen=True, kw_only=True)
+class Backend:
+    """Base of every backend: describes how to run a model; ``inference`` runs it.
+
+    Subclasses are frozen, keyword-only dataclasses. Equal descriptions compare and hash equal, whatever
+    order the user gave collections in.
+    """
+
+    namespace: ClassVar[str] = ""
+    """The vs-mlrt plugin namespace (``core.<namespace>``)."""
+    path_argument: ClassVar[str] = "network_path"
+    """Name of the plugin's model path argument."""
+    flexible_output_prop: ClassVar[str] = "vsinferPlane"
+    """Frame property prefix for ``flexible=True`` output planes."""
+    takes_fp16_io: ClassVar[bool] = True
+    """Whether a model with float16 inputs can be given to this backend."""
+
+    if TYPE_CHECKING:
+        TRT: ClassVar[type[TRT]]
+        TRT_RTX: ClassVar[type[TRT_RTX]]
+        ORT: ClassVar[type[ORT]]
+        ORT_CPU: ClassVar[type[ORT_CPU]]
+        ORT_CUDA: ClassVar[type[ORT_CUDA]]
+        ORT_DML: ClassVar[type[ORT_DML]]
+        ORT_COREML: ClassVar[type[ORT_COREML]]
+        OV: ClassVar[type[OV]]
+        OV_CPU: ClassVar[type[OV_CPU]]
+        OV_GPU: ClassVar[type[OV_GPU]]
+        OV_NPU: ClassVar[type[OV_NPU]]
+        NCNN: ClassVar[type[NCNN]]
+        NCNN_VK: ClassVar[type[NCNN]]
+        MIGX: ClassVar[type[MIGX]]
+
+    def __post_init__(self) -> None:
+        """Reject invalid values of the fields every backend shares; subclasses add their own checks."""
+        where = type(self).__name__
+        check(bool(self.namespace), where, "class", where, "a concrete backend (e.g. ORT_CPU, OV_CPU, TRT)")
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        if "num_streams" in values:
+            n = values["num_streams"]
+            check(isinstance(n, int) and n >= 1, where, "num_streams", n, "an int >= 1")
+        if "device_id" in values:
+            d = values["device_id"]
+            check(isinstance(d, int) and d >= 0, where, "device_id", d, "an int >= 0")
+        if values.get("fp16") and values.get("bf16"):
+            check(False, where, "fp16", values["fp16"], "fp16 and bf16 not both True; pick one precision")
+
+    def _set(self, name: str, value: Any) -> None:
+        """Normalize a field in ``__post_init__`` (the dataclass is frozen)."""
+        object.__setattr__(self, name, value)
+
+    # -- translate -------------------------------------------------------------------------------------
+    def get_args(self, clips: vs.VideoNode | Sequence[vs.VideoNode]) -> dict[str, Any]:
+        """The keyword arguments this backend's fields give ``core.<namespace>.Model`` for ``clips``.
+
+        Pure: it renders nothing and does not touch the plugin. ``inference`` adds the clips, the model
+        path, tiling and ``**kwargs``, and drops defaults the loaded plugin does not know.
+        """
+        return {}
+
+    def user_set_args(self, clips: vs.VideoNode | Sequence[vs.VideoNode]) -> set[str]:
+        """Names in ``get_args`` whose value differs from what a default instance would pass."""
+        own = self.get_args(clips)
+        default = type(self)().get_args(clips)
+        return {k for k, v in own.items() if k not in default or default[k] != v}
+
+    def input_bits(self, clips: Sequence[vs.VideoNode], model: ModelInfo) -> int:
+        """Bits of the float format the clips are converted to (16 or 32) before the plugin sees them."""
+        return 16 if model.fp16_io else 32
+
+    def prepare_network(self, network_path: Path, model: ModelInfo, channels: int, tiling: Tiling) -> Path:
+        """The file handed to the plugin; engine-based backends build or find their engine here."""
+        return network_path
+
+    # -- run -------------------------------------------------------------------------------------------
+    @overload
+    def inference(
+        self,
+        clips: vs.VideoNode | Sequence[vs.VideoNode],
+        network_path: str | os.PathLike[str],
+        /,
+        overlap: int | tuple[int, int] = (0, 0),
+        tilesize: int | tuple[int, int] | None = None,
+        *,
+        flexible: Literal[False] = False,
+        **kwargs: Any,
+    ) -> vs.VideoNode: ...
+
+    @overload
+    def inference(
+        self,
+        clips: vs.VideoNode | Sequence[vs.VideoNode],
+        network_path: str | os.PathLike[str],
+        /,
+        overlap: int | tuple[int, int] = (0, 0),
+        tilesize: int | tuple[int, int] | None = None,
+        *,
+        flexible: Literal[True],
+        **kwargs: Any,
+    ) -> list[vs.VideoNode]: ...
+
+    def inference(
+        self,
+        clips: vs.VideoNode | Sequence[vs.VideoNode],
+        network_path: str | os.PathLike[str],
+        /,
+        overlap: int | tuple[int, int] = (0, 0),
+        tilesize: int | tuple[int, int] | None = None,
+        *,
+        flexible: bool = False,
+        **kwargs: Any,
+    ) -> vs.VideoNode | list[vs.VideoNode]:
+        """Run the ONNX model at ``network_path`` on ``clips``.
+
+        Args:
+            clips: One clip or several; their planes, in order, are the model's input channels.
+            network_path: The ONNX model.
+            overlap: Pixels of context each tile shares with its neighbours (int or (x, y)).
+            tilesize: Tile size (int or (w, h)); None runs the whole frame as one tile.
+            flexible: Return one GRAY clip per output plane instead of one clip.
+            **kwargs: Passed to the plugin unchanged; they win over the backend's own arguments.
+
+        Returns:
+            The output clip, or the list of plane clips when ``flexible`` is True.
+        """
+        where = type(self).__name__
+        nodes = as_clip_list(clips, where)
+        model = model_info(network_path)
+        tensor = model.input()
+        channels = sum(n.format.num_planes for n in nodes)
+        self._check_model(model, tensor, channels, where)
+        tiling = resolve_tiling(nodes[0].width, nodes[0].height, tilesize, overlap, where=where)
+        _check_static_size(model, tensor, tiling, where)
+        nodes = _to_float(nodes, self.input_bits(nodes, model))
+        network = self.prepare_network(Path(network_path), model, channels, tiling)
+
+        own = self.get_args(nodes)
+        args: dict[str, Any] = {"clips": nodes, self.path_argument: str(network), **tiling.plugin_args(), **own}
+        if flexible:
+            args["flexible_output_prop"] = self.flexible_output_prop
+        user_set = self.user_set_args(nodes) | kwargs.keys()
+        args.update(kwargs)
+        args = select_args(self.namespace, args, user_set)
+        logger.debug("core.%s.Model(%s)", self.namespace, {k: v for k, v in args.items() if k != "clips"})
+        result = get_plugin(self.namespace).Model(**args)
+        if not flexible:
+            return result  # type: ignore[no-any-return]
+        return _split_planes(result, self.flexible_output_prop)
+
+    def _check_model(self, model: ModelInfo, tensor: TensorInfo, channels: int, where: str) -> None:
+        if tensor.elem_type not in (FLOAT, FLOAT16):
+            raise ModelError(
+                f"input {tensor.name!r} type", tensor.type_name, "float32 or float16", where=f"{where} {model.path}"
+            )
+        if tensor.elem_type == FLOAT16 and not self.takes_fp16_io:
+            raise ModelError(
+                f"input {tensor.name!r} type",
+                tensor.type_name,
+                f"float32: {where} cannot take float16 model inputs (use ORT_*, NCNN or TRT)",
+                where=model.path,
+            )
+        if tensor.channels is not None and tensor.channels != channels:
+            raise ClipError(
+                "clips",
+                f"{channels} planes in total",
+                f"{tensor.channels} planes, the channels of input {tensor.name!r} of {model.path}",
+                where=where,
+            )
+
+    @staticmethod
+    def autoselect(device_id: int = 0, **kwargs: Any) -> Backend:
+        """The fastest backend usable on this machine for GPU ``device_id``; see ``vsinfer.select``."""
+        from ..select import autoselect
+
+        return autoselect(device_id, **kwargs)
+
+
+def _check_static_size(model: ModelInfo, tensor: TensorInfo, tiling: Tiling, where: str) -> None:
+    width, height = tensor.spatial
+    tw, th = tiling.tilesize
+    if (width is not None and width != tw) or (height is not None and height != th):
+        name = "frame size (tilesize=None)" if tiling.whole_frame else "tilesize"
+        raise ModelError(
+            name,
+            (tw, th),
+            f"({width}, {height}), the static size of input {tensor.name!r} of {model.path}; "
+            f"pass tilesize=({width}, {height})",
+            where=where,
+        )
+
+
+def _to_float(nodes: list[vs.VideoNode], bits: int) -> list[vs.VideoNode]:
+    import vapoursynth as vs
+
+    if all(n.format.sample_type == vs.FLOAT and n.format.bits_per_sample == bits for n in nodes):
+        return nodes
+    from vstools import depth
+
+    return [depth(n, bits, sample_type=vs.FLOAT) for n in nodes]
+
+
+def _split_planes(result: Any, prop: str) -> list[vs.VideoNode]:
+    import vapoursynth as vs
+
+    clip, count = result["clip"], int(result["num_planes"])
+    return [vs.core.std.PropToClip(clip, prop=f"{prop}{i}") for i in range(count)]

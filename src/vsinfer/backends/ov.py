@@ -1,0 +1,168 @@
+"""OpenVINO backends (``core.ov``): CPU, GPU, NPU."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..model import ModelInfo
+from .base import Backend
+from .fields import FrozenMapping, check, frozen_mapping, name_set
+
+if TYPE_CHECKING:
+    import vapoursynth as vs
+
+__all__ = ["OV", "OV_CPU", "OV_GPU", "OV_NPU", "OVConfig"]
+
+ConfigValue = str | int | float
+
+
+@dataclass(frozen=True)
+class OVConfig:
+    """The ``config`` callable handed to ``core.ov.Model``: returns the OpenVINO properties."""
+
+    properties: FrozenMapping
+    """OpenVINO property name -> value."""
+
+    def __call__(self) -> dict[str, Any]:
+        """The properties as a plain dict, as the plugin expects."""
+        return dict(self.properties)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OV(Backend):
+    """OpenVINO: the fields every device shares. Use OV_CPU, OV_GPU or OV_NPU."""
+
+    namespace: ClassVar[str] = "ov"
+    takes_fp16_io: ClassVar[bool] = False
+    device: ClassVar[str] = ""
+    """OpenVINO device name for this class."""
+
+    num_streams: int = 1
+    """Inference requests in flight; also OpenVINO's NUM_STREAMS."""
+    custom_config: Mapping[str, ConfigValue] = field(default_factory=FrozenMapping)
+    """Extra OpenVINO properties (str / int / float values); they win over the ones vsinfer sets."""
+
+    def __post_init__(self) -> None:
+        """Validate and freeze ``custom_config``."""
+        super().__post_init__()
+        check(bool(self.device), type(self).__name__, "class", "OV", "OV_CPU, OV_GPU or OV_NPU")
+        self._set(
+            "custom_config", frozen_mapping(type(self).__name__, "custom_config", self.custom_config, (str, int, float))
+        )
+
+    def properties(self) -> dict[str, ConfigValue]:
+        """The OpenVINO properties vsinfer derives from the fields (before ``custom_config``)."""
+        return {"NUM_STREAMS": self.num_streams}
+
+    def device_name(self) -> str:
+        """The plugin's ``device`` argument."""
+        return self.device
+
+    def plugin_fp16(self) -> bool:
+        """Whether the plugin converts the ONNX model to fp16 itself (only for a block list)."""
+        return False
+
+    def get_args(self, clips: vs.VideoNode | Sequence[vs.VideoNode]) -> dict[str, Any]:
+        """Device, streams and the ``config`` callable (user keys win) of ``core.ov.Model``."""
+        args: dict[str, Any] = {
+            "device": self.device_name(),
+            "num_streams": self.num_streams,
+            "config": OVConfig(FrozenMapping(self.properties() | dict(self.custom_config))),
+        }
+        if self.plugin_fp16():
+            args["fp16"] = 1
+            args["fp16_blacklist_ops"] = list(getattr(self, "fp16_blacklist_ops", ()) or ())
+        return args
+
+    def input_bits(self, clips: Sequence[vs.VideoNode], model: ModelInfo) -> int:
+        """The ov plugin takes float32 clips only."""
+        return 32
+
+
+@dataclass(frozen=True, kw_only=True)
+class _OVPrecision(OV):
+    """Shared precision fields of OV_CPU and OV_GPU."""
+
+    fp16: bool | None = None
+    """Run in half precision (OpenVINO INFERENCE_PRECISION_HINT f16)."""
+    fp16_blacklist_ops: Collection[str] | None = None
+    """Op types kept in float32: the plugin then converts the model to fp16 itself, except these ops, and
+    OpenVINO runs it with precision hint f32 so that the kept ops stay in float32. Only with ``fp16=True``."""
+
+    def __post_init__(self) -> None:
+        """Validate the block list against ``fp16``."""
+        super().__post_init__()
+        where = type(self).__name__
+        self._set("fp16_blacklist_ops", name_set(where, "fp16_blacklist_ops", self.fp16_blacklist_ops))
+        check(not self.fp16_blacklist_ops or bool(self.fp16), where, "fp16_blacklist_ops", self.fp16_blacklist_ops,
+              "None when fp16 is off (the block list only applies to the fp16 conversion)")
+
+    def plugin_fp16(self) -> bool:
+        """The plugin converts the model only when a block list is given."""
+        return bool(self.fp16_blacklist_ops)
+
+    def precision_hint(self) -> str:
+        """OpenVINO INFERENCE_PRECISION_HINT."""
+        return "f16" if self.fp16 and not self.fp16_blacklist_ops else "f32"
+
+    def properties(self) -> dict[str, ConfigValue]:
+        """Streams and precision hint."""
+        return super().properties() | {"INFERENCE_PRECISION_HINT": self.precision_hint()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class OV_CPU(_OVPrecision):
+    """OpenVINO on the CPU."""
+
+    device: ClassVar[str] = "CPU"
+
+    num_threads: int = 0
+    """INFERENCE_NUM_THREADS; 0 lets OpenVINO decide."""
+    bind_thread: bool = True
+    """ENABLE_CPU_PINNING: pin inference threads to cores."""
+    bf16: bool | None = None
+    """Run in bfloat16 (precision hint bf16; needs AVX512-BF16 or AMX)."""
+
+    def __post_init__(self) -> None:
+        """fp16 defaults to True unless bf16 is set."""
+        if self.fp16 is None:
+            self._set("fp16", not self.bf16)
+        self._set("bf16", bool(self.bf16))
+        super().__post_init__()
+        check(self.num_threads >= 0, "OV_CPU", "num_threads", self.num_threads, "an int >= 0 (0: automatic)")
+
+    def precision_hint(self) -> str:
+        """bf16 when asked, else as for every device."""
+        return "bf16" if self.bf16 else super().precision_hint()
+
+    def properties(self) -> dict[str, ConfigValue]:
+        """Threads, pinning, streams and precision."""
+        return super().properties() | {
+            "INFERENCE_NUM_THREADS": self.num_threads,
+            "ENABLE_CPU_PINNING": "YES" if self.bind_thread else "NO",
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class OV_GPU(_OVPrecision):
+    """OpenVINO on an Intel GPU."""
+
+    device: ClassVar[str] = "GPU"
+
+    device_id: int = 0
+    """GPU index: the device is ``GPU.<device_id>``."""
+    fp16: bool | None = True
+    """Run in half precision (precision hint f16)."""
+
+    def device_name(self) -> str:
+        """``GPU.<device_id>``."""
+        return f"GPU.{self.device_id}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OV_NPU(OV):
+    """OpenVINO on an Intel NPU (runs in fp16 by itself)."""
+
+    device: ClassVar[str] = "NPU"

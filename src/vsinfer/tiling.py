@@ -1,0 +1,79 @@
+"""Tile size and overlap: normalization and the plugins' own rules, checked before the plugin runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .errors import TilingError
+
+__all__ = ["Tiling", "as_pair", "resolve_tiling"]
+
+Pair = tuple[int, int]
+
+
+def as_pair(name: str, value: int | Sequence[int], *, where: str | None = None) -> Pair:
+    """Normalize ``value`` to ``(width, height)``: an int or a 1-sequence applies to both, like the plugins do."""
+    if isinstance(value, bool):
+        raise TilingError(name, value, "an int or a sequence of one or two ints", where=where)
+    if isinstance(value, int):
+        return (value, value)
+    if isinstance(value, Sequence) and 1 <= len(value) <= 2 and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        return (value[0], value[-1])
+    raise TilingError(name, value, "an int or a sequence of one or two ints", where=where)
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """The tiling a plugin call will use, after validation."""
+
+    tilesize: Pair
+    """Tile width and height in pixels (the frame size when the whole frame is one tile)."""
+    overlap: Pair
+    """Horizontal and vertical overlap in pixels."""
+    whole_frame: bool
+    """True when the user gave no tilesize: the plugin gets no tilesize argument."""
+
+    def plugin_args(self) -> dict[str, list[int]]:
+        """The ``tilesize`` / ``overlap`` keyword arguments, omitted when the plugin's defaults apply."""
+        args: dict[str, list[int]] = {}
+        if not self.whole_frame:
+            args["tilesize"] = list(self.tilesize)
+        if self.overlap != (0, 0):
+            args["overlap"] = list(self.overlap)
+        return args
+
+
+def resolve_tiling(
+    width: int,
+    height: int,
+    tilesize: int | Sequence[int] | None,
+    overlap: int | Sequence[int],
+    *,
+    where: str | None = None,
+) -> Tiling:
+    """Validate ``tilesize`` and ``overlap`` against a ``width`` x ``height`` frame and each other."""
+    ov = as_pair("overlap", overlap, where=where)
+    if min(ov) < 0:
+        raise TilingError("overlap", overlap, "non-negative values", where=where)
+    if tilesize is None:
+        if ov != (0, 0):
+            raise TilingError(
+                "overlap", overlap, "(0, 0) when tilesize is None (the whole frame is one tile); set a tilesize",
+                where=where,
+            )
+        return Tiling((width, height), ov, whole_frame=True)
+    ts = as_pair("tilesize", tilesize, where=where)
+    if min(ts) < 1:
+        raise TilingError("tilesize", tilesize, "positive values", where=where)
+    if ts[0] > width or ts[1] > height:
+        raise TilingError("tilesize", tilesize, f"at most the frame size ({width}, {height})", where=where)
+    for axis, (t, o) in enumerate(zip(ts, ov, strict=True)):
+        if t - 2 * o <= 0:
+            side = "width" if axis == 0 else "height"
+            raise TilingError(
+                "overlap", overlap, f"2 * overlap < tile {side} ({t}), so each tile keeps some pixels", where=where
+            )
+    return Tiling(ts, ov, whole_frame=False)
