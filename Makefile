@@ -1,0 +1,34 @@
+# make install: the .venv only. make demo: install + run the example. make test: install + lint + tests.
+SHELL := /bin/bash
+VENV  := .venv
+VPY   := $(VENV)/bin/python
+# python3.12 on PATH, else the pyenv one (this image keeps 3.12 there; the plain python3 is 3.11).
+PYTHON ?= $(shell command -v python3.12 2>/dev/null || ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.12.*/bin/python3.12 2>/dev/null | tail -n 1)
+EXTRAS ?= cpu,ncnn,test
+
+.PHONY: install demo test lint clean
+
+install: $(VENV)/.installed-$(EXTRAS)
+
+$(VENV)/.installed-$(EXTRAS): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: put python3.12 on PATH or set PYTHON=/path/to/python3.12" >&2; exit 1; }
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[$(EXTRAS)]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+demo: install
+	@mkdir -p out
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" vspipe -c y4m -p examples/upscale.vpy out/upscaled.y4m
+	@echo "wrote out/upscaled.y4m" >&2
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/mypy
+
+test: lint
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VPY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) out build src/*.egg-info
