@@ -104,7 +104,9 @@ class MissingDependencyError(VsinferError, ImportError):
         """The importable module name."""
         self.extra = extra
         """The vsinfer extra that installs it."""
-        super().__init__(f"{purpose} needs the Python module {module!r}; install it with pip install 'vsinfer[{extra}]'")
+        super().__init__(
+            f"{purpose} needs the Python module {module!r}; install it with pip install 'vsinfer[{extra}]'"
+        )
 
 
 class BuildError(VsinferError, RuntimeError):

@@ -72,7 +72,7 @@ def get_plugin(namespace: str) -> vs.Plugin:
     import vapoursynth as vs
 
     try:
-        return getattr(vs.core, namespace)  # type: ignore[no-any-return]
+        return getattr(vs.core, namespace)
     except AttributeError as exc:
         raise PluginNotFoundError(namespace, EXTRAS.get(namespace, namespace)) from exc
 

@@ -15,7 +15,7 @@ __all__ = ["autoselect"]
 
 def autoselect(device_id: int = 0, **kwargs: Any) -> Backend:
     """OV_CPU when the ov plugin is loaded, else ORT_CPU."""
-    from .backends import OV_CPU, ORT_CPU
+    from .backends import ORT_CPU, OV_CPU
 
     for cls, ns in ((OV_CPU, "ov"), (ORT_CPU, "ort")):
         if is_loaded(ns):

@@ -14,6 +14,19 @@ for _cls in (TRT, TRT_RTX, ORT, ORT_CPU, ORT_CUDA, ORT_DML, ORT_COREML, OV, OV_C
 Backend.NCNN_VK = NCNN
 
 __all__ = [
-    "MIGX", "NCNN", "NCNN_VK", "OV", "OV_CPU", "OV_GPU", "OV_NPU", "ORT", "ORT_COREML", "ORT_CPU", "ORT_CUDA",
-    "ORT_DML", "TRT", "TRT_RTX", "Backend",
+    "MIGX",
+    "NCNN",
+    "NCNN_VK",
+    "ORT",
+    "ORT_COREML",
+    "ORT_CPU",
+    "ORT_CUDA",
+    "ORT_DML",
+    "OV",
+    "OV_CPU",
+    "OV_GPU",
+    "OV_NPU",
+    "TRT",
+    "TRT_RTX",
+    "Backend",
 ]

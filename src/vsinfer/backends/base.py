@@ -18,11 +18,11 @@ from .fields import check
 if TYPE_CHECKING:
     import vapoursynth as vs
 
-    from .migx import MIGX
-    from .ncnn import NCNN
-    from .ort import ORT, ORT_COREML, ORT_CPU, ORT_CUDA, ORT_DML
-    from .ov import OV, OV_CPU, OV_GPU, OV_NPU
-    from .trt import TRT, TRT_RTX
+    from . import migx as _migx
+    from . import ncnn as _ncnn
+    from . import ort as _ort
+    from . import ov as _ov
+    from . import trt as _trt
 
 __all__ = ["Backend", "as_clip_list", "auto_float_bits", "compact", "log_level_index"]
 
@@ -97,20 +97,20 @@ class Backend:
     """Whether a model with float16 inputs can be given to this backend."""
 
     if TYPE_CHECKING:
-        TRT: ClassVar[type[TRT]]
-        TRT_RTX: ClassVar[type[TRT_RTX]]
-        ORT: ClassVar[type[ORT]]
-        ORT_CPU: ClassVar[type[ORT_CPU]]
-        ORT_CUDA: ClassVar[type[ORT_CUDA]]
-        ORT_DML: ClassVar[type[ORT_DML]]
-        ORT_COREML: ClassVar[type[ORT_COREML]]
-        OV: ClassVar[type[OV]]
-        OV_CPU: ClassVar[type[OV_CPU]]
-        OV_GPU: ClassVar[type[OV_GPU]]
-        OV_NPU: ClassVar[type[OV_NPU]]
-        NCNN: ClassVar[type[NCNN]]
-        NCNN_VK: ClassVar[type[NCNN]]
-        MIGX: ClassVar[type[MIGX]]
+        TRT: ClassVar[type[_trt.TRT]]
+        TRT_RTX: ClassVar[type[_trt.TRT_RTX]]
+        ORT: ClassVar[type[_ort.ORT]]
+        ORT_CPU: ClassVar[type[_ort.ORT_CPU]]
+        ORT_CUDA: ClassVar[type[_ort.ORT_CUDA]]
+        ORT_DML: ClassVar[type[_ort.ORT_DML]]
+        ORT_COREML: ClassVar[type[_ort.ORT_COREML]]
+        OV: ClassVar[type[_ov.OV]]
+        OV_CPU: ClassVar[type[_ov.OV_CPU]]
+        OV_GPU: ClassVar[type[_ov.OV_GPU]]
+        OV_NPU: ClassVar[type[_ov.OV_NPU]]
+        NCNN: ClassVar[type[_ncnn.NCNN]]
+        NCNN_VK: ClassVar[type[_ncnn.NCNN]]
+        MIGX: ClassVar[type[_migx.MIGX]]
 
     def __post_init__(self) -> None:
         """Reject invalid values of the fields every backend shares; subclasses add their own checks."""
@@ -203,6 +203,7 @@ class Backend:
 
         Returns:
             The output clip, or the list of plane clips when ``flexible`` is True.
+
         """
         where = type(self).__name__
         nodes = as_clip_list(clips, where)
@@ -213,6 +214,7 @@ class Backend:
         tiling = resolve_tiling(nodes[0].width, nodes[0].height, tilesize, overlap, where=where)
         _check_static_size(model, tensor, tiling, where)
         nodes = _to_float(nodes, self.input_bits(nodes, model))
+        plugin = get_plugin(self.namespace)  # a missing plugin is reported before any engine build
         network = self.prepare_network(Path(network_path), model, channels, tiling)
 
         own = self.get_args(nodes)
@@ -223,9 +225,9 @@ class Backend:
         args.update(kwargs)
         args = select_args(self.namespace, args, user_set)
         logger.debug("core.%s.Model(%s)", self.namespace, {k: v for k, v in args.items() if k != "clips"})
-        result = get_plugin(self.namespace).Model(**args)
+        result = plugin.Model(**args)
         if not flexible:
-            return result  # type: ignore[no-any-return]
+            return result
         return _split_planes(result, self.flexible_output_prop)
 
     def _check_model(self, model: ModelInfo, tensor: TensorInfo, channels: int, where: str) -> None:

@@ -60,7 +60,9 @@ def name_set(where: str, field: str, value: Collection[str] | None) -> tuple[str
     return tuple(sorted(set(value)))
 
 
-def frozen_mapping(where: str, field: str, value: Mapping[str, Any] | None, value_types: tuple[type, ...]) -> FrozenMapping:
+def frozen_mapping(
+    where: str, field: str, value: Mapping[str, Any] | None, value_types: tuple[type, ...]
+) -> FrozenMapping:
     """A mapping with str keys and values of ``value_types``, frozen and sorted."""
     check(value is None or isinstance(value, Mapping), where, field, value, "a mapping of str to values")
     items = dict(value or {})

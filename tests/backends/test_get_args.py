@@ -1,0 +1,168 @@
+"""get_args of every backend class: defaults and a non-default instance, as exact keyword dicts."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from vsinfer import Backend
+from vsinfer.backends.ov import OVConfig
+from vsinfer.plugins import parse_signature
+
+# Read off the plugin binaries (../shared/plugin-signatures.md); trt and migx cannot load here.
+TRT_SIGNATURE = (
+    "clips:vnode[];engine_path:data;overlap:int[]:opt;tilesize:int[]:opt;device_id:int:opt;use_cuda_graph:int:opt;"
+    "num_streams:int:opt;verbosity:int:opt;flexible_output_prop:data:opt;"
+)
+MIGX_SIGNATURE = (
+    "clips:vnode[];program_path:data;overlap:int[]:opt;tilesize:int[]:opt;device_id:int:opt;num_streams:int:opt;"
+    "flexible_output_prop:data:opt;"
+)
+ORT_SIGNATURE = (
+    "clips:vnode[];network_path:data;overlap:int[]:opt;tilesize:int[]:opt;provider:data:opt;device_id:int:opt;"
+    "num_streams:int:opt;verbosity:int:opt;cudnn_benchmark:int:opt;fp16:int:opt;path_is_serialization:int:opt;"
+    "use_cuda_graph:int:opt;fp16_blacklist_ops:data[]:opt;prefer_nhwc:int:opt;output_format:int:opt;tf32:int:opt;"
+    "flexible_output_prop:data:opt;ml_program:int:opt;"
+)
+OV_SIGNATURE = (
+    "clips:vnode[];network_path:data;overlap:int[]:opt;tilesize:int[]:opt;device:data:opt;num_streams:int:opt;"
+    "fp16:int:opt;config:func:opt;path_is_serialization:int:opt;fp16_blacklist_ops:data[]:opt;"
+    "flexible_output_prop:data:opt;"
+)
+NCNN_SIGNATURE = (
+    "clips:vnode[];network_path:data;overlap:int[]:opt;tilesize:int[]:opt;device_id:int:opt;num_streams:int:opt;"
+    "fp16:int:opt;path_is_serialization:int:opt;flexible_output_prop:data:opt;output_format:int:opt;"
+    "batch_tiles:int:opt;"
+)
+SIGNATURES = {"ort": ORT_SIGNATURE, "ov": OV_SIGNATURE, "ncnn": NCNN_SIGNATURE, "trt": TRT_SIGNATURE,
+              "trt_rtx": TRT_SIGNATURE, "migx": MIGX_SIGNATURE}
+
+
+@pytest.fixture(autouse=True)
+def warning_level() -> Any:
+    log = logging.getLogger("vsinfer")
+    old = log.level
+    log.setLevel(logging.WARNING)
+    yield
+    log.setLevel(old)
+
+
+def ov_config(**props: Any) -> OVConfig:
+    from vsinfer.backends.fields import FrozenMapping
+
+    return OVConfig(FrozenMapping(props))
+
+
+CASES: list[tuple[Any, dict[str, Any]]] = [
+    (Backend.ORT_CPU(), {"provider": "CPU", "num_streams": 1, "verbosity": 2, "fp16": 1, "output_format": 1}),
+    (
+        Backend.ORT_CPU(num_streams=3, verbosity=0, fp16=True, fp16_blacklist_ops=["Resize", "Conv", "Resize"],
+                        output_format=Backend.ORT.OutputFormat.FP32),
+        {"provider": "CPU", "num_streams": 3, "verbosity": 0, "fp16": 1, "fp16_blacklist_ops": ["Conv", "Resize"],
+         "output_format": 0},
+    ),
+    (Backend.ORT_CPU(fp16=False), {"provider": "CPU", "num_streams": 1, "verbosity": 2, "fp16": 0, "output_format": 0}),
+    (
+        Backend.ORT_CUDA(),
+        {"provider": "CUDA", "num_streams": 1, "verbosity": 2, "fp16": 1, "output_format": 1, "device_id": 0,
+         "cudnn_benchmark": 1, "use_cuda_graph": 0, "tf32": 0, "prefer_nhwc": 0},
+    ),
+    (
+        Backend.ORT_CUDA(device_id=1, cudnn_benchmark=False, use_cuda_graph=True, tf32=True, prefer_nhwc=True,
+                         fp16=False),
+        {"provider": "CUDA", "num_streams": 1, "verbosity": 2, "fp16": 0, "output_format": 0, "device_id": 1,
+         "cudnn_benchmark": 0, "use_cuda_graph": 1, "tf32": 1, "prefer_nhwc": 1},
+    ),
+    (Backend.ORT_DML(), {"provider": "DML", "num_streams": 1, "verbosity": 2, "fp16": 1, "output_format": 1,
+                         "device_id": 0}),
+    (Backend.ORT_DML(device_id=2, num_streams=2),
+     {"provider": "DML", "num_streams": 2, "verbosity": 2, "fp16": 1, "output_format": 1, "device_id": 2}),
+    (Backend.ORT_COREML(), {"provider": "COREML", "num_streams": 1, "verbosity": 2, "fp16": 1, "output_format": 1,
+                            "ml_program": 0}),
+    (Backend.ORT_COREML(ml_program=Backend.ORT_COREML.MLProgram.ML_PROGRAM, verbosity=4),
+     {"provider": "COREML", "num_streams": 1, "verbosity": 4, "fp16": 1, "output_format": 1, "ml_program": 1}),
+    (
+        Backend.OV_CPU(),
+        {"device": "CPU", "num_streams": 1, "config": ov_config(
+            NUM_STREAMS=1, INFERENCE_NUM_THREADS=0, ENABLE_CPU_PINNING="YES", INFERENCE_PRECISION_HINT="f16")},
+    ),
+    (
+        Backend.OV_CPU(num_streams=2, num_threads=4, bind_thread=False, bf16=True,
+                       custom_config={"INFERENCE_NUM_THREADS": 8, "PERFORMANCE_HINT": "THROUGHPUT"}),
+        {"device": "CPU", "num_streams": 2, "config": ov_config(
+            NUM_STREAMS=2, INFERENCE_NUM_THREADS=8, ENABLE_CPU_PINNING="NO", INFERENCE_PRECISION_HINT="bf16",
+            PERFORMANCE_HINT="THROUGHPUT")},
+    ),
+    (
+        Backend.OV_CPU(fp16_blacklist_ops={"Softmax"}),
+        {"device": "CPU", "num_streams": 1, "fp16": 1, "fp16_blacklist_ops": ["Softmax"], "config": ov_config(
+            NUM_STREAMS=1, INFERENCE_NUM_THREADS=0, ENABLE_CPU_PINNING="YES", INFERENCE_PRECISION_HINT="f32")},
+    ),
+    (Backend.OV_GPU(), {"device": "GPU.0", "num_streams": 1,
+                        "config": ov_config(NUM_STREAMS=1, INFERENCE_PRECISION_HINT="f16")}),
+    (Backend.OV_GPU(device_id=1, fp16=False, num_streams=2),
+     {"device": "GPU.1", "num_streams": 2, "config": ov_config(NUM_STREAMS=2, INFERENCE_PRECISION_HINT="f32")}),
+    (Backend.OV_NPU(), {"device": "NPU", "num_streams": 1, "config": ov_config(NUM_STREAMS=1)}),
+    (Backend.OV_NPU(custom_config={"NPU_TURBO": "YES"}),
+     {"device": "NPU", "num_streams": 1, "config": ov_config(NUM_STREAMS=1, NPU_TURBO="YES")}),
+    (Backend.NCNN(), {"device_id": 0, "num_streams": 1, "fp16": 1, "output_format": 1}),
+    (Backend.NCNN_VK(device_id=1, num_streams=2, fp16=False, batch_tiles=4),
+     {"device_id": 1, "num_streams": 2, "fp16": 0, "batch_tiles": 4, "output_format": 0}),
+    (Backend.TRT(), {"device_id": 0, "num_streams": 1, "use_cuda_graph": 1, "verbosity": 2}),
+    (Backend.TRT(device_id=1, num_streams=4, use_cuda_graph=False, verbosity=4, builder_optimization_level=5),
+     {"device_id": 1, "num_streams": 4, "use_cuda_graph": 0, "verbosity": 4}),
+    (Backend.TRT_RTX(), {"device_id": 0, "num_streams": 1, "use_cuda_graph": 1, "verbosity": 2}),
+    (Backend.TRT_RTX(num_streams=2, verbosity=0), {"device_id": 0, "num_streams": 2, "use_cuda_graph": 1,
+                                                   "verbosity": 0}),
+    (Backend.MIGX(), {"device_id": 0, "num_streams": 1}),
+    (Backend.MIGX(device_id=3, num_streams=2, fp16=True), {"device_id": 3, "num_streams": 2}),
+]
+
+
+@pytest.mark.parametrize(("backend", "expected"), CASES, ids=lambda v: repr(v)[:60] if not isinstance(v, dict) else "")
+def test_get_args(backend: Any, expected: dict[str, Any]) -> None:
+    assert backend.get_args([]) == expected
+    accepted = parse_signature(SIGNATURES[backend.namespace])
+    assert set(expected) <= set(accepted), set(expected) - set(accepted)
+    assert backend.path_argument in accepted
+
+
+def test_ov_config_callable_returns_plain_dict() -> None:
+    config = Backend.OV_CPU(custom_config={"INFERENCE_PRECISION_HINT": "f32"}).get_args([])["config"]
+    assert config()["INFERENCE_PRECISION_HINT"] == "f32"  # user key wins
+    assert type(config()) is dict
+
+
+def test_verbosity_follows_logger_level() -> None:
+    log = logging.getLogger("vsinfer")
+    log.setLevel(logging.DEBUG)
+    assert Backend.ORT_CPU().get_args([])["verbosity"] == 0
+    assert Backend.TRT().get_args([])["verbosity"] == 4
+    log.setLevel(logging.ERROR)
+    assert Backend.ORT_CPU().get_args([])["verbosity"] == 3
+    assert Backend.TRT().get_args([])["verbosity"] == 1
+    log.setLevel(logging.CRITICAL)
+    assert Backend.ORT_CPU().get_args([])["verbosity"] == 4
+    assert Backend.TRT_RTX().get_args([])["verbosity"] == 0
+
+
+def test_namespace_exposes_every_family() -> None:
+    names = ["TRT", "TRT_RTX", "ORT", "ORT_CPU", "ORT_CUDA", "ORT_DML", "ORT_COREML", "OV", "OV_CPU", "OV_GPU",
+             "OV_NPU", "NCNN", "NCNN_VK", "MIGX"]
+    for name in names:
+        assert issubclass(getattr(Backend, name), Backend), name
+    assert Backend.NCNN_VK is Backend.NCNN
+    assert callable(Backend.autoselect)
+
+
+def test_equal_descriptions_hash_equal() -> None:
+    a = Backend.OV_CPU(custom_config={"A": 1, "B": "x"})
+    b = Backend.OV_CPU(custom_config={"B": "x", "A": 1})
+    assert a == b and hash(a) == hash(b)
+    c = Backend.TRT(fp16_blacklist_ops=["b", "a"], static_shape=False, opt_shapes=[64], max_shapes=(128, 64))
+    d = Backend.TRT(fp16_blacklist_ops={"a", "b"}, static_shape=False, opt_shapes=(64, 64), max_shapes=[128, 64])
+    assert c == d and hash(c) == hash(d)
+    assert Backend.TRT() == Backend.TRT(fp16=True) and Backend.OV_CPU() == Backend.OV_CPU(fp16=True)
+    assert len({Backend.MIGX(custom_env={"X": "1"}), Backend.MIGX(custom_env={"X": "1"})}) == 1
