@@ -31,6 +31,8 @@ class TRT(Backend):
     """The Python module of the runtime's builder."""
     extra: ClassVar[str] = "trt"
     """The vsinfer extra that installs the plugin and the builder."""
+    timing_cache: ClassVar[bool] = True
+    """Whether builds share a timing cache (TensorRT-RTX made it a no-op)."""
 
     # -- runtime (do not change the engine) --
     device_id: int = 0
@@ -145,7 +147,17 @@ class TRT(Backend):
 
     def prepare_network(self, network_path: Path, model: ModelInfo, channels: int, tiling: Tiling) -> Path:
         """Build or find the engine for this model, channel count and tile size."""
-        return self.build_engine(network_path, channels, tiling.tilesize)
+        return self.build_engine(network_path, channels, tiling.tilesize, input_name=None)
+
+    def get_identity(
+        self, network_path: str | os.PathLike[str], channels: int, tilesize: int | tuple[int, int],
+        input_name: str | None = "input",
+    ) -> dict[str, Any]:
+        """The identity record (what changes the engine's bytes) of the engine ``build_engine`` would return."""
+        from ..engine.trt import EngineBuilder
+
+        return EngineBuilder(self).get_identity(model_info(network_path), channels, as_pair("tilesize", tilesize),
+                                                input_name)
 
     def build_engine(
         self,
@@ -175,3 +187,4 @@ class TRT_RTX(TRT):
     namespace: ClassVar[str] = "trt_rtx"
     module: ClassVar[str] = "tensorrt_rtx"
     extra: ClassVar[str] = "trt-rtx"
+    timing_cache: ClassVar[bool] = False

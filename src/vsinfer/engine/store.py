@@ -61,11 +61,17 @@ def atomic_write(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        _share(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _share(path: str | Path) -> None:
+    """Give a finished artifact a shareable mode (mkstemp makes it private to its writer)."""
+    os.chmod(path, 0o644)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -119,9 +125,14 @@ class Store:
         """The lock file ``<path>.lock`` that serializes writers of ``path`` across processes and threads."""
         return FileLock(str(path.with_name(path.name + ".lock")), thread_local=False)
 
-    def lookup(self, kind: str, suffix: str, identity: Mapping[str, Any]) -> Path | None:
+    def path_for(self, kind: str, suffix: str, identity: Mapping[str, Any], prefix: str = "") -> Path:
+        """``<root>/<kind>/[<prefix>-]<crc32 of identity><suffix>``."""
+        name = f"{prefix}-{identity_name(identity)}" if prefix else identity_name(identity)
+        return self.folder(kind) / f"{name}{suffix}"
+
+    def lookup(self, kind: str, suffix: str, identity: Mapping[str, Any], prefix: str = "") -> Path | None:
         """The committed artifact for ``identity``, or None: its sidecar must exist and match exactly."""
-        path = self.folder(kind) / f"{identity_name(identity)}{suffix}"
+        path = self.path_for(kind, suffix, identity, prefix)
         record = _read_json(path.with_suffix(".json"))
         if record is None:
             if path.exists():
@@ -147,6 +158,7 @@ class Store:
         create: Callable[[Path], None],
         *,
         force: bool = False,
+        prefix: str = "",
     ) -> Path:
         """Return the artifact for ``identity``, calling ``create(tmp_path)`` under its lock when missing.
 
@@ -154,14 +166,14 @@ class Store:
         and commits the sidecar. A process that waited on the lock reuses what the holder committed.
         """
         if not force:
-            hit = self.lookup(kind, suffix, identity)
+            hit = self.lookup(kind, suffix, identity, prefix)
             if hit is not None:
                 logger.debug("cache hit %s", hit)
                 return hit
-        path = self.folder(kind) / f"{identity_name(identity)}{suffix}"
+        path = self.path_for(kind, suffix, identity, prefix)
         with self.lock(path):
             if not force:
-                hit = self.lookup(kind, suffix, identity)
+                hit = self.lookup(kind, suffix, identity, prefix)
                 if hit is not None:
                     logger.debug("built by another process while waiting: %s", hit)
                     return hit
@@ -173,6 +185,7 @@ class Store:
                 with open(tmp, "rb+") as f:
                     os.fsync(f.fileno())
                 size = tmp.stat().st_size
+                _share(tmp)
                 with contextlib.suppress(FileNotFoundError):
                     path.with_suffix(".json").unlink()  # the old record must not vouch for the new bytes
                 os.replace(tmp, path)

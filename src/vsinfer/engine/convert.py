@@ -1,0 +1,140 @@
+"""fp16 / bf16 conversion of ONNX models before an engine build, cached in the store.
+
+fp16 uses onnxconverter-common (op-type and node-name block lists). bf16 reuses its graph rewrite and then
+retypes the half tensors to bfloat16, taking the weights from the original float32 values (so the fp16
+range clamp does not touch them). Both give float16 graph IO, which is what the clip is converted to.
+Converted models are keyed by the source model's checksum and the options, never by node names in file
+names ("/body/conv0/Conv" is a fine block-list entry).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ModelError
+from .store import Store
+
+if TYPE_CHECKING:
+    import onnx
+
+    from ..model import ModelInfo
+
+__all__ = ["convert_model", "split_block_list"]
+
+logger = logging.getLogger(__name__)
+
+FLOAT, FLOAT16, BFLOAT16 = 1, 10, 16
+BF16_OPSET = 22  # the first opset whose Conv, Gemm, ... accept bfloat16
+
+
+def split_block_list(model: onnx.ModelProto, names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Sort block-list entries into op types and node names of ``model``; unknown entries are an error."""
+    op_types = {n.op_type for n in _all_nodes(model.graph)}
+    node_names = {n.name for n in _all_nodes(model.graph)}
+    ops = [n for n in names if n in op_types]
+    nodes = [n for n in names if n in node_names and n not in op_types]
+    unknown = [n for n in names if n not in op_types and n not in node_names]
+    if unknown:
+        raise ModelError("fp16_blacklist_ops", unknown,
+                         f"op types {sorted(op_types)} or node names of the model (e.g. {sorted(node_names)[:3]})")
+    return ops, nodes
+
+
+def _all_nodes(graph: Any) -> list[Any]:
+    nodes = list(graph.node)
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                nodes.extend(_all_nodes(attr.g))
+    return nodes
+
+
+def _to_half(model: onnx.ModelProto, block_list: Sequence[str], keep_io_types: bool) -> onnx.ModelProto:
+    from onnxconverter_common import float16
+
+    ops, nodes = split_block_list(model, block_list)
+    converted: onnx.ModelProto = float16.convert_float_to_float16(
+        model,
+        keep_io_types=keep_io_types,
+        op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST) + ops,
+        node_block_list=nodes,
+    )
+    return converted
+
+
+def _to_bf16(model: onnx.ModelProto, block_list: Sequence[str]) -> onnx.ModelProto:
+    import numpy as np
+    from onnx import numpy_helper, version_converter
+
+    if model.opset_import and max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) < BF16_OPSET:
+        model = version_converter.convert_version(model, BF16_OPSET)
+    originals = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    half = _to_half(model, block_list, keep_io_types=True)  # float32 IO, half inside, casts at the edges
+    graph = half.graph
+    for init in graph.initializer:
+        if init.data_type == FLOAT16:
+            source = originals.get(init.name)
+            values = source if source is not None and source.dtype == np.float32 else numpy_helper.to_array(init)
+            init.CopyFrom(_bf16_tensor(values, init.name))
+    for node in _all_nodes(graph):
+        for attr in node.attribute:
+            if node.op_type == "Cast" and attr.name == "to" and attr.i == FLOAT16:
+                attr.i = BFLOAT16
+            if attr.HasField("t") and attr.t.data_type == FLOAT16:  # Constant nodes
+                attr.t.CopyFrom(_bf16_tensor(numpy_helper.to_array(attr.t), attr.t.name))
+    for info in list(graph.value_info):
+        if info.type.tensor_type.elem_type == FLOAT16:
+            info.type.tensor_type.elem_type = BFLOAT16
+    return _half_io(half)
+
+
+def _bf16_tensor(values: Any, name: str) -> onnx.TensorProto:
+    import ml_dtypes
+    import numpy as np
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.asarray(values, dtype=np.float32).astype(ml_dtypes.bfloat16), name)
+
+
+def _half_io(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Wrap float32 graph IO in casts so the engine takes and gives float16 (a 16-bit float clip)."""
+    from onnx import helper
+
+    graph = model.graph
+    for value in graph.input:
+        if value.type.tensor_type.elem_type != FLOAT:
+            continue
+        inner = f"{value.name}__f32"
+        for node in _all_nodes(graph):
+            node.input[:] = [inner if i == value.name else i for i in node.input]
+        graph.node.insert(0, helper.make_node("Cast", [value.name], [inner], to=FLOAT, name=f"{inner}_cast"))
+        value.type.tensor_type.elem_type = FLOAT16
+    for value in graph.output:
+        if value.type.tensor_type.elem_type != FLOAT:
+            continue
+        inner = f"{value.name}__f32"
+        for node in _all_nodes(graph):
+            node.output[:] = [inner if o == value.name else o for o in node.output]
+        graph.node.append(helper.make_node("Cast", [inner], [value.name], to=FLOAT16, name=f"{inner}_cast"))
+        value.type.tensor_type.elem_type = FLOAT16
+    return model
+
+
+def convert_model(model: ModelInfo, precision: str, block_list: Collection[str], store: Store) -> Path:
+    """The ``precision`` ("fp16" or "bf16") version of ``model``, converted once and kept in the store."""
+    import onnx
+
+    identity = {"source_crc32": model.checksum, "precision": precision, "block_list": sorted(block_list), "v": 1}
+
+    def create(tmp: Path) -> None:
+        logger.info("converting %s to %s", model.path, precision)
+        proto = onnx.load(model.path)
+        names = sorted(block_list)
+        converted = _to_bf16(proto, names) if precision == "bf16" else _to_half(proto, names, False)
+        onnx.checker.check_model(converted)
+        onnx.save(converted, tmp)
+
+    return store.get_or_create("onnx", ".onnx", identity, create, prefix=f"{model.checksum:08x}-{precision}")

@@ -1,0 +1,142 @@
+"""MIGraphX program builder: ``migraphx-driver compile`` through the same store, identity and locks."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BuildError, MissingDependencyError, ModelError, TilingError
+from .identity import IDENTITY_VERSION, DeviceInfo, build_fields, plugin_device
+from .store import Store
+
+if TYPE_CHECKING:
+    from ..backends.migx import MIGX
+    from ..model import ModelInfo
+
+__all__ = ["ProgramBuilder", "find_driver"]
+
+logger = logging.getLogger(__name__)
+
+Shape = tuple[int, int]
+
+
+def find_driver() -> str | None:
+    """``$ROCM_PATH/bin/migraphx-driver`` when ROCM_PATH is set, else ``migraphx-driver`` on PATH."""
+    rocm = os.environ.get("ROCM_PATH")
+    if rocm and Path(rocm, "bin", "migraphx-driver").is_file():
+        return str(Path(rocm, "bin", "migraphx-driver"))
+    return shutil.which("migraphx-driver")
+
+
+def _plugin_version() -> str:
+    from ..plugins import get_plugin
+
+    try:
+        info = get_plugin("migx").Version()
+    except Exception:  # a missing plugin: programs are then keyed to "unknown"
+        return "unknown"
+    return ",".join(f"{k}={v.decode() if isinstance(v, bytes) else v}" for k, v in sorted(info.items()) if k != "path")
+
+
+class ProgramBuilder:
+    """Compiles and caches MIGraphX programs for one MIGX description."""
+
+    def __init__(
+        self, backend: MIGX, *, cache_dir: str | os.PathLike[str] | None = None, device: DeviceInfo | None = None
+    ):
+        """Build for ``backend``; ``device`` overrides what the plugin reports."""
+        self.backend = backend
+        """The description whose fields configure the compile."""
+        self.store = Store(cache_dir)
+        """Where programs live."""
+        self._device = device
+
+    def shape(self, tilesize: Shape) -> Shape:
+        """The (w, h) the program is compiled for: ``opt_shapes`` or the tile size; they must agree."""
+        shape = self.backend.opt_shapes or tilesize
+        if shape != tilesize:
+            raise TilingError(
+                "tilesize", tilesize, f"{shape}, the opt_shapes the MIGraphX program is compiled for", where="MIGX"
+            )
+        return shape
+
+    def get_identity(self, model: ModelInfo, channels: int, tilesize: Shape, input_name: str | None) -> dict[str, Any]:
+        """The identity record of the program for these inputs."""
+        device = self._device or plugin_device("migx", self.backend.device_id)
+        return {
+            "version": IDENTITY_VERSION,
+            "backend": "MIGX",
+            "runtime_version": _plugin_version(),
+            "device": {"name": device.name, "compute_capability": device.compute_capability},
+            "model_crc32": model.checksum,
+            "input": model.input(input_name).name,
+            "channels": channels,
+            "shape": list(self.shape(tilesize)),
+            "fields": build_fields(self.backend),
+        }
+
+    def command(
+        self, driver: str, onnx_path: str, output: Path, input_name: str, channels: int, shape: Shape
+    ) -> list[str]:
+        """The ``migraphx-driver compile`` command line."""
+        b = self.backend
+        cmd = [
+            driver,
+            "compile",
+            "--onnx",
+            onnx_path,
+            "--gpu",
+            "--optimize",
+            "--binary",
+            "--output",
+            str(output),
+            "--input-dim",
+            f"@{input_name}",
+            "1",
+            str(channels),
+            str(shape[1]),
+            str(shape[0]),
+        ]
+        if b.fp16:
+            cmd.append("--fp16")
+        if b.bf16:
+            cmd.append("--bf16")
+        if not b.fast_math:
+            cmd.append("--disable-fast-math")
+        if b.exhaustive_tune:
+            cmd.append("--exhaustive-tune")
+        cmd.extend(b.custom_args)
+        return cmd
+
+    def build_program(self, model: ModelInfo, channels: int, tilesize: Shape, input_name: str | None) -> Path:
+        """The program for these inputs from the store, compiled under its lock when missing."""
+        tensor = model.input(input_name)
+        if tensor.channels is not None and tensor.channels != channels:
+            raise ModelError(
+                "channels", channels, f"{tensor.channels}, the channels of input {tensor.name!r}", where=model.path
+            )
+        identity = self.get_identity(model, channels, tilesize, input_name)
+
+        def create(tmp: Path) -> None:
+            driver = find_driver()
+            if driver is None:
+                raise MissingDependencyError(
+                    "migraphx-driver", "migx", "compiling a MIGX program (install ROCm's MIGraphX or set ROCM_PATH)"
+                )
+            cmd = self.command(driver, model.path, tmp, tensor.name, channels, self.shape(tilesize))
+            logger.info("compiling MIGraphX program: %s", " ".join(cmd))
+            # Output is captured, never written to a sys.stderr that may have no file descriptor (vspipe, GUIs).
+            result = subprocess.run(
+                cmd, env=os.environ | dict(self.backend.custom_env), capture_output=True, text=True, check=False
+            )
+            for line in (result.stdout + result.stderr).splitlines():
+                logger.debug("migraphx-driver: %s", line)
+            if result.returncode != 0:
+                tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-20:])
+                raise BuildError(f"migraphx-driver failed with exit code {result.returncode} for {model.path}:\n{tail}")
+
+        return self.store.get_or_create("migx", ".mxr", identity, create, force=self.backend.force_rebuild)

@@ -1,0 +1,342 @@
+"""TensorRT / TensorRT-RTX engine builder on the Python API, with the store's cache and locks.
+
+The runtime's module (``tensorrt`` or ``tensorrt_rtx``) is imported only when an engine has to be built.
+Resolving a cached engine reads the model memo, the plugin's device and version, and one sidecar: it does
+not read the model and does not import TensorRT.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import os
+import sys
+from dataclasses import fields
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BuildError, ConfigError, MissingDependencyError, ModelError, TilingError, UnsupportedOptionError
+from .convert import convert_model
+from .identity import DeviceInfo, ShapeProfile, engine_identity, plugin_device, plugin_runtime_version
+from .store import Store, atomic_write
+
+if TYPE_CHECKING:
+    from ..backends.trt import TRT
+    from ..model import ModelInfo, TensorInfo
+
+__all__ = ["EngineBuilder"]
+
+logger = logging.getLogger(__name__)
+
+Shape = tuple[int, int]
+
+
+def _runtime_name(module: str) -> str:
+    return "TensorRT-RTX" if module == "tensorrt_rtx" else "TensorRT"
+
+
+def _short_version(version: str) -> str:
+    return ".".join(version.split(".")[:3])
+
+
+class EngineBuilder:
+    """Builds and caches engines for one TRT / TRT_RTX description."""
+
+    def __init__(
+        self, backend: TRT, *, cache_dir: str | os.PathLike[str] | None = None, device: DeviceInfo | None = None
+    ) -> None:
+        """Build for ``backend``; ``device`` overrides what the plugin reports (tests, cross-builds)."""
+        self.backend = backend
+        """The description whose fields configure the build."""
+        self.store = Store(cache_dir)
+        """Where engines, converted models and the timing cache live."""
+        self._device = device
+
+    # -- what the identity needs (cheap: no TensorRT import) --------------------------------------------
+    @functools.cached_property
+    def trt(self) -> ModuleType:
+        """The runtime's Python module, imported on first use."""
+        name = self.backend.module
+        try:
+            return importlib.import_module(name)
+        except ImportError as exc:
+            raise MissingDependencyError(name, self.backend.extra, f"building a {type(self.backend).__name__} engine"
+                                         ) from exc
+
+    @property
+    def runtime_name(self) -> str:
+        """"TensorRT" or "TensorRT-RTX"."""
+        return _runtime_name(self.backend.module)
+
+    @functools.cached_property
+    def runtime_version(self) -> str:
+        """major.minor.patch of the runtime the engine is for: the plugin's, else the builder module's."""
+        return plugin_runtime_version(self.backend.namespace) or _short_version(str(self.trt.__version__))
+
+    @property
+    def device(self) -> DeviceInfo:
+        """The device the engine is built for."""
+        return self._device or plugin_device(self.backend.namespace, self.backend.device_id)
+
+    def shape_profile(self, tensor: TensorInfo, tilesize: Shape) -> ShapeProfile:
+        """The optimization profile for ``tilesize``: exactly the tile, or the dynamic min / opt / max."""
+        b = self.backend
+        where = type(b).__name__
+        static_w, static_h = tensor.spatial
+        if b.static_shape:
+            if (static_w or tilesize[0], static_h or tilesize[1]) != tilesize:
+                raise ModelError("tilesize", tilesize, f"({static_w}, {static_h}), the model's static input size",
+                                 where=where)
+            return ShapeProfile(tilesize, tilesize, tilesize)
+        lo = (b.min_shapes[0] or static_w or 1, b.min_shapes[1] or static_h or 1)
+        hi = b.max_shapes or tilesize
+        opt = b.opt_shapes or (b.max_shapes or tilesize)
+        profile = ShapeProfile(lo, opt, hi)
+        if not (profile.covers(opt) and profile.covers(lo)):
+            raise ConfigError("opt_shapes", opt, f"between min_shapes {lo} and max_shapes {hi}", where=where)
+        if not profile.covers(tilesize):
+            raise TilingError("tilesize", tilesize, f"within the dynamic engine's min_shapes {lo} and max_shapes {hi}",
+                              where=where)
+        return profile
+
+    def io_precision(self, model: ModelInfo) -> str:
+        """"fp16" when the engine takes half floats (fp16, bf16 or an fp16-IO model), else "fp32"."""
+        return "fp16" if self.backend.fp16 or self.backend.bf16 or model.fp16_io else "fp32"
+
+    def get_identity(self, model: ModelInfo, channels: int, tilesize: Shape, input_name: str | None) -> dict[str, Any]:
+        """The identity record of the engine for these inputs."""
+        tensor = model.input(input_name)
+        return engine_identity(
+            self.backend,
+            runtime_version=self.runtime_version,
+            device=self.device,
+            model=model,
+            input_name=tensor.name,
+            channels=channels,
+            profile=self.shape_profile(tensor, tilesize),
+            io_precision=self.io_precision(model),
+        )
+
+    # -- build -----------------------------------------------------------------------------------------
+    def build_engine(self, model: ModelInfo, channels: int, tilesize: Shape, input_name: str | None) -> Path:
+        """The engine for these inputs from the store, built under its lock when missing."""
+        tensor = model.input(input_name)
+        if tensor.channels is not None and tensor.channels != channels:
+            raise ModelError("channels", channels, f"{tensor.channels}, the channels of input {tensor.name!r}",
+                             where=model.path)
+        identity = self.get_identity(model, channels, tilesize, tensor.name)
+
+        def create(tmp: Path) -> None:
+            self.build(self._source(model), channels, self.shape_profile(tensor, tilesize), tensor.name, tmp)
+
+        return self.store.get_or_create("trt", ".engine", identity, create, force=self.backend.force_rebuild)
+
+    def _source(self, model: ModelInfo) -> Path:
+        b = self.backend
+        if b.bf16:
+            return convert_model(model, "bf16", b.fp16_blacklist_ops or (), self.store)
+        if b.fp16 and not model.fp16_io:
+            return convert_model(model, "fp16", b.fp16_blacklist_ops or (), self.store)
+        return Path(model.path)
+
+    def build(self, onnx_path: Path, channels: int, profile: ShapeProfile, input_name: str, output: Path) -> None:
+        """Parse ``onnx_path``, configure, build, and write the serialized engine to ``output``."""
+        trt = self.trt
+        module_version = _short_version(str(trt.__version__))
+        if module_version != self.runtime_version:
+            logger.warning("building with %s %s for a plugin linked against %s: the plugin may refuse the engine",
+                           self.runtime_name, module_version, self.runtime_version)
+        trt_logger = _make_logger(trt)
+        builder = trt.Builder(trt_logger)
+        self.configure_builder(builder)
+        flags = 0
+        if hasattr(trt, "NetworkDefinitionCreationFlag") and hasattr(trt.NetworkDefinitionCreationFlag,
+                                                                     "STRONGLY_TYPED"):
+            flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)  # types come from the ONNX
+        network = builder.create_network(flags)
+        parser = trt.OnnxParser(network, trt_logger)
+        if not parser.parse_from_file(str(onnx_path)):
+            errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+            raise BuildError(f"{self.runtime_name} could not parse {onnx_path}: {errors}")
+        config = builder.create_builder_config()
+        self.configure_builder_config(config, network)
+        self.setup_optimization_profile(builder, config, input_name, channels, profile)
+        monitor = _make_progress_monitor(trt)
+        if monitor is not None:
+            config.progress_monitor = monitor
+        timing_path = self.store.folder("trt") / f"timing-{self.device.slug()}-{module_version}.cache"
+        if self.backend.timing_cache:
+            self._load_timing_cache(config, timing_path)
+        logger.info("building %s engine for %s (%s, %d channels, %s)", self.runtime_name, onnx_path,
+                    self.io_precision_label(), channels, profile)
+        serialized = builder.build_serialized_network(network, config)
+        if monitor is not None:
+            monitor.close()
+        if serialized is None:
+            raise BuildError(f"{self.runtime_name} failed to build an engine for {onnx_path}: "
+                             + ("; ".join(trt_logger.errors) or "no error message; set the vsinfer logger to DEBUG"))
+        output.write_bytes(memoryview(serialized))
+        if self.backend.timing_cache:
+            self._save_timing_cache(config, timing_path)
+
+    def io_precision_label(self) -> str:
+        """Readable precision for log lines."""
+        return "bf16" if self.backend.bf16 else "fp16" if self.backend.fp16 else "fp32"
+
+    # -- configuration (each applied option is readable back from the config) ----------------------------
+    def _available(self, option: str, available: bool) -> bool:
+        """True to apply ``option``; a default the runtime lacks is skipped, a user-set one is an error."""
+        if available:
+            return True
+        value = getattr(self.backend, option)
+        if value != _defaults()[option]:
+            raise UnsupportedOptionError(option, value, self.runtime_name, str(self.trt.__version__))
+        logger.debug("%s %s has no %s; leaving its default", self.runtime_name, self.trt.__version__, option)
+        return False
+
+    def configure_builder(self, builder: Any) -> None:
+        """Builder-level settings: the host threads it may use."""
+        if self.backend.max_threads is not None and self._available("max_threads", hasattr(builder, "max_threads")):
+            builder.max_threads = self.backend.max_threads
+
+    def configure_builder_config(self, config: Any, network: Any) -> None:
+        """Apply every builder field: memory pools, flags, tactic sources and optimization settings."""
+        trt, b = self.trt, self.backend
+        pools = getattr(trt, "MemoryPoolType", None)
+        for option, pool in (("workspace", "WORKSPACE"), ("tactic_dram", "TACTIC_DRAM")):
+            value = getattr(b, option)
+            if value is not None and self._available(option, hasattr(pools, pool)):
+                config.set_memory_pool_limit(getattr(pools, pool), value << 20)
+        for option, flag in (("tf32", "TF32"), ("strict_nans", "STRICT_NANS"), ("sparse_weights", "SPARSE_WEIGHTS"),
+                             ("weight_streaming", "WEIGHT_STREAMING")):
+            if self._available(option, hasattr(trt.BuilderFlag, flag)):
+                if getattr(b, option):
+                    config.set_flag(getattr(trt.BuilderFlag, flag))
+                else:
+                    config.clear_flag(getattr(trt.BuilderFlag, flag))
+        self.configure_tactic_sources(config)
+        self.configure_optimization_settings(config)
+
+    def configure_tactic_sources(self, config: Any) -> None:
+        """Turn the edge-mask and JIT convolution tactic sources on or off."""
+        trt, b = self.trt, self.backend
+        sources = int(config.get_tactic_sources())
+        for option, name in (("edge_mask_convolutions", "EDGE_MASK_CONVOLUTIONS"),
+                             ("jit_convolutions", "JIT_CONVOLUTIONS")):
+            if self._available(option, hasattr(trt.TacticSource, name)):
+                bit = 1 << int(getattr(trt.TacticSource, name))
+                sources = sources | bit if getattr(b, option) else sources & ~bit
+        config.set_tactic_sources(sources)
+
+    def configure_optimization_settings(self, config: Any) -> None:
+        """Optimization level, aux streams, tactics, tiling and timing iterations."""
+        trt, b = self.trt, self.backend
+        settings: list[tuple[str, Any, bool]] = [
+            ("builder_optimization_level", b.builder_optimization_level, True),
+            ("avg_timing_iterations", b.avg_timing_iterations, True),
+            ("max_aux_streams", b.max_aux_streams, b.max_aux_streams is not None),
+            ("max_num_tactics", b.max_num_tactics, b.max_num_tactics is not None),
+            ("l2_limit_for_tiling", b.l2_limit_for_tiling, b.l2_limit_for_tiling != -1),
+        ]
+        for option, value, wanted in settings:
+            if wanted and self._available(option, hasattr(config, option)):
+                setattr(config, option, value)
+        level = b.tiling_optimization_level
+        if self._available("tiling_optimization_level",
+                           hasattr(config, "tiling_optimization_level") and hasattr(trt, "TilingOptimizationLevel")):
+            config.tiling_optimization_level = trt.TilingOptimizationLevel(int(level))
+
+    def setup_optimization_profile(
+        self, builder: Any, config: Any, input_name: str, channels: int, profile: ShapeProfile
+    ) -> None:
+        """Add the min / opt / max profile of ``input_name`` to ``config``."""
+        trt_profile = builder.create_optimization_profile()
+        trt_profile.set_shape(input_name, *profile.nchw(channels))
+        config.add_optimization_profile(trt_profile)
+
+    # -- timing cache: shared per device and runtime version, merged under its own lock -----------------
+    def _load_timing_cache(self, config: Any, path: Path) -> None:
+        with self.store.lock(path):
+            data = path.read_bytes() if path.exists() else b""
+        cache = config.create_timing_cache(data)
+        config.set_timing_cache(cache, True)
+
+    def _save_timing_cache(self, config: Any, path: Path) -> None:
+        fresh = config.get_timing_cache()
+        with self.store.lock(path):
+            if path.exists():
+                merged = config.create_timing_cache(path.read_bytes())
+                if merged.combine(fresh, True):
+                    fresh = merged
+            atomic_write(path, bytes(memoryview(fresh.serialize())))
+
+
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    from ..backends.trt import TRT
+
+    return {f.name: f.default for f in fields(TRT)}
+
+
+_SEVERITY = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO, 4: logging.DEBUG}
+
+
+def _make_logger(trt: ModuleType) -> Any:
+    """A ``trt.ILogger`` that forwards into ``logging`` (and keeps the errors for the exception message)."""
+    build_logger = logging.getLogger(f"vsinfer.{trt.__name__}")
+
+    class Logger(trt.ILogger):  # type: ignore[name-defined,misc]
+        def __init__(self) -> None:
+            trt.ILogger.__init__(self)
+            self.errors: list[str] = []
+
+        def log(self, severity: Any, msg: str) -> None:
+            level = _SEVERITY.get(int(severity), logging.INFO)
+            if level >= logging.ERROR:
+                self.errors.append(msg)
+            build_logger.log(level, "%s", msg)
+
+    return Logger()
+
+
+def _make_progress_monitor(trt: ModuleType) -> Any:
+    """An ``IProgressMonitor`` showing a rich bar on a terminal stderr, log lines otherwise; None if absent."""
+    if not hasattr(trt, "IProgressMonitor"):
+        return None
+    progress = None
+    if sys.stderr is not None and sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import Progress
+
+        progress = Progress(console=Console(stderr=True), transient=True)
+        progress.start()
+
+    class Monitor(trt.IProgressMonitor):  # type: ignore[name-defined,misc]
+        def __init__(self) -> None:
+            trt.IProgressMonitor.__init__(self)
+            self.tasks: dict[str, Any] = {}
+
+        def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
+            if progress is not None:
+                self.tasks[phase_name] = progress.add_task(phase_name, total=num_steps)
+            else:
+                logger.info("build phase %s started (%d steps)", phase_name, num_steps)
+
+        def step_complete(self, phase_name: str, step: int) -> bool:
+            if progress is not None and phase_name in self.tasks:
+                progress.update(self.tasks[phase_name], completed=step + 1)
+            return True
+
+        def phase_finish(self, phase_name: str) -> None:
+            if progress is not None and phase_name in self.tasks:
+                progress.remove_task(self.tasks.pop(phase_name))
+            else:
+                logger.debug("build phase %s finished", phase_name)
+
+        def close(self) -> None:
+            if progress is not None:
+                progress.stop()
+
+    return Monitor()

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import vsinfer.engine.trt as trt_module
+from vsinfer.engine.identity import DeviceInfo
+
+TEST_DEVICE = DeviceInfo("Test RTX 4090", "8.9")
+
+
+@pytest.fixture(autouse=True)
+def known_device(monkeypatch: pytest.MonkeyPatch) -> DeviceInfo:
+    """The plugin cannot see a GPU here; engines are keyed to this injected device instead."""
+    monkeypatch.setattr(trt_module, "plugin_device", lambda namespace, device_id: TEST_DEVICE)
+    return TEST_DEVICE
+
+
+@pytest.fixture
+def builds(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Path]]:
+    """Records every real engine build (the ONNX path built from)."""
+    calls: list[Path] = []
+    real = trt_module.EngineBuilder.build
+
+    def counted(self: Any, onnx_path: Path, *args: Any, **kwargs: Any) -> None:
+        calls.append(onnx_path)
+        real(self, onnx_path, *args, **kwargs)
+
+    monkeypatch.setattr(trt_module.EngineBuilder, "build", counted)
+    yield calls

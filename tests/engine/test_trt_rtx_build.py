@@ -1,0 +1,171 @@
+"""Real engine builds with tensorrt_rtx on this CPU machine (it builds without a GPU)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ModelFactory, need_module
+from vsinfer import Backend
+from vsinfer.engine.trt import EngineBuilder
+from vsinfer.errors import ModelError, TilingError
+
+
+@pytest.fixture(autouse=True)
+def _rtx() -> None:
+    need_module("tensorrt_rtx")
+
+
+def test_static_build_then_cache_hit(make_model: ModelFactory, builds: list[Path], isolated_cache: Path) -> None:
+    model = make_model(3, 3)
+    engine = Backend.TRT_RTX().build_engine(model, 3, (64, 48))
+    assert engine.parent == isolated_cache / "trt" and engine.suffix == ".engine" and engine.stat().st_size > 1000
+    sidecar = json.loads(engine.with_suffix(".json").read_text())
+    assert sidecar["size"] == engine.stat().st_size
+    assert sidecar["identity"]["profile"] == {"min": [64, 48], "opt": [64, 48], "max": [64, 48]}
+    assert sidecar["identity"]["io"] == "fp16" and sidecar["identity"]["device"]["name"] == "Test RTX 4090"
+    assert len(builds) == 1
+    assert Backend.TRT_RTX().build_engine(model, 3, (64, 48)) == engine
+    assert len(builds) == 1  # the second call builds nothing
+
+
+@pytest.mark.parametrize("runtime_change", [{"num_streams": 4}, {"use_cuda_graph": False}, {"verbosity": 4},
+                                            {"device_id": 1}, {"max_threads": 2}])
+def test_runtime_fields_do_not_rebuild(make_model: ModelFactory, builds: list[Path],
+                                       runtime_change: dict[str, Any]) -> None:
+    model = make_model(3, 3)
+    first = Backend.TRT_RTX().build_engine(model, 3, (32, 32))
+    assert Backend.TRT_RTX(**runtime_change).build_engine(model, 3, (32, 32)) == first
+    assert len(builds) == 1
+
+
+@pytest.mark.parametrize("build_change", [{"fp16": False}, {"builder_optimization_level": 1}, {"bf16": True},
+                                          {"fp16_blacklist_ops": ["Conv"]}, {"tf32": True}])
+def test_build_fields_make_a_new_engine(make_model: ModelFactory, builds: list[Path],
+                                        build_change: dict[str, Any]) -> None:
+    model = make_model(3, 3)
+    first = Backend.TRT_RTX().build_engine(model, 3, (32, 32))
+    second = Backend.TRT_RTX(**build_change).build_engine(model, 3, (32, 32))
+    assert second != first and second.exists() and first.exists()
+    assert len(builds) == 2
+
+
+def test_static_engine_rebuilt_per_tilesize(make_model: ModelFactory, builds: list[Path]) -> None:
+    model = make_model(3, 3)
+    a = Backend.TRT_RTX().build_engine(model, 3, (32, 32))
+    b = Backend.TRT_RTX().build_engine(model, 3, (48, 32))
+    assert a != b and len(builds) == 2
+
+
+def test_dynamic_engine_covers_every_tile_up_to_max(make_model: ModelFactory, builds: list[Path]) -> None:
+    model = make_model(3, 3)
+    backend = Backend.TRT_RTX(fp16=False, static_shape=False, max_shapes=(128, 96))
+    engines = {backend.build_engine(model, 3, tile) for tile in [(32, 32), (64, 48), (128, 96), (17, 5)]}
+    assert len(engines) == 1 and len(builds) == 1
+    identity = json.loads(next(iter(engines)).with_suffix(".json").read_text())["identity"]
+    assert identity["profile"] == {"min": [1, 1], "opt": [128, 96], "max": [128, 96]} and identity["io"] == "fp32"
+    with pytest.raises(TilingError, match=r"tilesize=\(256, 96\) is not valid; expected within the dynamic"):
+        backend.build_engine(model, 3, (256, 96))
+
+
+def test_dynamic_without_max_uses_the_tile(make_model: ModelFactory, builds: list[Path]) -> None:
+    model = make_model(3, 3)
+    engine = Backend.TRT_RTX(static_shape=False, min_shapes=(16, 16)).build_engine(model, 3, (64, 64))
+    identity = json.loads(engine.with_suffix(".json").read_text())["identity"]
+    assert identity["profile"] == {"min": [16, 16], "opt": [64, 64], "max": [64, 64]}
+
+
+def test_block_list_with_slashes_in_node_names(make_model: ModelFactory, builds: list[Path],
+                                               isolated_cache: Path) -> None:
+    model = make_model(3, 3)  # its Conv node is called "/body/conv0/Conv"
+    engine = Backend.TRT_RTX(fp16_blacklist_ops=["/body/conv0/Conv"]).build_engine(model, 3, (32, 32))
+    assert engine.exists()
+    converted = list((isolated_cache / "onnx").glob("*.onnx"))
+    assert len(converted) == 1 and "/" not in converted[0].name and "body" not in converted[0].name
+
+
+def test_unknown_block_list_entry_is_named(make_model: ModelFactory) -> None:
+    with pytest.raises(ModelError, match=r"fp16_blacklist_ops=\['NoSuchOp'\] is not valid; expected op types \['Conv'\]"):
+        Backend.TRT_RTX(fp16_blacklist_ops=["NoSuchOp"]).build_engine(make_model(3, 3), 3, (32, 32))
+
+
+def test_input_name_not_input(make_model: ModelFactory, builds: list[Path]) -> None:
+    model = make_model(1, 1, input_name="lq_image")
+    engine = Backend.TRT_RTX().build_engine(model, 1, (32, 32))  # default "input": the model's only input is used
+    assert json.loads(engine.with_suffix(".json").read_text())["identity"]["input"] == "lq_image"
+    assert Backend.TRT_RTX().build_engine(model, 1, (32, 32), input_name="lq_image") == engine
+
+
+def test_channels_must_match(make_model: ModelFactory) -> None:
+    with pytest.raises(ModelError, match=r"channels=1 is not valid; expected 3"):
+        Backend.TRT_RTX().build_engine(make_model(3, 3), 1, (32, 32))
+
+
+def test_parser_errors_are_in_the_message(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("NoSuchOperator", ["input"], ["output"], domain="vsinfer.test")], "bad",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 8, 8])],
+    )
+    path = tmp_path / "bad.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                      helper.make_opsetid("vsinfer.test", 1)]), path)
+    from vsinfer.errors import BuildError
+
+    with pytest.raises(BuildError, match=r"TensorRT-RTX could not parse .*bad.onnx: .*NoSuchOperator"):
+        Backend.TRT_RTX(fp16=False).build_engine(path, 3, (8, 8))
+
+
+def test_builder_options_visible_on_the_real_config(make_model: ModelFactory) -> None:
+    backend = Backend.TRT_RTX(
+        workspace=64, tactic_dram=32, tf32=True, strict_nans=True, sparse_weights=True, weight_streaming=True,
+        edge_mask_convolutions=False, jit_convolutions=True, builder_optimization_level=1, max_aux_streams=2,
+        max_num_tactics=5, tiling_optimization_level=2, l2_limit_for_tiling=1 << 20, avg_timing_iterations=4,
+        max_threads=3,
+    )
+    eb = EngineBuilder(backend)
+    trt = eb.trt
+    builder = trt.Builder(trt.Logger())
+    eb.configure_builder(builder)
+    network = builder.create_network(0)
+    config = builder.create_builder_config()
+    eb.configure_builder_config(config, network)
+    assert config.get_memory_pool_limit(trt.MemoryPoolType.WORKSPACE) == 64 << 20
+    assert config.get_memory_pool_limit(trt.MemoryPoolType.TACTIC_DRAM) == 32 << 20
+    for flag in ("TF32", "STRICT_NANS", "SPARSE_WEIGHTS", "WEIGHT_STREAMING"):
+        assert config.get_flag(getattr(trt.BuilderFlag, flag)), flag
+    sources = config.get_tactic_sources()
+    assert not sources & (1 << int(trt.TacticSource.EDGE_MASK_CONVOLUTIONS))
+    assert sources & (1 << int(trt.TacticSource.JIT_CONVOLUTIONS))
+    assert config.builder_optimization_level == 1
+    assert config.max_aux_streams == 2
+    assert config.max_num_tactics == 5
+    assert config.tiling_optimization_level == trt.TilingOptimizationLevel.MODERATE
+    assert config.l2_limit_for_tiling == 1 << 20
+    assert config.avg_timing_iterations == 4
+    assert builder.max_threads == 3
+    # and the defaults turn the flags off again
+    defaults = EngineBuilder(Backend.TRT_RTX())
+    config2 = builder.create_builder_config()
+    defaults.configure_builder_config(config2, network)
+    assert not config2.get_flag(trt.BuilderFlag.TF32)
+    assert config2.get_tactic_sources() & (1 << int(trt.TacticSource.EDGE_MASK_CONVOLUTIONS))
+
+
+def test_inference_builds_while_the_script_is_evaluated(make_model: ModelFactory, builds: list[Path]) -> None:
+    import vapoursynth as vs
+
+    from tests.conftest import clip_from_planes, pattern
+
+    clip = clip_from_planes(pattern(3, 24, 32), vs.RGBS)
+    try:
+        Backend.TRT_RTX().inference(clip, make_model(3, 3))
+    except vs.Error as exc:  # running the engine needs CUDA; building it does not
+        assert "CUDA" in str(exc) or "cuda" in str(exc)
+    assert len(builds) == 1
