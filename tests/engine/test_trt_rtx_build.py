@@ -32,20 +32,32 @@ def test_static_build_then_cache_hit(make_model: ModelFactory, builds: list[Path
     assert len(builds) == 1  # the second call builds nothing
 
 
-@pytest.mark.parametrize("runtime_change", [{"num_streams": 4}, {"use_cuda_graph": False}, {"verbosity": 4},
-                                            {"device_id": 1}, {"max_threads": 2}])
-def test_runtime_fields_do_not_rebuild(make_model: ModelFactory, builds: list[Path],
-                                       runtime_change: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "runtime_change",
+    [{"num_streams": 4}, {"use_cuda_graph": False}, {"verbosity": 4}, {"device_id": 1}, {"max_threads": 2}],
+)
+def test_runtime_fields_do_not_rebuild(
+    make_model: ModelFactory, builds: list[Path], runtime_change: dict[str, Any]
+) -> None:
     model = make_model(3, 3)
     first = Backend.TRT_RTX().build_engine(model, 3, (32, 32))
     assert Backend.TRT_RTX(**runtime_change).build_engine(model, 3, (32, 32)) == first
     assert len(builds) == 1
 
 
-@pytest.mark.parametrize("build_change", [{"fp16": False}, {"builder_optimization_level": 1}, {"bf16": True},
-                                          {"fp16_blacklist_ops": ["Conv"]}, {"tf32": True}])
-def test_build_fields_make_a_new_engine(make_model: ModelFactory, builds: list[Path],
-                                        build_change: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "build_change",
+    [
+        {"fp16": False},
+        {"builder_optimization_level": 1},
+        {"bf16": True},
+        {"fp16_blacklist_ops": ["Conv"]},
+        {"tf32": True},
+    ],
+)
+def test_build_fields_make_a_new_engine(
+    make_model: ModelFactory, builds: list[Path], build_change: dict[str, Any]
+) -> None:
     model = make_model(3, 3)
     first = Backend.TRT_RTX().build_engine(model, 3, (32, 32))
     second = Backend.TRT_RTX(**build_change).build_engine(model, 3, (32, 32))
@@ -78,8 +90,9 @@ def test_dynamic_without_max_uses_the_tile(make_model: ModelFactory, builds: lis
     assert identity["profile"] == {"min": [16, 16], "opt": [64, 64], "max": [64, 64]}
 
 
-def test_block_list_with_slashes_in_node_names(make_model: ModelFactory, builds: list[Path],
-                                               isolated_cache: Path) -> None:
+def test_block_list_with_slashes_in_node_names(
+    make_model: ModelFactory, builds: list[Path], isolated_cache: Path
+) -> None:
     model = make_model(3, 3)  # its Conv node is called "/body/conv0/Conv"
     engine = Backend.TRT_RTX(fp16_blacklist_ops=["/body/conv0/Conv"]).build_engine(model, 3, (32, 32))
     assert engine.exists()
@@ -88,7 +101,9 @@ def test_block_list_with_slashes_in_node_names(make_model: ModelFactory, builds:
 
 
 def test_unknown_block_list_entry_is_named(make_model: ModelFactory) -> None:
-    with pytest.raises(ModelError, match=r"fp16_blacklist_ops=\['NoSuchOp'\] is not valid; expected op types \['Conv'\]"):
+    with pytest.raises(
+        ModelError, match=r"fp16_blacklist_ops=\['NoSuchOp'\] is not valid; expected op types \['Conv'\]"
+    ):
         Backend.TRT_RTX(fp16_blacklist_ops=["NoSuchOp"]).build_engine(make_model(3, 3), 3, (32, 32))
 
 
@@ -109,13 +124,16 @@ def test_parser_errors_are_in_the_message(tmp_path: Path) -> None:
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
-        [helper.make_node("NoSuchOperator", ["input"], ["output"], domain="vsinfer.test")], "bad",
+        [helper.make_node("NoSuchOperator", ["input"], ["output"], domain="vsinfer.test")],
+        "bad",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])],
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, 8, 8])],
     )
     path = tmp_path / "bad.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
-                                                      helper.make_opsetid("vsinfer.test", 1)]), path)
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("vsinfer.test", 1)]),
+        path,
+    )
     from vsinfer.errors import BuildError
 
     with pytest.raises(BuildError, match=r"TensorRT-RTX could not parse .*bad.onnx: .*NoSuchOperator"):
@@ -124,9 +142,20 @@ def test_parser_errors_are_in_the_message(tmp_path: Path) -> None:
 
 def test_builder_options_visible_on_the_real_config(make_model: ModelFactory) -> None:
     backend = Backend.TRT_RTX(
-        workspace=64, tactic_dram=32, tf32=True, strict_nans=True, sparse_weights=True, weight_streaming=True,
-        edge_mask_convolutions=False, jit_convolutions=True, builder_optimization_level=1, max_aux_streams=2,
-        max_num_tactics=5, tiling_optimization_level=2, l2_limit_for_tiling=1 << 20, avg_timing_iterations=4,
+        workspace=64,
+        tactic_dram=32,
+        tf32=True,
+        strict_nans=True,
+        sparse_weights=True,
+        weight_streaming=True,
+        edge_mask_convolutions=False,
+        jit_convolutions=True,
+        builder_optimization_level=1,
+        max_aux_streams=2,
+        max_num_tactics=5,
+        tiling_optimization_level=2,
+        l2_limit_for_tiling=1 << 20,
+        avg_timing_iterations=4,
         max_threads=3,
     )
     eb = EngineBuilder(backend)

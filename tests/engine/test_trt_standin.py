@@ -46,7 +46,9 @@ def test_timing_cache_shared_and_merged(standin: None, make_model: ModelFactory,
 def test_option_missing_from_an_older_tensorrt(monkeypatch: pytest.MonkeyPatch, make_model: ModelFactory) -> None:
     need_module("tensorrt_rtx")
     monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt.make("8.6.1", without=("TilingOptimizationLevel",)))
-    with pytest.raises(UnsupportedOptionError, match=r"tiling_optimization_level=2 is not available on TensorRT 8\.6\.1"):
+    with pytest.raises(
+        UnsupportedOptionError, match=r"tiling_optimization_level=2 is not available on TensorRT 8\.6\.1"
+    ):
         Backend.TRT(tiling_optimization_level=2).build_engine(make_model(3, 3), 3, (32, 32))
     # the default of an option the runtime lacks is simply not applied
     assert Backend.TRT().build_engine(make_model(3, 3), 3, (32, 32)).exists()
@@ -61,8 +63,10 @@ def test_missing_tensorrt_names_the_extra(monkeypatch: pytest.MonkeyPatch, make_
 def test_import_vsinfer_does_not_import_tensorrt() -> None:
     import subprocess
 
-    code = "import sys, vsinfer; from vsinfer import Backend; Backend.TRT(); print('tensorrt' in sys.modules, " \
-           "'tensorrt_rtx' in sys.modules, 'onnx' in sys.modules)"
+    code = (
+        "import sys, vsinfer; from vsinfer import Backend; Backend.TRT(); print('tensorrt' in sys.modules, "
+        "'tensorrt_rtx' in sys.modules, 'onnx' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False", "False"]
 

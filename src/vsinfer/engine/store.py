@@ -17,11 +17,12 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
-
-from filelock import FileLock
+from typing import TYPE_CHECKING, Any
 
 from ..model import ModelInfo
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 __all__ = ["ENV_VAR", "ModelMemo", "Store", "atomic_write", "identity_name", "model_memo", "requested_root"]
 
@@ -123,6 +124,8 @@ class Store:
 
     def lock(self, path: Path) -> FileLock:
         """The lock file ``<path>.lock`` that serializes writers of ``path`` across processes and threads."""
+        from filelock import FileLock  # only writers need it: a cache hit takes no lock
+
         return FileLock(str(path.with_name(path.name + ".lock")), thread_local=False)
 
     def path_for(self, kind: str, suffix: str, identity: Mapping[str, Any], prefix: str = "") -> Path:

@@ -1,0 +1,89 @@
+"""MIGX program builder: the command line, through a stand-in migraphx-driver; the real build needs ROCm."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ModelFactory
+from vsinfer import Backend
+from vsinfer.engine.identity import DeviceInfo
+from vsinfer.engine.migx import ProgramBuilder, find_driver
+from vsinfer.errors import BuildError, TilingError
+from vsinfer.model import model_info
+
+FAKE_DRIVER = """#!/bin/sh
+# records its arguments and environment, then writes --output like the real driver
+echo "$@" >> "{log}"
+echo "MY_FLAG=$MY_FLAG" >> "{log}"
+if [ -n "$FAIL" ]; then echo "error: unsupported operator" >&2; exit 3; fi
+while [ $# -gt 0 ]; do
+  if [ "$1" = "--output" ]; then printf 'program' > "$2"; fi
+  shift
+done
+"""
+
+
+@pytest.fixture
+def driver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    log = tmp_path / "driver.log"
+    exe = folder / "migraphx-driver"
+    exe.write_text(FAKE_DRIVER.format(log=log))
+    exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.delenv("ROCM_PATH", raising=False)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    return log
+
+
+def builder(backend: Backend.MIGX) -> ProgramBuilder:  # type: ignore[name-defined]
+    return ProgramBuilder(backend, device=DeviceInfo("AMD Radeon RX 7900 XTX", "gfx1100"))
+
+
+def test_command_line() -> None:
+    b = builder(Backend.MIGX(fp16=True, fast_math=False, exhaustive_tune=True, custom_args=["--enable-offload-copy"]))
+    cmd = b.command("migraphx-driver", "/m/model.onnx", Path("/c/out.mxr"), "lq", 3, (256, 128))
+    assert cmd == ["migraphx-driver", "compile", "--onnx", "/m/model.onnx", "--gpu", "--optimize", "--binary",
+                   "--output", "/c/out.mxr", "--input-dim", "@lq", "1", "3", "128", "256", "--fp16",
+                   "--disable-fast-math", "--exhaustive-tune", "--enable-offload-copy"]
+    assert "--bf16" in builder(Backend.MIGX(bf16=True)).command("d", "m", Path("o"), "i", 1, (8, 8))
+
+
+def test_build_once_with_env_and_captured_output(driver: Path, make_model: ModelFactory, isolated_cache: Path) -> None:
+    info = model_info(make_model(3, 3))
+    b = builder(Backend.MIGX(custom_env={"MY_FLAG": "on"}))
+    program = b.build_program(info, 3, (64, 32), "input")
+    assert program.parent == isolated_cache / "migx" and program.read_bytes() == b"program"
+    assert json.loads(program.with_suffix(".json").read_text())["identity"]["shape"] == [64, 32]
+    assert builder(Backend.MIGX(custom_env={"MY_FLAG": "on"}, num_streams=3)).build_program(
+        info, 3, (64, 32), "input") == program
+    lines = driver.read_text().splitlines()
+    assert len(lines) == 2 and "MY_FLAG=on" in lines
+    assert builder(Backend.MIGX(fp16=True)).build_program(info, 3, (64, 32), "input") != program
+
+
+def test_driver_failure_is_a_build_error(driver: Path, make_model: ModelFactory,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAIL", "1")
+    with pytest.raises(BuildError, match=r"exit code 3 .*\n.*unsupported operator"):
+        builder(Backend.MIGX()).build_program(model_info(make_model(3, 3)), 3, (64, 32), None)
+
+
+def test_opt_shapes_must_be_the_tile(make_model: ModelFactory) -> None:
+    with pytest.raises(TilingError, match=r"tilesize=\(64, 32\) is not valid; expected \(128, 128\)"):
+        builder(Backend.MIGX(opt_shapes=128)).get_identity(model_info(make_model(3, 3)), 3, (64, 32), None)
+
+
+@pytest.mark.gpu
+def test_real_migraphx_program(make_model: ModelFactory) -> None:
+    from vsinfer.plugins import is_loaded
+
+    if find_driver() is None or not is_loaded("migx"):
+        pytest.skip("MIGraphX needs ROCm and an AMD GPU: no migraphx-driver / core.migx on this machine")
+    program = Backend.MIGX().build_program(make_model(3, 3), 3, (64, 64))
+    assert program.stat().st_size > 1024
