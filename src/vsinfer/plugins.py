@@ -18,12 +18,15 @@ if TYPE_CHECKING:
     import vapoursynth as vs
 
 __all__ = [
+    "DISTRIBUTIONS",
     "EXTRAS",
     "Param",
+    "PluginStatus",
     "accepted_args",
     "get_plugin",
     "is_loaded",
     "parse_signature",
+    "plugin_status",
     "plugin_version",
     "select_args",
 ]
@@ -119,3 +122,81 @@ def select_args(
         else:
             logger.debug("core.%s.%s has no %r; not passing the default %r", namespace, function, name, value)
     return kept
+
+
+DISTRIBUTIONS: Mapping[str, str] = {
+    "ort": "vapoursynth-mlrt-ort",
+    "ov": "vapoursynth-mlrt-ov",
+    "ncnn": "vapoursynth-mlrt-ncnn",
+    "trt": "vapoursynth-mlrt-trt",
+    "trt_rtx": "vapoursynth-mlrt-trt-rtx",
+    "migx": "vapoursynth-mlrt-migx",
+}
+"""Plugin namespace -> the PyPI wheel that ships it."""
+
+
+@dataclass(frozen=True)
+class PluginStatus:
+    """What can be known about one vs-mlrt plugin without running a model."""
+
+    namespace: str
+    """The plugin namespace."""
+    loaded: bool
+    """Whether ``core.<namespace>`` exists."""
+    version: str | None
+    """The plugin's own version, when loaded."""
+    info: Mapping[str, str]
+    """Its ``Version()`` dict (runtime versions, compiled-in providers...), when loaded."""
+    devices: tuple[str, ...]
+    """Devices it reports (ov ``AvailableDevices``), when it has such a function."""
+    error: str | None
+    """Why it is not loaded: not installed, or the loader's error for its library."""
+
+
+def _load_error(namespace: str) -> str:
+    """Why ``core.<namespace>`` is missing: the wheel is not installed, or its library does not load."""
+    import ctypes
+    from importlib import metadata
+
+    dist = DISTRIBUTIONS.get(namespace)
+    extra = EXTRAS.get(namespace, namespace)
+    try:
+        files = metadata.files(dist) if dist else None
+    except metadata.PackageNotFoundError:
+        return f"not installed (pip install 'vsinfer[{extra}]')"
+    for file in files or ():
+        if file.suffix in (".so", ".dll", ".dylib") and "plugins" in file.parts and "vs" in file.name:
+            try:
+                ctypes.CDLL(str(file.locate()))
+            except OSError as exc:
+                return f"{dist} is installed but its library does not load: {exc}"
+    return f"{dist} is installed but VapourSynth did not load core.{namespace}"
+
+
+def plugin_status(namespace: str) -> PluginStatus:
+    """Loaded or not, version, ``Version()`` info, devices, and the load error when it failed."""
+    try:
+        plugin = get_plugin(namespace)
+    except PluginNotFoundError:
+        return PluginStatus(namespace, False, None, {}, (), _load_error(namespace))
+
+    def text(value: Any) -> str:
+        if isinstance(value, bytes):
+            return value.decode(errors="replace")
+        if isinstance(value, list | tuple):
+            return ",".join(text(v) for v in value)
+        return str(value)
+
+    try:
+        info = {k: text(v) for k, v in plugin.Version().items()}
+    except Exception:  # a plugin without Version(): still loaded
+        info = {}
+    devices: tuple[str, ...] = ()
+    if hasattr(plugin, "AvailableDevices"):
+        try:
+            found = plugin.AvailableDevices()  # VapourSynth returns a lone value itself, not a one-key dict
+            found = found.get("devices", ()) if isinstance(found, dict) else found
+            devices = tuple(text(d) for d in ([found] if isinstance(found, str | bytes) else found))
+        except Exception as exc:  # a broken device runtime only means "no devices"
+            logger.debug("core.%s.AvailableDevices failed: %s", namespace, exc)
+    return PluginStatus(namespace, True, info.get("version"), info, devices, None)

@@ -1,23 +1,279 @@
-"""Backend.autoselect (placeholder until the policy lands): the CPU backend."""
+"""Backend.autoselect: a pure policy over (vendor, OS, plugins) and a registry that new backends can join.
+
+The policy is ``decide(environment)``: no probing, no plugin calls, so every branch is testable with a
+hand-made Environment. ``current_environment`` gathers the real one; ``autoselect`` joins the two.
+
+A backend written outside vsinfer joins autoselect with ``register``::
+
+    from vsinfer.select import register
+
+    register(MyBackend, vendors=["nvidia"], priority=85)   # between TRT_RTX (90) and ORT_DML (80)
+
+Candidates for a vendor are tried from the highest priority down; the first whose availability check passes
+is chosen, and the CPU fallback comes last. The default check is "its plugin namespace is loaded".
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import logging
+import platform
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from .errors import NoBackendError
-from .plugins import is_loaded
+from .errors import ConfigError, NoBackendError
 
 if TYPE_CHECKING:
     from .backends.base import Backend
+    from .plugins import PluginStatus
 
-__all__ = ["autoselect"]
+__all__ = [
+    "Candidate",
+    "Decision",
+    "Environment",
+    "autoselect",
+    "current_environment",
+    "decide",
+    "explain_autoselect",
+    "register",
+]
+
+logger = logging.getLogger(__name__)
+
+Check = Callable[["Environment"], str | None]
+"""An availability check: None when the backend can serve this environment, else the reason it cannot."""
 
 
-def autoselect(device_id: int = 0, **kwargs: Any) -> Backend:
-    """OV_CPU when the ov plugin is loaded, else ORT_CPU."""
+@dataclass(frozen=True)
+class Environment:
+    """Everything the policy looks at."""
+
+    vendor: str | None
+    """GPU vendor: "nvidia", "amd", "intel", "apple" or None."""
+    os: str
+    """"linux", "windows" or "darwin"."""
+    plugins: Mapping[str, PluginStatus]
+    """Status of each plugin namespace by name (missing names count as not loaded)."""
+    modules: frozenset[str] = frozenset()
+    """Optional Python modules present (e.g. "tensorrt", "tensorrt_rtx")."""
+    distributions: frozenset[str] = frozenset()
+    """Optional wheels installed (e.g. "vapoursynth-mlrt-ort-cuda")."""
+    gpu_detail: str = ""
+    """How the vendor was found, for explanations."""
+
+    def loaded(self, namespace: str) -> bool:
+        """Whether ``core.<namespace>`` is loaded."""
+        status = self.plugins.get(namespace)
+        return status is not None and status.loaded
+
+    def providers(self) -> frozenset[str]:
+        """Execution providers compiled into the ort plugin."""
+        status = self.plugins.get("ort")
+        raw = status.info.get("providers", "") if status else ""
+        return frozenset(p.strip().upper() for p in raw.replace(";", ",").split(",") if p.strip())
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One backend class offered for some vendors."""
+
+    cls: type[Backend]
+    """The backend class."""
+    vendors: frozenset[str]
+    """Vendors it serves."""
+    priority: int
+    """Higher is tried first."""
+    check: Check
+    """Availability check."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One candidate considered, and why it was taken or passed over."""
+
+    name: str
+    """Backend class name."""
+    taken: bool
+    """True for the chosen one."""
+    reason: str
+    """Why."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The chosen class and the path that led to it."""
+
+    cls: type[Backend]
+    """The chosen backend class."""
+    vendor: str | None
+    """The vendor the decision was made for."""
+    steps: tuple[Step, ...] = field(default_factory=tuple)
+    """Every candidate tried, in order."""
+
+    def __str__(self) -> str:
+        lines = [f"GPU vendor: {self.vendor or 'none'}"]
+        lines += [f"  {'->' if s.taken else '  '} {s.name}: {s.reason}" for s in self.steps]
+        lines.append(f"chosen: {self.cls.__name__}")
+        return "\n".join(lines)
+
+
+def _plugin(namespace: str, extra: str) -> Check:
+    def check(env: Environment) -> str | None:
+        if env.loaded(namespace):
+            return None
+        status = env.plugins.get(namespace)
+        why = status.error if status and status.error else f"not loaded (pip install 'vsinfer[{extra}]')"
+        return f"core.{namespace} {why}" if why.startswith("not") else why
+
+    return check
+
+
+def _all(*checks: Check) -> Check:
+    def check(env: Environment) -> str | None:
+        return next((r for c in checks if (r := c(env)) is not None), None)
+
+    return check
+
+
+def _module(name: str, extra: str) -> Check:
+    return lambda env: None if name in env.modules else f"the {name} Python module (the engine builder) is " \
+                                                         f"missing: pip install 'vsinfer[{extra}]'"
+
+
+def _windows(env: Environment) -> str | None:
+    return None if env.os == "windows" else "DirectML needs Windows"
+
+
+def _provider(name: str, hint: str) -> Check:
+    return lambda env: None if name in env.providers() else f"this ort build has no {name} provider ({hint})"
+
+
+def _ort_cuda_libraries(env: Environment) -> str | None:
+    if "vapoursynth-mlrt-ort-cuda" in env.distributions:
+        return None
+    return "the CUDA provider's libraries are missing: pip install 'vsinfer[ort-cuda]'"
+
+
+def _ov_gpu(env: Environment) -> str | None:
+    status = env.plugins.get("ov")
+    if status and any(d.upper().startswith("GPU") for d in status.devices):
+        return None
+    return f"OpenVINO reports no GPU device (devices: {list(status.devices) if status else []})"
+
+
+_registry: list[Candidate] = []
+
+
+def register(
+    cls: type[Backend], *, vendors: Iterable[str], priority: int, available: Check | None = None
+) -> None:
+    """Offer ``cls`` to autoselect for ``vendors`` at ``priority`` (higher first).
+
+    ``available(environment)`` returns None when ``cls`` can run, else a short reason; by default, the
+    backend's plugin namespace must be loaded.
+    """
+    check = available or _plugin(cls.namespace, cls.namespace)
+    _registry.append(Candidate(cls, frozenset(v.lower() for v in vendors), priority, check))
+
+
+def _builtin() -> None:
+    from .backends import MIGX, NCNN, ORT_COREML, ORT_CUDA, ORT_DML, OV_GPU, TRT, TRT_RTX
+
+    ort = _plugin("ort", "ort")
+    register(TRT, vendors=["nvidia"], priority=100, available=_all(_plugin("trt", "trt"), _module("tensorrt", "trt")))
+    register(TRT_RTX, vendors=["nvidia"], priority=90,
+             available=_all(_plugin("trt_rtx", "trt-rtx"), _module("tensorrt_rtx", "trt-rtx")))
+    register(ORT_DML, vendors=["nvidia", "amd", "intel"], priority=80,
+             available=_all(_windows, ort, _provider("DML", "a Windows build")))
+    register(ORT_CUDA, vendors=["nvidia"], priority=70,
+             available=_all(ort, _provider("CUDA", "pip install 'vsinfer[ort-cuda]'"), _ort_cuda_libraries))
+    register(MIGX, vendors=["amd"], priority=70, available=_plugin("migx", "migx"))
+    register(OV_GPU, vendors=["intel"], priority=90, available=_all(_plugin("ov", "ov"), _ov_gpu))
+    register(NCNN, vendors=["nvidia", "amd", "intel"], priority=60, available=_plugin("ncnn", "ncnn"))
+    register(NCNN, vendors=["apple"], priority=80, available=_plugin("ncnn", "ncnn"))
+    register(ORT_COREML, vendors=["apple"], priority=70, available=_all(ort, _provider("COREML", "a macOS build")))
+
+
+def candidates(vendor: str | None) -> list[Candidate]:
+    """The registered candidates for ``vendor``, highest priority first."""
+    if not _registry:
+        _builtin()
+    found = [c for c in _registry if vendor is not None and vendor in c.vendors]
+    return sorted(found, key=lambda c: -c.priority)  # stable: equal priorities keep registration order
+
+
+def decide(env: Environment) -> Decision:
+    """The backend class for ``env``: the first usable candidate for its vendor, else the CPU backend."""
     from .backends import ORT_CPU, OV_CPU
 
-    for cls, ns in ((OV_CPU, "ov"), (ORT_CPU, "ort")):
-        if is_loaded(ns):
-            return cls(**kwargs)
-    raise NoBackendError("no vs-mlrt CPU plugin is loaded; install one with pip install 'vsinfer[cpu]'")
+    steps: list[Step] = []
+    for candidate in candidates(env.vendor):
+        reason = candidate.check(env)
+        if reason is None:
+            steps.append(Step(candidate.cls.__name__, True, "usable"))
+            return Decision(candidate.cls, env.vendor, tuple(steps))
+        steps.append(Step(candidate.cls.__name__, False, reason))
+    if env.vendor is None:
+        steps.append(Step("GPU backends", False, f"no GPU found ({env.gpu_detail or 'none'})"))
+    if env.loaded("ov"):
+        steps.append(Step("OV_CPU", True, "CPU fallback: core.ov is loaded"))
+        return Decision(OV_CPU, env.vendor, tuple(steps))
+    steps.append(Step("OV_CPU", False, "core.ov not loaded"))
+    if env.loaded("ort"):
+        steps.append(Step("ORT_CPU", True, "CPU fallback: core.ort is loaded"))
+        return Decision(ORT_CPU, env.vendor, tuple(steps))
+    steps.append(Step("ORT_CPU", False, "core.ort not loaded"))
+    raise NoBackendError(
+        "no usable backend: " + "; ".join(f"{s.name}: {s.reason}" for s in steps)
+        + ". Install a CPU backend with pip install 'vsinfer[cpu]'"
+    )
+
+
+def current_environment(device_id: int = 0) -> Environment:
+    """The real environment: probed GPU, OS, plugin status, optional modules and wheels."""
+    from importlib import metadata
+
+    from .device import probe_gpu
+    from .plugins import EXTRAS, plugin_status
+
+    gpu = probe_gpu(device_id)
+    system = platform.system().lower()
+    namespaces = set(EXTRAS) | {c.cls.namespace for c in _registry}
+    modules = frozenset(m for m in ("tensorrt", "tensorrt_rtx") if importlib.util.find_spec(m) is not None)
+    dists = set()
+    for name in ("vapoursynth-mlrt-ort-cuda",):
+        try:
+            metadata.version(name)
+            dists.add(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return Environment(gpu.vendor, system, {ns: plugin_status(ns) for ns in sorted(namespaces)}, modules,
+                       frozenset(dists), gpu.detail)
+
+
+def explain_autoselect(device_id: int = 0) -> Decision:
+    """The decision autoselect makes for GPU ``device_id`` on this machine, with every step's reason."""
+    return decide(current_environment(device_id))
+
+
+def autoselect(device_id: int = 0, *, strict: bool = False, **kwargs: Any) -> Backend:
+    """An instance of the chosen backend class.
+
+    ``device_id`` reaches the chosen class when it has that field. Other ``kwargs`` the class does not take
+    are dropped (logged at debug), or rejected with ``strict=True``.
+    """
+    decision = explain_autoselect(device_id)
+    logger.info("autoselect chose %s\n%s", decision.cls.__name__, decision)
+    names = {f.name for f in fields(decision.cls)}
+    args = {k: v for k, v in kwargs.items() if k in names}
+    dropped = sorted(set(kwargs) - names)
+    if dropped:
+        if strict:
+            raise ConfigError(", ".join(dropped), {k: kwargs[k] for k in dropped},
+                              f"fields of {decision.cls.__name__}, the backend autoselect chose ({sorted(names)})",
+                              where="autoselect")
+        logger.debug("autoselect: %s does not take %s; dropped", decision.cls.__name__, dropped)
+    if "device_id" in names:
+        args["device_id"] = device_id
+    return decision.cls(**args)

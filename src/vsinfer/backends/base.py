@@ -18,6 +18,7 @@ from .fields import check
 if TYPE_CHECKING:
     import vapoursynth as vs
 
+    from ..select import Decision
     from . import migx as _migx
     from . import ncnn as _ncnn
     from . import ort as _ort
@@ -252,10 +253,21 @@ class Backend:
 
     @staticmethod
     def autoselect(device_id: int = 0, **kwargs: Any) -> Backend:
-        """The fastest backend usable on this machine for GPU ``device_id``; see ``vsinfer.select``."""
+        """The fastest backend usable on this machine for GPU ``device_id``; see ``vsinfer.select``.
+
+        ``kwargs`` go to the chosen class when it has such fields and are dropped otherwise (logged at
+        debug); pass ``strict=True`` to make a field the chosen class lacks an error instead.
+        """
         from ..select import autoselect
 
         return autoselect(device_id, **kwargs)
+
+    @staticmethod
+    def explain_autoselect(device_id: int = 0) -> Decision:
+        """The decision ``autoselect`` makes: the vendor found and why each candidate was taken or passed."""
+        from ..select import explain_autoselect
+
+        return explain_autoselect(device_id)
 
 
 def _check_static_size(model: ModelInfo, tensor: TensorInfo, tiling: Tiling, where: str) -> None:

@@ -1,0 +1,5 @@
+"""``python -m vsinfer info``."""
+
+from .cli import main
+
+raise SystemExit(main())
