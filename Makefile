@@ -3,7 +3,11 @@ SHELL := /bin/bash
 VENV  := .venv
 VPY   := $(VENV)/bin/python
 # python3.12 on PATH, else the pyenv one (this image keeps 3.12 there; the plain python3 is 3.11).
-PYTHON ?= $(shell command -v python3.12 2>/dev/null || ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.12.*/bin/python3.12 2>/dev/null | tail -n 1)
+# A candidate must actually run: pyenv's shim answers `command -v python3.12` but may not work.
+ifndef PYTHON
+PYTHON := $(shell for p in python3.12 $$(ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.12.*/bin/python3.12 2>/dev/null | sort -V | tail -n 1); do \
+	$$p -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1 && { command -v $$p; break; }; done)
+endif
 EXTRAS ?= cpu,ncnn,test
 
 .PHONY: install demo test lint clean
