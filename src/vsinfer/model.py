@@ -85,6 +85,14 @@ class ModelInfo:
             )
         return self.inputs[0]
 
+    def input_for(self, channels: int, name: str | None = None) -> TensorInfo:
+        """The input ``name`` (or the only one), checked to take ``channels`` channels."""
+        tensor = self.input(name)
+        if tensor.channels is not None and tensor.channels != channels:
+            raise ModelError("channels", channels, f"{tensor.channels}, the channels of input {tensor.name!r}",
+                             where=self.path)
+        return tensor
+
     @property
     def fp16_io(self) -> bool:
         """True when the (only) input is float16: the clip must be 16-bit float."""

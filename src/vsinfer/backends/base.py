@@ -240,7 +240,7 @@ class Backend:
             raise ModelError(
                 f"input {tensor.name!r} type",
                 tensor.type_name,
-                f"float32: {where} cannot take float16 model inputs (use ORT_*, NCNN or TRT)",
+                f"float32: {where} cannot take float16 model inputs (ORT_* and TRT can)",
                 where=model.path,
             )
         if tensor.channels is not None and tensor.channels != channels:

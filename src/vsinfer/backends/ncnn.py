@@ -21,6 +21,7 @@ class NCNN(Backend):
     """NCNN with Vulkan compute (``Backend.NCNN_VK`` is the same class)."""
 
     namespace: ClassVar[str] = "ncnn"
+    takes_fp16_io: ClassVar[bool] = False  # core.ncnn 17.1 crashes the process on a float16-input model
 
     device_id: int = 0
     """Vulkan device index."""

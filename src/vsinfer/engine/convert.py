@@ -104,22 +104,19 @@ def _half_io(model: onnx.ModelProto) -> onnx.ModelProto:
     from onnx import helper
 
     graph = model.graph
-    for value in graph.input:
-        if value.type.tensor_type.elem_type != FLOAT:
-            continue
-        inner = f"{value.name}__f32"
-        for node in _all_nodes(graph):
-            node.input[:] = [inner if i == value.name else i for i in node.input]
-        graph.node.insert(0, helper.make_node("Cast", [value.name], [inner], to=FLOAT, name=f"{inner}_cast"))
-        value.type.tensor_type.elem_type = FLOAT16
-    for value in graph.output:
-        if value.type.tensor_type.elem_type != FLOAT:
-            continue
-        inner = f"{value.name}__f32"
-        for node in _all_nodes(graph):
-            node.output[:] = [inner if o == value.name else o for o in node.output]
-        graph.node.append(helper.make_node("Cast", [inner], [value.name], to=FLOAT16, name=f"{inner}_cast"))
-        value.type.tensor_type.elem_type = FLOAT16
+    for values, is_input in ((graph.input, True), (graph.output, False)):
+        for value in values:
+            if value.type.tensor_type.elem_type != FLOAT:
+                continue
+            outer, inner = value.name, f"{value.name}__f32"
+            for node in _all_nodes(graph):  # the float32 graph now reads / writes the inner name
+                names = node.input if is_input else node.output
+                names[:] = [inner if n == outer else n for n in names]
+            if is_input:
+                graph.node.insert(0, helper.make_node("Cast", [outer], [inner], to=FLOAT, name=f"{inner}_cast"))
+            else:
+                graph.node.append(helper.make_node("Cast", [inner], [outer], to=FLOAT16, name=f"{inner}_cast"))
+            value.type.tensor_type.elem_type = FLOAT16
     return model
 
 

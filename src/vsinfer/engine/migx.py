@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BuildError, MissingDependencyError, ModelError, TilingError
+from ..errors import BuildError, MissingDependencyError, TilingError
 from .identity import IDENTITY_VERSION, DeviceInfo, build_fields, plugin_device
 from .store import Store
 
@@ -114,11 +114,7 @@ class ProgramBuilder:
 
     def build_program(self, model: ModelInfo, channels: int, tilesize: Shape, input_name: str | None) -> Path:
         """The program for these inputs from the store, compiled under its lock when missing."""
-        tensor = model.input(input_name)
-        if tensor.channels is not None and tensor.channels != channels:
-            raise ModelError(
-                "channels", channels, f"{tensor.channels}, the channels of input {tensor.name!r}", where=model.path
-            )
+        tensor = model.input_for(channels, input_name)
         identity = self.get_identity(model, channels, tilesize, input_name)
 
         def create(tmp: Path) -> None:

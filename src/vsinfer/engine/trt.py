@@ -122,10 +122,7 @@ class EngineBuilder:
     # -- build -----------------------------------------------------------------------------------------
     def build_engine(self, model: ModelInfo, channels: int, tilesize: Shape, input_name: str | None) -> Path:
         """The engine for these inputs from the store, built under its lock when missing."""
-        tensor = model.input(input_name)
-        if tensor.channels is not None and tensor.channels != channels:
-            raise ModelError("channels", channels, f"{tensor.channels}, the channels of input {tensor.name!r}",
-                             where=model.path)
+        tensor = model.input_for(channels, input_name)
         identity = self.get_identity(model, channels, tilesize, tensor.name)
 
         def create(tmp: Path) -> None:
