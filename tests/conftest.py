@@ -29,6 +29,10 @@ def need_plugin(namespace: str) -> None:
     pytest.skip(reason)
 
 
+MODULE_KEYS = {"tensorrt_rtx": "trt_rtx", "tensorrt": "trt"}
+"""VSINFER_REQUIRE names runtimes by plugin namespace; the builder module of a runtime counts as that name."""
+
+
 def need_module(module: str) -> None:
     """Skip (with the reason) when a Python module is missing, or fail if CI requires it here."""
     import importlib.util
@@ -36,7 +40,7 @@ def need_module(module: str) -> None:
     if importlib.util.find_spec(module) is not None:
         return
     reason = f"the Python module {module} is not installed"
-    if module in REQUIRED:
+    if MODULE_KEYS.get(module, module) in REQUIRED:
         pytest.fail(f"{reason}, but VSINFER_REQUIRE says it must run here")
     pytest.skip(reason)
 

@@ -30,7 +30,6 @@ __all__ = ["Backend", "as_clip_list", "auto_float_bits", "compact", "log_level_i
 logger = logging.getLogger("vsinfer")
 
 
-
 def compact(args: dict[str, Any]) -> dict[str, Any]:
     """``args`` without the None values: an unset option is left to the plugin's own default."""
     return {k: v for k, v in args.items() if v is not None}
