@@ -15,7 +15,7 @@ def test_required_missing_plugin_fails(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_optional_missing_plugin_skips_with_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(conftest, "REQUIRED", set())
-    with pytest.raises(pytest.skip.Exception, match="core.nosuchplugin is not loaded"):
+    with pytest.raises(pytest.skip.Exception, match=r"core\.nosuchplugin is not loaded"):
         conftest.need_plugin("nosuchplugin")
 
 
