@@ -15,7 +15,7 @@ import os
 import tempfile
 import threading
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -199,12 +199,6 @@ class Store:
             atomic_write(path.with_suffix(".json"), json.dumps(record, indent=1, sort_keys=True).encode())
             logger.info("stored %s", path)
             return path
-
-    @contextlib.contextmanager
-    def locked(self, path: Path) -> Iterator[Path]:
-        """Hold ``path``'s lock while the caller reads and rewrites it (e.g. a shared timing cache)."""
-        with self.lock(path):
-            yield path
 
 
 class ModelMemo:
