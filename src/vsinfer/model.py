@@ -71,15 +71,10 @@ class ModelInfo:
 
     def input(self, name: str | None = None) -> TensorInfo:
         """The input called ``name``; without a name, the model's only input."""
-        if name is not None:
-            for tensor in self.inputs:
-                if tensor.name == name:
-                    return tensor
-            if len(self.inputs) != 1:
-                raise ModelError(
-                    "input_name", name, f"one of the model's inputs {[t.name for t in self.inputs]}", where=self.path
-                )
-        if len(self.inputs) != 1:
+        for tensor in self.inputs:
+            if tensor.name == name:
+                return tensor
+        if len(self.inputs) != 1:  # a single-input model answers to any name
             raise ModelError(
                 "input_name", name, f"one of the model's inputs {[t.name for t in self.inputs]}", where=self.path
             )

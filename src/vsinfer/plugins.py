@@ -23,9 +23,11 @@ __all__ = [
     "Param",
     "PluginStatus",
     "accepted_args",
+    "as_text",
     "get_plugin",
     "is_loaded",
     "parse_signature",
+    "plugin_info",
     "plugin_status",
     "plugin_version",
     "select_args",
@@ -89,14 +91,27 @@ def is_loaded(namespace: str) -> bool:
     return True
 
 
-def plugin_version(namespace: str) -> str:
-    """The plugin's own version string (``Version()["version"]``), or "unknown"."""
+def as_text(value: Any) -> str:
+    """A value read from a plugin as text: bytes decoded, arrays joined with commas."""
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    if isinstance(value, list | tuple):
+        return ",".join(as_text(v) for v in value)
+    return str(value)
+
+
+def plugin_info(namespace: str) -> dict[str, str] | None:
+    """``core.<namespace>.Version()`` as text, or None when the plugin is missing or has no Version()."""
     try:
         info = get_plugin(namespace).Version()
-    except Exception:  # a plugin without Version() still has a name we can report
-        return "unknown"
-    value = info.get("version", "unknown")
-    return value.decode() if isinstance(value, bytes) else str(value)
+    except Exception:  # a missing plugin, or one without Version(): nothing to report
+        return None
+    return {k: as_text(v) for k, v in info.items()}
+
+
+def plugin_version(namespace: str) -> str:
+    """The plugin's own version string (``Version()["version"]``), or "unknown"."""
+    return (plugin_info(namespace) or {}).get("version", "unknown")
 
 
 def accepted_args(namespace: str, function: str = "Model") -> dict[str, Param]:
@@ -179,24 +194,13 @@ def plugin_status(namespace: str) -> PluginStatus:
         plugin = get_plugin(namespace)
     except PluginNotFoundError:
         return PluginStatus(namespace, False, None, {}, (), _load_error(namespace))
-
-    def text(value: Any) -> str:
-        if isinstance(value, bytes):
-            return value.decode(errors="replace")
-        if isinstance(value, list | tuple):
-            return ",".join(text(v) for v in value)
-        return str(value)
-
-    try:
-        info = {k: text(v) for k, v in plugin.Version().items()}
-    except Exception:  # a plugin without Version(): still loaded
-        info = {}
+    info = plugin_info(namespace) or {}
     devices: tuple[str, ...] = ()
     if hasattr(plugin, "AvailableDevices"):
         try:
             found = plugin.AvailableDevices()  # VapourSynth returns a lone value itself, not a one-key dict
             found = found.get("devices", ()) if isinstance(found, dict) else found
-            devices = tuple(text(d) for d in ([found] if isinstance(found, str | bytes) else found))
+            devices = tuple(as_text(d) for d in ([found] if isinstance(found, str | bytes) else found))
         except Exception as exc:  # a broken device runtime only means "no devices"
             logger.debug("core.%s.AvailableDevices failed: %s", namespace, exc)
     return PluginStatus(namespace, True, info.get("version"), info, devices, None)

@@ -241,15 +241,13 @@ def current_environment(device_id: int = 0) -> Environment:
     system = platform.system().lower()
     namespaces = set(EXTRAS) | {c.cls.namespace for c in _registry}
     modules = frozenset(m for m in ("tensorrt", "tensorrt_rtx") if importlib.util.find_spec(m) is not None)
-    dists = set()
-    for name in ("vapoursynth-mlrt-ort-cuda",):
-        try:
-            metadata.version(name)
-            dists.add(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return Environment(gpu.vendor, system, {ns: plugin_status(ns) for ns in sorted(namespaces)}, modules,
-                       frozenset(dists), gpu.detail)
+    try:
+        metadata.version("vapoursynth-mlrt-ort-cuda")
+        dists = frozenset({"vapoursynth-mlrt-ort-cuda"})
+    except metadata.PackageNotFoundError:
+        dists = frozenset()
+    return Environment(gpu.vendor, system, {ns: plugin_status(ns) for ns in sorted(namespaces)}, modules, dists,
+                       gpu.detail)
 
 
 def explain_autoselect(device_id: int = 0) -> Decision:

@@ -7,22 +7,29 @@ from dataclasses import dataclass
 
 from .errors import TilingError
 
-__all__ = ["Tiling", "as_pair", "resolve_tiling"]
+__all__ = ["Tiling", "as_pair", "parse_pair", "resolve_tiling"]
 
 Pair = tuple[int, int]
 
 
+def parse_pair(value: object) -> Pair | None:
+    """``(width, height)`` from an int or a 1- or 2-sequence of ints, else None.
+
+    One value applies to both axes, like the plugins do.
+    """
+    values = [value] if not isinstance(value, Sequence) or isinstance(value, str) else list(value)
+    if not 1 <= len(values) <= 2:
+        return None
+    ints = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+    return (ints[0], ints[-1]) if len(ints) == len(values) else None
+
+
 def as_pair(name: str, value: int | Sequence[int], *, where: str | None = None) -> Pair:
-    """Normalize ``value`` to ``(width, height)``: an int or a 1-sequence applies to both, like the plugins do."""
-    if isinstance(value, bool):
+    """Normalize a tilesize / overlap to ``(width, height)``, or raise TilingError."""
+    pair = parse_pair(value)
+    if pair is None:
         raise TilingError(name, value, "an int or a sequence of one or two ints", where=where)
-    if isinstance(value, int):
-        return (value, value)
-    if isinstance(value, Sequence) and 1 <= len(value) <= 2 and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        return (value[0], value[-1])
-    raise TilingError(name, value, "an int or a sequence of one or two ints", where=where)
+    return pair
 
 
 @dataclass(frozen=True)

@@ -139,9 +139,8 @@ class Backend:
         """
         return {}
 
-    def user_set_args(self, clips: vs.VideoNode | Sequence[vs.VideoNode]) -> set[str]:
-        """Names in ``get_args`` whose value differs from what a default instance would pass."""
-        own = self.get_args(clips)
+    def user_set_args(self, clips: vs.VideoNode | Sequence[vs.VideoNode], own: dict[str, Any]) -> set[str]:
+        """Names in ``own`` (this backend's ``get_args(clips)``) whose value a default instance would not pass."""
         default = type(self)().get_args(clips)
         return {k for k, v in own.items() if k not in default or default[k] != v}
 
@@ -221,7 +220,7 @@ class Backend:
         args: dict[str, Any] = {"clips": nodes, self.path_argument: str(network), **tiling.plugin_args(), **own}
         if flexible:
             args["flexible_output_prop"] = self.flexible_output_prop
-        user_set = self.user_set_args(nodes) | kwargs.keys()
+        user_set = self.user_set_args(nodes, own) | kwargs.keys()
         args.update(kwargs)
         args = select_args(self.namespace, args, user_set)
         logger.debug("core.%s.Model(%s)", self.namespace, {k: v for k, v in args.items() if k != "clips"})

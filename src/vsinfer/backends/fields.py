@@ -10,6 +10,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import ConfigError
+from ..tiling import parse_pair
 
 __all__ = ["FrozenMapping", "check", "frozen_mapping", "name_set", "shape_pair"]
 
@@ -77,11 +78,8 @@ def shape_pair(where: str, field: str, value: int | Sequence[int] | None, minimu
     """A (width, height) shape from an int or a 1- or 2-sequence; None stays None."""
     if value is None:
         return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        pair = (value, value)
-    elif isinstance(value, Sequence) and 1 <= len(value) <= 2 and all(isinstance(v, int) for v in value):
-        pair = (int(value[0]), int(value[-1]))
-    else:
+    pair = parse_pair(value)
+    if pair is None:
         raise ConfigError(field, value, "an int or a (width, height) pair", where=where)
     check(min(pair) >= minimum, where, field, value, f"values >= {minimum}")
     return pair

@@ -66,7 +66,9 @@ class MIGX(Backend):
 
     def prepare_network(self, network_path: Path, model: ModelInfo, channels: int, tiling: Tiling) -> Path:
         """Compile or find the program for this model, channel count and tile size."""
-        return self.build_program(network_path, channels, tiling.tilesize)
+        from ..engine.migx import ProgramBuilder
+
+        return ProgramBuilder(self).build_program(model, channels, tiling.tilesize, None)
 
     def build_program(
         self,

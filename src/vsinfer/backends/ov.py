@@ -60,21 +60,13 @@ class OV(Backend):
         """The plugin's ``device`` argument."""
         return self.device
 
-    def plugin_fp16(self) -> bool:
-        """Whether the plugin converts the ONNX model to fp16 itself (only for a block list)."""
-        return False
-
     def get_args(self, clips: vs.VideoNode | Sequence[vs.VideoNode]) -> dict[str, Any]:
         """Device, streams and the ``config`` callable (user keys win) of ``core.ov.Model``."""
-        args: dict[str, Any] = {
+        return {
             "device": self.device_name(),
             "num_streams": self.num_streams,
             "config": OVConfig(FrozenMapping(self.properties() | dict(self.custom_config))),
         }
-        if self.plugin_fp16():
-            args["fp16"] = 1
-            args["fp16_blacklist_ops"] = list(getattr(self, "fp16_blacklist_ops", ()) or ())
-        return args
 
     def input_bits(self, clips: Sequence[vs.VideoNode], model: ModelInfo) -> int:
         """The ov plugin takes float32 clips only."""
@@ -99,9 +91,12 @@ class _OVPrecision(OV):
         check(not self.fp16_blacklist_ops or bool(self.fp16), where, "fp16_blacklist_ops", self.fp16_blacklist_ops,
               "None when fp16 is off (the block list only applies to the fp16 conversion)")
 
-    def plugin_fp16(self) -> bool:
-        """The plugin converts the model only when a block list is given."""
-        return bool(self.fp16_blacklist_ops)
+    def get_args(self, clips: vs.VideoNode | Sequence[vs.VideoNode]) -> dict[str, Any]:
+        """With a block list, the plugin converts the model to fp16 itself, keeping the listed ops."""
+        args = super().get_args(clips)
+        if self.fp16_blacklist_ops:
+            args |= {"fp16": 1, "fp16_blacklist_ops": list(self.fp16_blacklist_ops)}
+        return args
 
     def precision_hint(self) -> str:
         """OpenVINO INFERENCE_PRECISION_HINT."""

@@ -147,7 +147,9 @@ class TRT(Backend):
 
     def prepare_network(self, network_path: Path, model: ModelInfo, channels: int, tiling: Tiling) -> Path:
         """Build or find the engine for this model, channel count and tile size."""
-        return self.build_engine(network_path, channels, tiling.tilesize, input_name=None)
+        from ..engine.trt import EngineBuilder
+
+        return EngineBuilder(self).build_engine(model, channels, tiling.tilesize, None)
 
     def get_identity(
         self, network_path: str | os.PathLike[str], channels: int, tilesize: int | tuple[int, int],

@@ -106,11 +106,11 @@ def plugin_device(namespace: str, device_id: int) -> DeviceInfo:
     key = (namespace, device_id)
     if key in _device_cache:
         return _device_cache[key]
-    from ..plugins import get_plugin
+    from ..plugins import as_text, get_plugin
 
     try:
         props = get_plugin(namespace).DeviceProperties(device_id=device_id)
-        values = {k: v.decode() if isinstance(v, bytes) else v for k, v in props.items()}
+        values = {k: as_text(v) for k, v in props.items()}
         capability = f"{values['major']}.{values['minor']}" if "major" in values else values.get("gcnArchName")
         info = DeviceInfo(str(values["name"]), None if capability is None else str(capability))
     except Exception as exc:  # no plugin, no CUDA driver, no such device: all mean "not known here"
@@ -123,13 +123,12 @@ def plugin_device(namespace: str, device_id: int) -> DeviceInfo:
 
 def plugin_runtime_version(namespace: str) -> str | None:
     """"major.minor.patch" of the TensorRT the plugin links (its ``tensorrt_version``), or None."""
-    from ..plugins import get_plugin
+    from ..plugins import plugin_info
 
-    try:
-        raw = get_plugin(namespace).Version()["tensorrt_version"]
-    except Exception:  # a missing plugin: the builder module's version is used instead
+    raw = (plugin_info(namespace) or {}).get("tensorrt_version")
+    if raw is None:  # a missing plugin: the builder module's version is used instead
         return None
-    number = int(raw.decode() if isinstance(raw, bytes) else raw)
+    number = int(raw)
     return f"{number // 10000}.{number // 100 % 100}.{number % 100}"
 
 

@@ -33,13 +33,12 @@ def find_driver() -> str | None:
 
 
 def _plugin_version() -> str:
-    from ..plugins import get_plugin
+    from ..plugins import plugin_info
 
-    try:
-        info = get_plugin("migx").Version()
-    except Exception:  # a missing plugin: programs are then keyed to "unknown"
+    info = plugin_info("migx")
+    if info is None:  # a missing plugin: programs are then keyed to "unknown"
         return "unknown"
-    return ",".join(f"{k}={v.decode() if isinstance(v, bytes) else v}" for k, v in sorted(info.items()) if k != "path")
+    return ",".join(f"{k}={v}" for k, v in sorted(info.items()) if k != "path")
 
 
 class ProgramBuilder:

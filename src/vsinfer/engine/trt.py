@@ -164,7 +164,7 @@ class EngineBuilder:
         if monitor is not None:
             config.progress_monitor = monitor
         timing_path = self.store.folder("trt") / f"timing-{self.device.slug()}-{module_version}.cache"
-        if self.backend.timing_cache:
+        if self.backend.timing_cache:  # TensorRT-RTX made the timing cache a no-op
             self._load_timing_cache(config, timing_path)
         logger.info("building %s engine for %s (%s, %d channels, %s)", self.runtime_name, onnx_path,
                     self.io_precision_label(), channels, profile)
