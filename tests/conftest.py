@@ -17,13 +17,32 @@ import vsinfer.plugins as plugins_module
 REQUIRED = {ns for ns in os.environ.get("VSINFER_REQUIRE", "").split(",") if ns}
 
 
+VULKAN_HINT = "install a Vulkan driver (Debian: apt-get install libvulkan1 mesa-vulkan-drivers)"
+
+
+def vulkan_missing() -> str | None:
+    """Why core.ncnn cannot run here (no Vulkan loader or device), or None when a Vulkan device answers."""
+    import vapoursynth as vs
+
+    try:
+        vs.core.ncnn.DeviceProperties(device_id=0)
+    except vs.Error as exc:
+        return f"core.ncnn finds no Vulkan device ({exc}); {VULKAN_HINT}"
+    return None
+
+
 def need_plugin(namespace: str) -> None:
-    """Skip (with the reason) when core.<namespace> is not loaded, or fail if CI requires it here."""
+    """Skip (with the reason) when core.<namespace> is not loaded, or fail if CI requires it here.
+
+    ncnn also needs a Vulkan device (lavapipe on a machine without a GPU).
+    """
     from vsinfer.plugins import is_loaded
 
+    reason: str | None = f"the vs-mlrt plugin core.{namespace} is not loaded on this machine"
     if is_loaded(namespace):
+        reason = vulkan_missing() if namespace == "ncnn" else None
+    if reason is None:
         return
-    reason = f"the vs-mlrt plugin core.{namespace} is not loaded on this machine"
     if namespace in REQUIRED:
         pytest.fail(f"{reason}, but VSINFER_REQUIRE says it must run here")
     pytest.skip(reason)

@@ -9,14 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "BackendUnavailable",
     "BuildError",
+    "CacheWriteError",
     "ClipError",
     "ConfigError",
     "DeviceError",
     "InvalidValueError",
     "MissingDependencyError",
+    "MissingProgramError",
     "ModelError",
     "NoBackendError",
+    "PluginError",
     "PluginNotFoundError",
     "TilingError",
     "UnsupportedOptionError",
@@ -26,6 +30,13 @@ __all__ = [
 
 class VsinferError(Exception):
     """Base class of every error raised by vsinfer."""
+
+
+class BackendUnavailable(VsinferError):  # noqa: N818 (a marker mixed into errors, not raised alone)
+    """Marks errors that mean "this backend cannot be used here": ``inference(fallback=...)`` tries the next one.
+
+    Errors in the user's own input (clips, model, tiling) are never marked, so a fallback never masks them.
+    """
 
 
 class InvalidValueError(VsinferError, ValueError):
@@ -61,11 +72,11 @@ class TilingError(InvalidValueError):
     """A tilesize / overlap combination that the plugins would reject."""
 
 
-class DeviceError(InvalidValueError):
+class DeviceError(InvalidValueError, BackendUnavailable):
     """A device id that does not exist on this machine."""
 
 
-class PluginNotFoundError(VsinferError, RuntimeError):
+class PluginNotFoundError(BackendUnavailable, RuntimeError):
     """A vs-mlrt plugin is not loaded in the VapourSynth core."""
 
     def __init__(self, namespace: str, extra: str) -> None:
@@ -95,7 +106,7 @@ class UnsupportedOptionError(VsinferError, ValueError):
         )
 
 
-class MissingDependencyError(VsinferError, ImportError):
+class MissingDependencyError(BackendUnavailable, ImportError):
     """An optional Python module needed for this operation is not installed."""
 
     def __init__(self, module: str, extra: str, purpose: str) -> None:
@@ -109,9 +120,43 @@ class MissingDependencyError(VsinferError, ImportError):
         )
 
 
-class BuildError(VsinferError, RuntimeError):
+class BuildError(BackendUnavailable, RuntimeError):
     """An engine or program build failed; the message carries the builder's own diagnostics."""
 
 
 class NoBackendError(VsinferError, RuntimeError):
     """No usable backend was found on this machine."""
+
+
+class PluginError(BackendUnavailable, RuntimeError):
+    """The plugin refused the call at graph construction; the message names the backend and quotes the plugin."""
+
+    def __init__(self, backend: str, namespace: str, message: str) -> None:
+        """Name the backend and the plugin, and quote the plugin's own message."""
+        self.backend = backend
+        """The backend class name, e.g. ``NCNN``."""
+        self.namespace = namespace
+        """The plugin namespace, e.g. ``ncnn``."""
+        self.plugin_message = message
+        """What the plugin said."""
+        super().__init__(f"{backend}: core.{namespace}.Model refused the call: {message}")
+
+
+class CacheWriteError(BackendUnavailable, OSError):
+    """The cache could not be written (a full disk, a read-only folder); nothing partial was left there."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        """Name the file or folder and say what went wrong and what to do."""
+        self.path = path
+        """The file or folder that could not be written."""
+        super().__init__(f"cannot write to the vsinfer cache at {path}: {detail}")
+
+
+class MissingProgramError(BackendUnavailable, RuntimeError):
+    """An external program (not a Python module) needed for this operation was not found."""
+
+    def __init__(self, program: str, purpose: str, how: str) -> None:
+        """Name the program, what it is needed for and how to get it."""
+        self.program = program
+        """The executable that was looked for, e.g. ``migraphx-driver``."""
+        super().__init__(f"{purpose} needs the program {program}, which was not found: {how}")

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import TilingError
 
-__all__ = ["Tiling", "as_pair", "parse_pair", "resolve_tiling"]
+if TYPE_CHECKING:
+    import vapoursynth as vs
+
+    from .model import ModelInfo
+
+__all__ = ["TilePlan", "Tiling", "as_pair", "crop", "pad", "parse_pair", "plan", "resolve_tiling"]
 
 Pair = tuple[int, int]
 
@@ -84,3 +90,43 @@ def resolve_tiling(
                 "overlap", overlap, f"2 * overlap < tile {side} ({t}), so each tile keeps some pixels", where=where
             )
     return Tiling(ts, ov, whole_frame=False)
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """The tiling chosen for a frame, with the padding added before the plugin and cropped after it."""
+
+    tiling: Tiling
+    """What the plugin gets (for the padded frame)."""
+    original: Pair
+    """(width, height) of the input frame."""
+    padded: Pair
+    """(width, height) after edge padding; equal to ``original`` without padding."""
+    scale: Pair = (1, 1)
+    """Output size / input size of the model, per axis (used to crop the output back)."""
+
+
+def plan(
+    width: int,
+    height: int,
+    tilesize: int | Sequence[int] | None = None,
+    overlap: int | Sequence[int] = (0, 0),
+    *,
+    tiles: int | Sequence[int] | None = None,
+    multiple: int | None = None,
+    model: ModelInfo | None = None,
+    where: str | None = None,
+) -> TilePlan:
+    """The tiling for a ``width`` x ``height`` frame. (Stub: ``tiles`` / ``multiple`` come with helper H5.)"""
+    tiling = resolve_tiling(width, height, tilesize, overlap, where=where)
+    return TilePlan(tiling, (width, height), (width, height))
+
+
+def pad(nodes: list[vs.VideoNode], tile_plan: TilePlan) -> list[vs.VideoNode]:
+    """``nodes`` padded by edge replication to ``tile_plan.padded``."""
+    return nodes
+
+
+def crop(clip: vs.VideoNode, tile_plan: TilePlan) -> vs.VideoNode:
+    """The model's output cropped back to ``original`` times ``scale``."""
+    return clip

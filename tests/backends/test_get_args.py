@@ -85,8 +85,8 @@ CASES: list[tuple[Any, dict[str, Any]]] = [
      {"provider": "COREML", "num_streams": 1, "verbosity": 4, "fp16": 1, "output_format": 1, "ml_program": 1}),
     (
         Backend.OV_CPU(),
-        {"device": "CPU", "num_streams": 1, "config": ov_config(
-            NUM_STREAMS=1, INFERENCE_NUM_THREADS=0, ENABLE_CPU_PINNING="YES", INFERENCE_PRECISION_HINT="f16")},
+        {"device": "CPU", "config": ov_config(
+            INFERENCE_NUM_THREADS=0, ENABLE_CPU_PINNING="YES", INFERENCE_PRECISION_HINT="f16")},
     ),
     (
         Backend.OV_CPU(num_streams=2, num_threads=4, bind_thread=False, bf16=True,
@@ -97,16 +97,16 @@ CASES: list[tuple[Any, dict[str, Any]]] = [
     ),
     (
         Backend.OV_CPU(fp16_blacklist_ops={"Softmax"}),
-        {"device": "CPU", "num_streams": 1, "fp16": 1, "fp16_blacklist_ops": ["Softmax"], "config": ov_config(
-            NUM_STREAMS=1, INFERENCE_NUM_THREADS=0, ENABLE_CPU_PINNING="YES", INFERENCE_PRECISION_HINT="f32")},
+        {"device": "CPU", "fp16": 1, "fp16_blacklist_ops": ["Softmax"], "config": ov_config(
+            INFERENCE_NUM_THREADS=0, ENABLE_CPU_PINNING="YES", INFERENCE_PRECISION_HINT="f32")},
     ),
-    (Backend.OV_GPU(), {"device": "GPU.0", "num_streams": 1,
-                        "config": ov_config(NUM_STREAMS=1, INFERENCE_PRECISION_HINT="f16")}),
-    (Backend.OV_GPU(device_id=1, fp16=False, num_streams=2),
+    (Backend.OV_GPU(model_cache=False), {"device": "GPU.0", "config": ov_config(INFERENCE_PRECISION_HINT="f16")}),
+    (Backend.OV_GPU(device_id=1, fp16=False, num_streams=2, model_cache=False),
      {"device": "GPU.1", "num_streams": 2, "config": ov_config(NUM_STREAMS=2, INFERENCE_PRECISION_HINT="f32")}),
-    (Backend.OV_NPU(), {"device": "NPU", "num_streams": 1, "config": ov_config(NUM_STREAMS=1)}),
-    (Backend.OV_NPU(custom_config={"NPU_TURBO": "YES"}),
+    (Backend.OV_NPU(model_cache=False), {"device": "NPU", "config": ov_config()}),
+    (Backend.OV_NPU(custom_config={"NPU_TURBO": "YES"}, num_streams=1, model_cache=False),
      {"device": "NPU", "num_streams": 1, "config": ov_config(NUM_STREAMS=1, NPU_TURBO="YES")}),
+    (Backend.OV(device="HETERO:GPU,CPU", model_cache=False), {"device": "HETERO:GPU,CPU", "config": ov_config()}),
     (Backend.NCNN(), {"device_id": 0, "num_streams": 1, "fp16": 1, "output_format": 1}),
     (Backend.NCNN_VK(device_id=1, num_streams=2, fp16=False, batch_tiles=4),
      {"device_id": 1, "num_streams": 2, "fp16": 0, "batch_tiles": 4, "output_format": 0}),
@@ -166,3 +166,28 @@ def test_equal_descriptions_hash_equal() -> None:
     assert c == d and hash(c) == hash(d)
     assert Backend.TRT() == Backend.TRT(fp16=True) and Backend.OV_CPU() == Backend.OV_CPU(fp16=True)
     assert len({Backend.MIGX(custom_env={"X": "1"}), Backend.MIGX(custom_env={"X": "1"})}) == 1
+
+
+def test_ov_model_cache_defaults_to_gpu_and_npu_only(isolated_cache: Any) -> None:
+    from pathlib import Path
+
+    for backend in (Backend.OV_GPU(), Backend.OV_NPU(), Backend.OV(device="AUTO:GPU,CPU")):
+        cache_dir = backend.get_args([])["config"]()["CACHE_DIR"]
+        assert Path(cache_dir) == Path(isolated_cache) / "ov"
+    assert "CACHE_DIR" not in Backend.OV_CPU().get_args([])["config"]()
+    assert "CACHE_DIR" in Backend.OV_CPU(model_cache=True).get_args([])["config"]()
+    assert "CACHE_DIR" not in Backend.OV_GPU(model_cache=False).get_args([])["config"]()
+
+
+@pytest.mark.parametrize("cls", [Backend.ORT_CPU, Backend.NCNN])
+def test_output_format_follows_the_clips(cls: Any) -> None:
+    import vapoursynth as vs
+
+    single = vs.core.std.BlankClip(format=vs.RGBS)
+    half = vs.core.std.BlankClip(format=vs.RGBH)
+    ints = vs.core.std.BlankClip(format=vs.RGB24)
+    assert cls().get_args(single)["output_format"] == 0
+    assert cls().get_args(half)["output_format"] == 1
+    assert cls().get_args(ints)["output_format"] == 1  # fp16 runs take integer clips as half floats
+    assert cls(fp16=False).get_args(ints)["output_format"] == 0
+    assert cls(output_format=1).get_args(single)["output_format"] == 1

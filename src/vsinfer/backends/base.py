@@ -9,11 +9,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
 
-from ..errors import ClipError, ModelError
+from .. import inputs, tiling
+from ..errors import BackendUnavailable, ClipError, ConfigError, ModelError, NoBackendError, PluginError
+from ..fp16 import apply_guard
 from ..model import FLOAT, FLOAT16, ModelInfo, TensorInfo, model_info
 from ..plugins import get_plugin, select_args
-from ..tiling import Tiling, resolve_tiling
-from .fields import check
+from ..tiling import Tiling
+from .fields import check, check_types
 
 if TYPE_CHECKING:
     import vapoursynth as vs
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from . import ov as _ov
     from . import trt as _trt
 
-__all__ = ["Backend", "as_clip_list", "auto_float_bits", "compact", "log_level_index"]
+__all__ = ["Backend", "as_clip_list", "as_nodes", "auto_float_bits", "clip_float_bits", "compact", "log_level_index", "output_bits"]
 
 logger = logging.getLogger("vsinfer")
 
@@ -42,19 +44,42 @@ def log_level_index() -> int:
     return next((i for i, t in enumerate(thresholds) if level <= t), 4)
 
 
-def auto_float_bits(nodes: Sequence[vs.VideoNode], model: ModelInfo, fp16: bool) -> int:
+def as_nodes(clips: vs.VideoNode | Sequence[vs.VideoNode]) -> list[vs.VideoNode]:
+    """``clips`` as a list (a lone clip becomes a one-element list)."""
+    import vapoursynth as vs
+
+    return [clips] if isinstance(clips, vs.VideoNode) else list(clips)
+
+
+def auto_float_bits(nodes: Sequence[vs.VideoNode], model: ModelInfo | None, fp16: bool) -> int:
     """Float bits for plugins that convert the model themselves (ort, ncnn).
 
     An fp16-IO model needs half floats; float32 clips stay as they are; integer clips become half floats
     when the plugin runs the model in fp16 (it then takes fp16 input), else single floats.
     """
+    if model is not None and model.fp16_io:
+        return 16
+    float_bits = clip_float_bits(nodes)
+    if float_bits is not None:
+        return float_bits if fp16 or float_bits == 32 else 32  # fp32 runs take single floats
+    return 16 if fp16 else 32
+
+
+def clip_float_bits(nodes: Sequence[vs.VideoNode]) -> int | None:
+    """16 when every clip is half float, 32 when every clip is float and one is single; None with integer clips."""
     import vapoursynth as vs
 
-    if model.fp16_io:
-        return 16
-    if all(n.format.sample_type == vs.FLOAT and n.format.bits_per_sample == 32 for n in nodes):
-        return 32
-    return 16 if fp16 else 32
+    if not all(n.format.sample_type == vs.FLOAT for n in nodes):
+        return None
+    return 16 if all(n.format.bits_per_sample == 16 for n in nodes) else 32
+
+
+def output_bits(clips: Sequence[vs.VideoNode], converted_bits: int) -> int:
+    """The float bits of the output: those of the clips given, or, for integer clips, those they were converted to.
+
+    DESIGN principle 11: float32 in, float32 out; half in, half out; on every backend.
+    """
+    return clip_float_bits(clips) or converted_bits
 
 
 def as_clip_list(clips: vs.VideoNode | Sequence[vs.VideoNode], where: str) -> list[vs.VideoNode]:
@@ -116,10 +141,11 @@ class Backend:
         """Reject invalid values of the fields every backend shares; subclasses add their own checks."""
         where = type(self).__name__
         check(bool(self.namespace), where, "class", where, "a concrete backend (e.g. ORT_CPU, OV_CPU, TRT)")
+        check_types(self)
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         if "num_streams" in values:
             n = values["num_streams"]
-            check(isinstance(n, int) and n >= 1, where, "num_streams", n, "an int >= 1")
+            check(n is None or (isinstance(n, int) and n >= 1), where, "num_streams", n, "None or an int >= 1")
         if "device_id" in values:
             d = values["device_id"]
             check(isinstance(d, int) and d >= 0, where, "device_id", d, "an int >= 0")
@@ -148,8 +174,11 @@ class Backend:
         """Bits of the float format the clips are converted to (16 or 32) before the plugin sees them."""
         return 16 if model.fp16_io else 32
 
-    def prepare_network(self, network_path: Path, model: ModelInfo, channels: int, tiling: Tiling) -> Path:
-        """The file handed to the plugin; engine-based backends build or find their engine here."""
+    def prepare_network(self, network_path: Path, model: ModelInfo, channels: int, tiling: Tiling, *, bits: int) -> Path:
+        """The file handed to the plugin; engine-based backends build or find their engine here.
+
+        ``bits`` is the float precision of the clips the plugin gets (the engine's IO type).
+        """
         return network_path
 
     # -- run -------------------------------------------------------------------------------------------
@@ -163,6 +192,9 @@ class Backend:
         tilesize: int | tuple[int, int] | None = None,
         *,
         flexible: Literal[False] = False,
+        tiles: int | tuple[int, int] | None = None,
+        multiple: int | None = None,
+        fallback: Backend | Sequence[Backend] | None = None,
         **kwargs: Any,
     ) -> vs.VideoNode: ...
 
@@ -176,6 +208,9 @@ class Backend:
         tilesize: int | tuple[int, int] | None = None,
         *,
         flexible: Literal[True],
+        tiles: int | tuple[int, int] | None = None,
+        multiple: int | None = None,
+        fallback: Backend | Sequence[Backend] | None = None,
         **kwargs: Any,
     ) -> list[vs.VideoNode]: ...
 
@@ -188,6 +223,9 @@ class Backend:
         tilesize: int | tuple[int, int] | None = None,
         *,
         flexible: bool = False,
+        tiles: int | tuple[int, int] | None = None,
+        multiple: int | None = None,
+        fallback: Backend | Sequence[Backend] | None = None,
         **kwargs: Any,
     ) -> vs.VideoNode | list[vs.VideoNode]:
         """Run the ONNX model at ``network_path`` on ``clips``.
@@ -198,55 +236,91 @@ class Backend:
             overlap: Pixels of context each tile shares with its neighbours (int or (x, y)).
             tilesize: Tile size (int or (w, h)); None runs the whole frame as one tile.
             flexible: Return one GRAY clip per output plane instead of one clip.
+            tiles: Split the frame into this many tiles (int or (nx, ny)) instead of giving ``tilesize``.
+            multiple: Pad the frame (and tiles) to a multiple of this by edge replication; the output is cropped
+                back using the model's scale factor.
+            fallback: Backends tried in order when this one cannot be used here (plugin missing, engine build
+                failed, device missing, the plugin refused the call); each fallback is logged as a warning.
+                Errors in the clips, the model or the tiling are never masked.
             **kwargs: Passed to the plugin unchanged; they win over the backend's own arguments.
 
         Returns:
-            The output clip, or the list of plane clips when ``flexible`` is True.
+            The output clip, or the list of plane clips when ``flexible`` is True. With ``output_format`` unset,
+            the output has the float precision of the input clips (integer clips: the float type they were
+            converted to).
 
         """
         where = type(self).__name__
-        nodes = as_clip_list(clips, where)
-        model = model_info(network_path)
-        tensor = model.input()
-        channels = sum(n.format.num_planes for n in nodes)
-        self._check_model(model, tensor, channels, where)
-        tiling = resolve_tiling(nodes[0].width, nodes[0].height, tilesize, overlap, where=where)
-        _check_static_size(model, tensor, tiling, where)
-        nodes = _to_float(nodes, self.input_bits(nodes, model))
-        plugin = get_plugin(self.namespace)  # a missing plugin is reported before any engine build
-        network = self.prepare_network(Path(network_path), model, channels, tiling)
+        nodes = inputs.clip_list(clips, where)
+        path = inputs.model_path(network_path, where)
+        model = model_info(path)
+        tensor = inputs.image_input(model, where)
+        _check_channels(model, tensor, sum(n.format.num_planes for n in nodes), where)
+        plan = tiling.plan(nodes[0].width, nodes[0].height, tilesize, overlap, tiles=tiles, multiple=multiple,
+                           model=model, where=where)
+        _check_static_size(model, tensor, plan.tiling, where)
+        chain = [self, *_as_chain(fallback)]
+        failures: list[BackendUnavailable] = []
+        for i, backend in enumerate(chain):
+            try:
+                return backend._run(nodes, model, plan, flexible, kwargs)
+            except BackendUnavailable as exc:
+                failures.append(exc)
+                if i + 1 == len(chain):
+                    break
+                logger.warning("%s cannot be used here (%s); falling back to %s",
+                               type(backend).__name__, exc, type(chain[i + 1]).__name__)
+        if len(failures) == 1:
+            raise failures[0]
+        causes = "; ".join(f"{type(b).__name__}: {e}" for b, e in zip(chain, failures, strict=True))
+        raise NoBackendError(f"no backend of the fallback chain could run {model.path}: {causes}") from failures[-1]
 
-        own = self.get_args(nodes)
-        args: dict[str, Any] = {"clips": nodes, self.path_argument: str(network), **tiling.plugin_args(), **own}
+    def _run(
+        self, clips: list[vs.VideoNode], model: ModelInfo, plan: tiling.TilePlan, flexible: bool,
+        kwargs: dict[str, Any],
+    ) -> vs.VideoNode | list[vs.VideoNode]:
+        """Check this backend against the call, build what it needs, call the plugin, and finish the output."""
+        import vapoursynth as vs
+
+        where = type(self).__name__
+        self._check_model(model, model.input(), where)
+        inputs.check_output(self, model, flexible, where)
+        inputs.check_kwargs(self, kwargs, where)
+        plugin = get_plugin(self.namespace)  # a missing plugin is reported before any engine build
+        inputs.check_device(self, where)
+        backend, model = apply_guard(self, model, clips)
+        target_bits = output_bits(clips, backend.input_bits(clips, model))
+        bits = backend.input_bits(clips, model)
+        nodes = tiling.pad(_to_float(clips, bits), plan)
+        channels = sum(n.format.num_planes for n in nodes)
+        network = backend.prepare_network(Path(model.path), model, channels, plan.tiling, bits=bits)
+
+        own = backend.get_args(nodes)
+        args: dict[str, Any] = {"clips": nodes, self.path_argument: str(network), **plan.tiling.plugin_args(), **own}
         if flexible:
             args["flexible_output_prop"] = self.flexible_output_prop
-        user_set = self.user_set_args(nodes, own) | kwargs.keys()
+        user_set = backend.user_set_args(nodes, own) | kwargs.keys()
         args.update(kwargs)
         args = select_args(self.namespace, args, user_set)
         logger.debug("core.%s.Model(%s)", self.namespace, {k: v for k, v in args.items() if k != "clips"})
-        result = plugin.Model(**args)
-        if not flexible:
-            return result
-        return _split_planes(result, self.flexible_output_prop)
+        try:
+            result = plugin.Model(**args)
+        except vs.Error as exc:
+            raise PluginError(where, self.namespace, str(exc)) from exc
+        outputs = _split_planes(result, self.flexible_output_prop) if flexible else [result]
+        outputs = [tiling.crop(o, plan) for o in outputs]
+        if "output_format" not in kwargs and getattr(backend, "output_format", None) is None:  # explicit one wins
+            outputs = [_to_float([o], target_bits)[0] for o in outputs]  # a no-op when the plugin gave those bits
+        return outputs if flexible else outputs[0]
 
-    def _check_model(self, model: ModelInfo, tensor: TensorInfo, channels: int, where: str) -> None:
-        if tensor.elem_type not in (FLOAT, FLOAT16):
-            raise ModelError(
-                f"input {tensor.name!r} type", tensor.type_name, "float32 or float16", where=f"{where} {model.path}"
-            )
+    def _check_model(self, model: ModelInfo, tensor: TensorInfo, where: str) -> None:
+        """Model facts this backend cannot take (float16 IO on ov / ncnn)."""
         if tensor.elem_type == FLOAT16 and not self.takes_fp16_io:
             raise ModelError(
                 f"input {tensor.name!r} type",
                 tensor.type_name,
                 f"float32: {where} cannot take float16 model inputs (ORT_* and TRT can)",
                 where=model.path,
-            )
-        if tensor.channels is not None and tensor.channels != channels:
-            raise ClipError(
-                "clips",
-                f"{channels} planes in total",
-                f"{tensor.channels} planes, the channels of input {tensor.name!r} of {model.path}",
-                where=where,
             )
 
     @staticmethod
@@ -266,6 +340,53 @@ class Backend:
         from ..select import explain_autoselect
 
         return explain_autoselect(device_id)
+
+    @staticmethod
+    def autotune(
+        network_path: str | os.PathLike[str],
+        clips: vs.VideoNode | Sequence[vs.VideoNode],
+        *,
+        candidates: Sequence[Backend] | None = None,
+        **kwargs: Any,
+    ) -> Backend:
+        """The fastest backend for this model and clip on this machine, timed once and remembered in the store.
+
+        See ``vsinfer.tune.autotune`` for the candidates tried and the keyword arguments.
+        """
+        from ..tune import autotune
+
+        return autotune(network_path, clips, candidates=candidates, **kwargs)
+
+    @staticmethod
+    def preset(name: str, device_id: int = 0) -> Backend:
+        """A named intent resolved on this machine: "fast", "exact" (see ``vsinfer.presets``)."""
+        from ..presets import preset
+
+        return preset(name, device_id)
+
+
+def _check_channels(model: ModelInfo, tensor: TensorInfo, channels: int, where: str) -> None:
+    if tensor.elem_type not in (FLOAT, FLOAT16):
+        raise ModelError(
+            f"input {tensor.name!r} type", tensor.type_name, "float32 or float16", where=f"{where} {model.path}"
+        )
+    if tensor.channels is not None and tensor.channels != channels:
+        raise ClipError(
+            "clips",
+            f"{channels} planes in total",
+            f"{tensor.channels} planes, the channels of input {tensor.name!r} of {model.path}",
+            where=where,
+        )
+
+
+def _as_chain(fallback: Backend | Sequence[Backend] | None) -> list[Backend]:
+    if fallback is None:
+        return []
+    chain = [fallback] if isinstance(fallback, Backend) else list(fallback) if isinstance(fallback, Sequence) else None
+    if chain is None or not all(isinstance(b, Backend) for b in chain):
+        raise ConfigError("fallback", fallback, "a Backend instance or a sequence of them, e.g. Backend.ORT_CPU()",
+                          where="inference")
+    return chain
 
 
 def _check_static_size(model: ModelInfo, tensor: TensorInfo, tiling: Tiling, where: str) -> None:

@@ -83,3 +83,7 @@ def shape_pair(where: str, field: str, value: int | Sequence[int] | None, minimu
         raise ConfigError(field, value, "an int or a (width, height) pair", where=where)
     check(min(pair) >= minimum, where, field, value, f"values >= {minimum}")
     return pair
+
+
+def check_types(backend: object) -> None:
+    """Type-check every field of ``backend`` against its annotation. (Stub: helper H6 implements it.)"""

@@ -35,6 +35,8 @@ class MIGX(Backend):
     """Quantize the program to half precision (``--fp16``); None means off."""
     bf16: bool | None = None
     """Quantize the program to bfloat16 (``--bf16``); None means off."""
+    fp16_guard: bool = True
+    """Find the nodes whose values overflow float16 and keep them in float32 (see ``vsinfer.fp16``)."""
     opt_shapes: tuple[int, int] | None = None
     """(w, h) the program is compiled for; None means the tile size."""
     fast_math: bool = True
@@ -64,7 +66,7 @@ class MIGX(Backend):
         """Runtime arguments of ``core.migx.Model`` (the program path is added by ``inference``)."""
         return {"device_id": self.device_id, "num_streams": self.num_streams}
 
-    def prepare_network(self, network_path: Path, model: ModelInfo, channels: int, tiling: Tiling) -> Path:
+    def prepare_network(self, network_path: Path, model: ModelInfo, channels: int, tiling: Tiling, *, bits: int) -> Path:
         """Compile or find the program for this model, channel count and tile size."""
         from ..engine.migx import ProgramBuilder
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..model import ModelInfo
-from .base import Backend, auto_float_bits, compact
+from .base import Backend, as_nodes, auto_float_bits, compact
 from .fields import check
 
 if TYPE_CHECKING:
@@ -29,10 +29,12 @@ class NCNN(Backend):
     """Parallel inference streams."""
     fp16: bool = True
     """Store and compute in half precision where the device supports it."""
+    fp16_guard: bool = True
+    """Find the nodes whose values overflow float16 and keep them in float32 (see ``vsinfer.fp16``)."""
     batch_tiles: int | None = None
     """Tiles processed per batch; None leaves the plugin's default."""
     output_format: int | None = None
-    """0 float32, 1 float16 output clip; None means float16 when ``fp16`` else float32."""
+    """0 float32, 1 float16 output clip; None means the float precision of the input clips (half in, half out)."""
 
     def __post_init__(self) -> None:
         """Validate ``batch_tiles`` and ``output_format``."""
@@ -44,7 +46,9 @@ class NCNN(Backend):
 
     def get_args(self, clips: vs.VideoNode | Sequence[vs.VideoNode]) -> dict[str, Any]:
         """Device, streams and precision arguments of ``core.ncnn.Model``."""
-        output_format = self.output_format if self.output_format is not None else int(self.fp16)
+        output_format = self.output_format
+        if output_format is None:
+            output_format = int(auto_float_bits(as_nodes(clips), None, self.fp16) == 16)
         return compact({
             "device_id": self.device_id,
             "num_streams": self.num_streams,

@@ -8,7 +8,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..model import ModelInfo
-from .base import Backend, auto_float_bits, compact, log_level_index
+from .base import Backend, as_nodes, auto_float_bits, compact, log_level_index
 from .fields import check, name_set
 
 if TYPE_CHECKING:
@@ -48,8 +48,10 @@ class ORT(Backend):
     """Run the model in half precision (the plugin converts it, keeping the IO types of the clip)."""
     fp16_blacklist_ops: Collection[str] | None = None
     """Op types kept in float32 by the fp16 conversion; only with ``fp16=True``."""
+    fp16_guard: bool = True
+    """Find the nodes whose values overflow float16 and keep them in float32 (see ``vsinfer.fp16``)."""
     output_format: int | None = None
-    """OutputFormat of the output clip; None means FP16 when ``fp16`` else FP32."""
+    """OutputFormat of the output clip; None means the float precision of the input clips (half in, half out)."""
 
     def __post_init__(self) -> None:
         """Validate and normalize the fields."""
@@ -67,7 +69,8 @@ class ORT(Backend):
         """Provider, streams, verbosity and precision arguments of ``core.ort.Model``."""
         output_format = self.output_format
         if output_format is None:
-            output_format = self.OutputFormat.FP16 if self.fp16 else self.OutputFormat.FP32
+            half = auto_float_bits(as_nodes(clips), None, self.fp16) == 16
+            output_format = self.OutputFormat.FP16 if half else self.OutputFormat.FP32
         return compact({
             "provider": self.provider,
             "num_streams": self.num_streams,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..model import ModelInfo
-from .base import Backend
+from .base import Backend, compact
 from .fields import FrozenMapping, check, frozen_mapping, name_set
 
 if TYPE_CHECKING:
@@ -32,45 +32,79 @@ class OVConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class OV(Backend):
-    """OpenVINO: the fields every device shares. Use OV_CPU, OV_GPU or OV_NPU."""
+    """OpenVINO on a device string: ``OV(device="AUTO")``, ``"AUTO:GPU,CPU"``, ``"HETERO:GPU,CPU"``, ``"MULTI:GPU,CPU"``.
+
+    OV_CPU, OV_GPU and OV_NPU are the same backend for one device, with that device's precision fields. Every device
+    named must be one ``core.ov.AvailableDevices()`` reports; OpenVINO chooses the precision.
+    """
 
     namespace: ClassVar[str] = "ov"
     takes_fp16_io: ClassVar[bool] = False
-    device: ClassVar[str] = ""
-    """OpenVINO device name for this class."""
+    fixed_device: ClassVar[str | None] = None
+    """The device of OV_CPU / OV_GPU / OV_NPU; None for ``OV`` itself (its ``device`` field)."""
 
-    num_streams: int = 1
-    """Inference requests in flight; also OpenVINO's NUM_STREAMS."""
+    device: str | None = None
+    """OpenVINO device string for ``OV`` (default "AUTO"): "CPU", "GPU.1", "AUTO:GPU,CPU", "HETERO:GPU,CPU",
+    "MULTI:GPU,CPU". OV_CPU / OV_GPU / OV_NPU fix their device and leave this None."""
+    num_streams: int | None = None
+    """Inference requests in flight (the plugin's ``num_streams``); None lets the plugin and OpenVINO decide, as
+    vs-jetpack does (OpenVINO then picks its own NUM_STREAMS)."""
     custom_config: Mapping[str, ConfigValue] = field(default_factory=FrozenMapping)
     """Extra OpenVINO properties (str / int / float values); they win over the ones vsinfer sets."""
+    model_cache: bool | None = None
+    """OpenVINO's compiled-model cache (CACHE_DIR) in vsinfer's store (``<cache>/ov``): None turns it on for GPU and
+    NPU devices, where compiling is slow, and off on the CPU, where it was measured not to help."""
 
     def __post_init__(self) -> None:
-        """Validate and freeze ``custom_config``."""
+        """Validate the device string and freeze ``custom_config``."""
         super().__post_init__()
-        check(bool(self.device), type(self).__name__, "class", "OV", "OV_CPU, OV_GPU or OV_NPU")
-        self._set(
-            "custom_config", frozen_mapping(type(self).__name__, "custom_config", self.custom_config, (str, int, float))
-        )
+        where = type(self).__name__
+        if self.fixed_device is not None:
+            check(self.device is None, where, "device", self.device,
+                  f"None: {where} runs on {self.fixed_device}; use Backend.OV(device=...) for a device string")
+        else:
+            check(self.device is None or (isinstance(self.device, str) and bool(device_list(self.device))), where,
+                  "device", self.device, 'an OpenVINO device string such as "CPU", "AUTO" or "HETERO:GPU,CPU"')
+        self._set("custom_config", frozen_mapping(where, "custom_config", self.custom_config, (str, int, float)))
 
     def properties(self) -> dict[str, ConfigValue]:
         """The OpenVINO properties vsinfer derives from the fields (before ``custom_config``)."""
-        return {"NUM_STREAMS": self.num_streams}
+        props: dict[str, ConfigValue] = {}
+        if self.num_streams is not None:
+            props["NUM_STREAMS"] = self.num_streams
+        if self.uses_model_cache():
+            from ..engine.store import Store
+
+            props["CACHE_DIR"] = str(Store().folder("ov"))
+        return props
+
+    def uses_model_cache(self) -> bool:
+        """Whether OpenVINO's compiled-model cache is on for this backend."""
+        if self.model_cache is not None:
+            return self.model_cache
+        return any(d.split(".")[0] in ("GPU", "NPU") for d in device_list(self.device_name()))
 
     def device_name(self) -> str:
         """The plugin's ``device`` argument."""
-        return self.device
+        return self.fixed_device or self.device or "AUTO"
 
     def get_args(self, clips: vs.VideoNode | Sequence[vs.VideoNode]) -> dict[str, Any]:
         """Device, streams and the ``config`` callable (user keys win) of ``core.ov.Model``."""
-        return {
+        return compact({
             "device": self.device_name(),
             "num_streams": self.num_streams,
             "config": OVConfig(FrozenMapping(self.properties() | dict(self.custom_config))),
-        }
+        })
 
     def input_bits(self, clips: Sequence[vs.VideoNode], model: ModelInfo) -> int:
         """The ov plugin takes float32 clips only."""
         return 32
+
+
+def device_list(device: str) -> list[str]:
+    """The devices named in an OpenVINO device string: "HETERO:GPU.1,CPU" -> ["GPU.1", "CPU"]."""
+    _, _, names = device.rpartition(":")
+    return [d.strip() for d in names.split(",") if d.strip()] or ([] if ":" in device else [])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +116,8 @@ class _OVPrecision(OV):
     fp16_blacklist_ops: Collection[str] | None = None
     """Op types kept in float32: the plugin then converts the model to fp16 itself, except these ops, and
     OpenVINO runs it with precision hint f32 so that the kept ops stay in float32. Only with ``fp16=True``."""
+    fp16_guard: bool = True
+    """Find the nodes whose values overflow float16 and keep them in float32 (see ``vsinfer.fp16``)."""
 
     def __post_init__(self) -> None:
         """Validate the block list against ``fp16``."""
@@ -111,7 +147,7 @@ class _OVPrecision(OV):
 class OV_CPU(_OVPrecision):
     """OpenVINO on the CPU."""
 
-    device: ClassVar[str] = "CPU"
+    fixed_device: ClassVar[str | None] = "CPU"
 
     num_threads: int = 0
     """INFERENCE_NUM_THREADS; 0 lets OpenVINO decide."""
@@ -144,7 +180,7 @@ class OV_CPU(_OVPrecision):
 class OV_GPU(_OVPrecision):
     """OpenVINO on an Intel GPU."""
 
-    device: ClassVar[str] = "GPU"
+    fixed_device: ClassVar[str | None] = "GPU"
 
     device_id: int = 0
     """GPU index: the device is ``GPU.<device_id>``."""
@@ -160,4 +196,4 @@ class OV_GPU(_OVPrecision):
 class OV_NPU(OV):
     """OpenVINO on an Intel NPU (runs in fp16 by itself)."""
 
-    device: ClassVar[str] = "NPU"
+    fixed_device: ClassVar[str | None] = "NPU"

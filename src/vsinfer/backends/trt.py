@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, SupportsInt
 
 from ..model import ModelInfo, model_info
 from ..tiling import Tiling, as_pair
-from .base import Backend, log_level_index
+from .base import Backend, clip_float_bits, log_level_index
 from .fields import check, name_set, shape_pair
 
 if TYPE_CHECKING:
@@ -48,9 +48,11 @@ class TRT(Backend):
     fp16: bool | None = None
     """Build in half precision; None means True unless ``bf16`` is set."""
     fp16_blacklist_ops: Collection[str] | None = None
-    """Op types or node names (e.g. "/body/conv0/Conv") kept in float32 by the fp16 conversion."""
+    """Op types or node names (e.g. "/body/conv0/Conv") kept in float32 by the fp16 / bf16 conversion."""
     bf16: bool | None = None
     """Build in bfloat16 (the ONNX model is converted first)."""
+    fp16_guard: bool = True
+    """Find the nodes whose values overflow float16 and keep them in float32 (see ``vsinfer.fp16``)."""
     tf32: bool = False
     """Allow TF32 in float32 layers."""
     strict_nans: bool = False
@@ -110,8 +112,8 @@ class TRT(Backend):
         check(self.tiling_optimization_level in range(4), where, "tiling_optimization_level",
               self.tiling_optimization_level, "0 .. 3")
         self._set("fp16_blacklist_ops", name_set(where, "fp16_blacklist_ops", self.fp16_blacklist_ops))
-        check(not self.fp16_blacklist_ops or bool(self.fp16), where, "fp16_blacklist_ops", self.fp16_blacklist_ops,
-              "None when fp16 is off (the block list only applies to the fp16 conversion)")
+        check(not self.fp16_blacklist_ops or bool(self.fp16 or self.bf16), where, "fp16_blacklist_ops",
+              self.fp16_blacklist_ops, "None when fp16 and bf16 are off (the block list applies to their conversion)")
         self._set("min_shapes", shape_pair(where, "min_shapes", self.min_shapes, minimum=0))
         self._set("opt_shapes", shape_pair(where, "opt_shapes", self.opt_shapes))
         self._set("max_shapes", shape_pair(where, "max_shapes", self.max_shapes))
@@ -142,24 +144,35 @@ class TRT(Backend):
         }
 
     def input_bits(self, clips: Sequence[vs.VideoNode], model: ModelInfo) -> int:
-        """fp16 and bf16 engines take half-float IO; fp32 engines single floats."""
-        return 16 if self.fp16 or self.bf16 or model.fp16_io else 32
+        """The engine's IO follows the clips: half floats in, half-float IO; single floats in, float32 IO.
 
-    def prepare_network(self, network_path: Path, model: ModelInfo, channels: int, tiling: Tiling) -> Path:
-        """Build or find the engine for this model, channel count and tile size."""
+        fp16 / bf16 compute with float32 IO is its own engine (its identity records the IO). Integer clips become
+        half floats for fp16 / bf16 engines; fp32 engines always take single floats.
+        """
+        if model.fp16_io:
+            return 16
+        if not (self.fp16 or self.bf16):
+            return 32
+        return clip_float_bits(clips) or 16
+
+    def prepare_network(self, network_path: Path, model: ModelInfo, channels: int, tiling: Tiling, *, bits: int) -> Path:
+        """Build or find the engine for this model, channel count, tile size and IO precision."""
         from ..engine.trt import EngineBuilder
 
-        return EngineBuilder(self).build_engine(model, channels, tiling.tilesize, None)
+        return EngineBuilder(self).build_engine(model, channels, tiling.tilesize, None,
+                                                io="fp16" if bits == 16 else "fp32")
 
     def get_identity(
         self, network_path: str | os.PathLike[str], channels: int, tilesize: int | tuple[int, int],
         input_name: str | None = "input",
+        *,
+        io: str | None = None,
     ) -> dict[str, Any]:
         """The identity record (what changes the engine's bytes) of the engine ``build_engine`` would return."""
         from ..engine.trt import EngineBuilder
 
         return EngineBuilder(self).get_identity(model_info(network_path), channels, as_pair("tilesize", tilesize),
-                                                input_name)
+                                                input_name, io=io)
 
     def build_engine(
         self,
@@ -169,17 +182,20 @@ class TRT(Backend):
         input_name: str | None = "input",
         *,
         cache_dir: str | os.PathLike[str] | None = None,
+        io: str | None = None,
     ) -> Path:
         """The cached engine for ``network_path`` at ``tilesize``, built first if the cache has none.
 
         ``input_name`` is the model input the shape profile applies to; a model with one input may name it
-        differently. ``cache_dir`` overrides ``VSINFER_CACHE_DIR`` and the user cache dir.
+        differently. ``cache_dir`` overrides ``VSINFER_CACHE_DIR`` and the user cache dir. ``io`` is the engine's
+        IO type, "fp16" (for half-float clips) or "fp32" (single-float clips); None means fp16 for fp16 / bf16
+        builds and fp32 otherwise.
         """
         from ..engine.trt import EngineBuilder
 
         info = model_info(network_path)
         builder = EngineBuilder(self, cache_dir=cache_dir)
-        return builder.build_engine(info, channels, as_pair("tilesize", tilesize), input_name)
+        return builder.build_engine(info, channels, as_pair("tilesize", tilesize), input_name, io=io)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -65,7 +65,7 @@ def _to_half(model: onnx.ModelProto, block_list: Sequence[str], keep_io_types: b
     return converted
 
 
-def _to_bf16(model: onnx.ModelProto, block_list: Sequence[str]) -> onnx.ModelProto:
+def _to_bf16(model: onnx.ModelProto, block_list: Sequence[str], half_io: bool) -> onnx.ModelProto:
     import numpy as np
     from onnx import numpy_helper, version_converter
 
@@ -88,7 +88,7 @@ def _to_bf16(model: onnx.ModelProto, block_list: Sequence[str]) -> onnx.ModelPro
     for info in list(graph.value_info):
         if info.type.tensor_type.elem_type == FLOAT16:
             info.type.tensor_type.elem_type = BFLOAT16
-    return _half_io(half)
+    return _half_io(half) if half_io else half
 
 
 def _bf16_tensor(values: Any, name: str) -> onnx.TensorProto:
@@ -120,18 +120,27 @@ def _half_io(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def convert_model(model: ModelInfo, precision: str, block_list: Collection[str], store: Store) -> Path:
-    """The ``precision`` ("fp16" or "bf16") version of ``model``, converted once and kept in the store."""
+def convert_model(
+    model: ModelInfo, precision: str, block_list: Collection[str], store: Store, *, io: str = "fp16"
+) -> Path:
+    """The ``precision`` ("fp16" or "bf16") version of ``model``, converted once and kept in the store.
+
+    ``io`` is the graph IO type: "fp16" (a 16-bit float clip) or "fp32" (float32 IO, casts inside).
+    """
     import onnx
 
     identity = {"source_crc32": model.checksum, "precision": precision, "block_list": sorted(block_list), "v": 1}
+    if io != "fp16":
+        identity["io"] = io
 
     def create(tmp: Path) -> None:
         logger.info("converting %s to %s", model.path, precision)
         proto = onnx.load(model.path)
         names = sorted(block_list)
-        converted = _to_bf16(proto, names) if precision == "bf16" else _to_half(proto, names, False)
+        half_io = io == "fp16"
+        converted = _to_bf16(proto, names, half_io) if precision == "bf16" else _to_half(proto, names, not half_io)
         onnx.checker.check_model(converted)
         onnx.save(converted, tmp)
 
-    return store.get_or_create("onnx", ".onnx", identity, create, prefix=f"{model.checksum:08x}-{precision}")
+    prefix = f"{model.checksum:08x}-{precision}" + ("" if io == "fp16" else f"-{io}io")
+    return store.get_or_create("onnx", ".onnx", identity, create, prefix=prefix)

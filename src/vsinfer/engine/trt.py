@@ -101,11 +101,24 @@ class EngineBuilder:
                               where=where)
         return profile
 
-    def io_precision(self, model: ModelInfo) -> str:
-        """"fp16" when the engine takes half floats (fp16, bf16 or an fp16-IO model), else "fp32"."""
-        return "fp16" if self.backend.fp16 or self.backend.bf16 or model.fp16_io else "fp32"
+    def io_precision(self, model: ModelInfo, io: str | None = None) -> str:
+        """The engine's IO type: "fp16" (half-float clips) or "fp32".
 
-    def get_identity(self, model: ModelInfo, channels: int, tilesize: Shape, input_name: str | None) -> dict[str, Any]:
+        An fp16-IO model is always "fp16"; an fp32 build always "fp32"; an fp16 / bf16 build takes ``io`` (the
+        clips' precision), by default "fp16".
+        """
+        b = self.backend
+        if model.fp16_io:
+            return "fp16"
+        if not (b.fp16 or b.bf16):
+            return "fp32"
+        if io not in (None, "fp16", "fp32"):
+            raise ConfigError("io", io, 'None, "fp16" or "fp32"', where=type(b).__name__)
+        return io or "fp16"
+
+    def get_identity(
+        self, model: ModelInfo, channels: int, tilesize: Shape, input_name: str | None, *, io: str | None = None
+    ) -> dict[str, Any]:
         """The identity record of the engine for these inputs."""
         tensor = model.input(input_name)
         return engine_identity(
@@ -116,26 +129,35 @@ class EngineBuilder:
             input_name=tensor.name,
             channels=channels,
             profile=self.shape_profile(tensor, tilesize),
-            io_precision=self.io_precision(model),
+            io_precision=self.io_precision(model, io),
         )
 
     # -- build -----------------------------------------------------------------------------------------
-    def build_engine(self, model: ModelInfo, channels: int, tilesize: Shape, input_name: str | None) -> Path:
+    def build_engine(
+        self, model: ModelInfo, channels: int, tilesize: Shape, input_name: str | None, *, io: str | None = None
+    ) -> Path:
         """The engine for these inputs from the store, built under its lock when missing."""
         tensor = model.input_for(channels, input_name)
-        identity = self.get_identity(model, channels, tilesize, tensor.name)
+        identity = self.get_identity(model, channels, tilesize, tensor.name, io=io)
+        io = str(identity["io"])
+        profile = self.shape_profile(tensor, tilesize)
 
         def create(tmp: Path) -> None:
-            self.build(self._source(model), channels, self.shape_profile(tensor, tilesize), tensor.name, tmp)
+            self.build(self._source(model, io), channels, profile, tensor.name, tmp)
 
-        return self.store.get_or_create("trt", ".engine", identity, create, force=self.backend.force_rebuild)
+        meta = {"model": Path(model.path).name, "precision": self.io_precision_label(), "io": io,
+                "shapes": {"min": list(profile.min), "opt": list(profile.opt), "max": list(profile.max)},
+                "runtime": f"{self.runtime_name} {identity['runtime_version']}", "device": identity["device"]["name"],
+                "fp16_blacklist_ops": list(self.backend.fp16_blacklist_ops or ())}
+        return self.store.get_or_create("trt", ".engine", identity, create, force=self.backend.force_rebuild,
+                                        meta=meta)
 
-    def _source(self, model: ModelInfo) -> Path:
+    def _source(self, model: ModelInfo, io: str) -> Path:
         b = self.backend
         if b.bf16:
-            return convert_model(model, "bf16", b.fp16_blacklist_ops or (), self.store)
+            return convert_model(model, "bf16", b.fp16_blacklist_ops or (), self.store, io=io)
         if b.fp16 and not model.fp16_io:
-            return convert_model(model, "fp16", b.fp16_blacklist_ops or (), self.store)
+            return convert_model(model, "fp16", b.fp16_blacklist_ops or (), self.store, io=io)
         return Path(model.path)
 
     def build(self, onnx_path: Path, channels: int, profile: ShapeProfile, input_name: str, output: Path) -> None:
