@@ -10,7 +10,7 @@ PYTHON := $(shell for p in python3.12 $$(ls -d $$(pyenv root 2>/dev/null || echo
 endif
 EXTRAS ?= cpu,ncnn,test
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint docs clean
 
 install: $(VENV)/.installed-$(EXTRAS)
 
@@ -28,11 +28,16 @@ demo: install
 	@echo "wrote out/upscaled.y4m" >&2
 
 lint: install
-	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff check src tests benchmarks scripts tools examples
 	$(VENV)/bin/mypy
 
 test: lint
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VPY) -m pytest $(PYTEST_ARGS)
 
+# The docs site (mkdocs-material + mkdocstrings); --strict turns every warning into an error.
+docs: install
+	$(VPY) -m pip install -q -e '.[docs]'
+	$(VENV)/bin/mkdocs build --strict --site-dir out/site
+
 clean:
-	rm -rf $(VENV) out build src/*.egg-info
+	rm -rf $(VENV) out build site src/*.egg-info

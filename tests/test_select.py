@@ -96,8 +96,7 @@ def test_explanation_names_each_reason() -> None:
 
 @pytest.fixture
 def fake_machine(monkeypatch: pytest.MonkeyPatch) -> Any:
-    select.candidates(None)  # make sure the built-ins are registered before copying
-    monkeypatch.setattr(select, "_registry", list(select._registry))
+    monkeypatch.setattr(select, "_registry", [])  # a clean registry: the built-ins are kept apart and always there
 
     def use(environment: Environment) -> None:
         monkeypatch.setattr(select, "current_environment", lambda device_id=0: environment)
@@ -203,3 +202,42 @@ def test_vsinfer_info_runs(command: list[str]) -> None:
     else:
         assert "Autoselect" in result.stdout and "Plugins" in result.stdout
         assert "ov       loaded" in result.stdout
+
+
+def test_register_adds_to_the_builtins_without_help(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A register() before any autoselect must not hide the built-ins (it used to)."""
+    monkeypatch.setattr(select, "_registry", [])
+    select._builtins.cache_clear()
+    select.register(MyBackend, vendors=["nvidia"], priority=95)
+    names = [c.cls.__name__ for c in select.candidates("nvidia")]
+    assert names[:3] == ["TRT", "MyBackend", "TRT_RTX"] and "NCNN" in names
+    decision = decide(env("nvidia", loaded=("ncnn", "ov")))
+    assert decision.cls is Backend.NCNN
+    assert ("MyBackend", "core.myfake is not loaded in VapourSynth") in [(s.name, s.reason) for s in decision.steps]
+
+
+def test_a_cpu_runtime_registered_above_the_builtins_serves_a_machine_without_gpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(select, "_registry", [])
+    select.register(MyBackend, vendors=["cpu"], priority=30)
+    status = PluginStatus("myfake", True, "v1", {}, (), None)
+    base = env(None, loaded=("ov", "ort"))
+    decision = decide(Environment(None, "linux", dict(base.plugins) | {"myfake": status}, gpu_detail="none"))
+    assert decision.cls is MyBackend
+    assert decision.steps[-1].reason == "CPU fallback: core.myfake is loaded"
+    # without its plugin: passed over with a reason that reads right, OV_CPU chosen
+    decision = decide(base)
+    assert decision.cls is Backend.OV_CPU
+    assert ("MyBackend", "core.myfake is not loaded in VapourSynth") in [(s.name, s.reason) for s in decision.steps]
+    # below the built-ins it is only tried after them
+    monkeypatch.setattr(select, "_registry", [])
+    select.register(MyBackend, vendors=["cpu"], priority=5)
+    assert decide(Environment(None, "linux", dict(base.plugins) | {"myfake": status})).cls is Backend.OV_CPU
+
+
+def test_register_rejects_bad_arguments() -> None:
+    with pytest.raises(ConfigError, match="vendors"):
+        select.register(MyBackend, vendors=[], priority=1)
+    with pytest.raises(ConfigError, match="priority"):
+        select.register(MyBackend, vendors=["cpu"], priority="high")  # type: ignore[arg-type]

@@ -9,12 +9,16 @@ A backend written outside vsinfer joins autoselect with ``register``::
 
     register(MyBackend, vendors=["nvidia"], priority=85)   # between TRT_RTX (90) and ORT_DML (80)
 
-Candidates for a vendor are tried from the highest priority down; the first whose availability check passes
-is chosen, and the CPU fallback comes last. The default check is "its plugin namespace is loaded".
+Registered backends add to the built-ins, never replace them. Candidates for a vendor are tried from the highest
+priority down; the first whose availability check passes is chosen. The CPU candidates (vendor ``"cpu"``: the
+built-in OV_CPU at priority 20 and ORT_CPU at 10) come last, on every machine; a CPU runtime registered with
+``vendors=["cpu"]`` and a priority above 20 is chosen before them. The default check is "its plugin namespace is
+loaded".
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import platform
@@ -118,10 +122,16 @@ class Decision:
         return "\n".join(lines)
 
 
-def _plugin(namespace: str, extra: str) -> Check:
+CPU = "cpu"
+"""The vendor name under which CPU backends are registered; they serve every machine, after its GPU's candidates."""
+
+
+def _plugin(namespace: str, extra: str | None) -> Check:
     def check(env: Environment) -> str | None:
         if env.loaded(namespace):
             return None
+        if extra is None:  # a namespace vsinfer does not ship: no wheel or extra to name
+            return f"core.{namespace} is not loaded in VapourSynth"
         status = env.plugins.get(namespace)
         why = status.error if status and status.error else f"not loaded (pip install 'vsinfer[{extra}]')"
         return f"core.{namespace} {why}" if why.startswith("not") else why
@@ -163,67 +173,74 @@ def _ov_gpu(env: Environment) -> str | None:
 
 
 _registry: list[Candidate] = []
+"""Backends registered from outside; the built-ins are kept apart and always offered."""
+
+
+def _candidate(cls: type[Backend], vendors: Iterable[str], priority: int, available: Check | None) -> Candidate:
+    from .plugins import EXTRAS
+
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise ConfigError("priority", priority, "an int (built-ins use 10 .. 100)", where="register")
+    names = frozenset(v.lower() for v in ([vendors] if isinstance(vendors, str) else vendors))
+    if not names:
+        raise ConfigError("vendors", vendors, 'one or more of "nvidia", "amd", "intel", "apple", "cpu"',
+                          where="register")
+    check = available or _plugin(cls.namespace, EXTRAS.get(cls.namespace))
+    return Candidate(cls, names, priority, check)
 
 
 def register(
     cls: type[Backend], *, vendors: Iterable[str], priority: int, available: Check | None = None
 ) -> None:
-    """Offer ``cls`` to autoselect for ``vendors`` at ``priority`` (higher first).
+    """Offer ``cls`` to autoselect for ``vendors`` at ``priority`` (higher first), beside the built-ins.
 
-    ``available(environment)`` returns None when ``cls`` can run, else a short reason; by default, the
-    backend's plugin namespace must be loaded.
+    ``vendors`` are GPU vendors ("nvidia", "amd", "intel", "apple") and/or "cpu" (every machine, after its GPU's
+    candidates; the built-in OV_CPU has priority 20, ORT_CPU 10). ``available(environment)`` returns None when
+    ``cls`` can run, else a short reason; by default, the backend's plugin namespace must be loaded.
     """
-    check = available or _plugin(cls.namespace, cls.namespace)
-    _registry.append(Candidate(cls, frozenset(v.lower() for v in vendors), priority, check))
+    _registry.append(_candidate(cls, vendors, priority, available))
 
 
-def _builtin() -> None:
-    from .backends import MIGX, NCNN, ORT_COREML, ORT_CUDA, ORT_DML, OV_GPU, TRT, TRT_RTX
+@functools.cache
+def _builtins() -> tuple[Candidate, ...]:
+    from .backends import MIGX, NCNN, ORT_COREML, ORT_CPU, ORT_CUDA, ORT_DML, OV_CPU, OV_GPU, TRT, TRT_RTX
 
-    ort = _plugin("ort", "ort")
-    register(TRT, vendors=["nvidia"], priority=100, available=_all(_plugin("trt", "trt"), _module("tensorrt", "trt")))
-    register(TRT_RTX, vendors=["nvidia"], priority=90,
-             available=_all(_plugin("trt_rtx", "trt-rtx"), _module("tensorrt_rtx", "trt-rtx")))
-    register(ORT_DML, vendors=["nvidia", "amd", "intel"], priority=80,
-             available=_all(_windows, ort, _provider("DML", "a Windows build")))
-    register(ORT_CUDA, vendors=["nvidia"], priority=70,
-             available=_all(ort, _provider("CUDA", "pip install 'vsinfer[ort-cuda]'"), _ort_cuda_libraries))
-    register(MIGX, vendors=["amd"], priority=70, available=_plugin("migx", "migx"))
-    register(OV_GPU, vendors=["intel"], priority=90, available=_all(_plugin("ov", "ov"), _ov_gpu))
-    register(NCNN, vendors=["nvidia", "amd", "intel"], priority=60, available=_plugin("ncnn", "ncnn"))
-    register(NCNN, vendors=["apple"], priority=80, available=_plugin("ncnn", "ncnn"))
-    register(ORT_COREML, vendors=["apple"], priority=70, available=_all(ort, _provider("COREML", "a macOS build")))
+    ort, ov = _plugin("ort", "ort"), _plugin("ov", "ov")
+    return (
+        _candidate(TRT, ["nvidia"], 100, _all(_plugin("trt", "trt"), _module("tensorrt", "trt"))),
+        _candidate(TRT_RTX, ["nvidia"], 90, _all(_plugin("trt_rtx", "trt-rtx"), _module("tensorrt_rtx", "trt-rtx"))),
+        _candidate(ORT_DML, ["nvidia", "amd", "intel"], 80, _all(_windows, ort, _provider("DML", "a Windows build"))),
+        _candidate(ORT_CUDA, ["nvidia"], 70,
+                   _all(ort, _provider("CUDA", "pip install 'vsinfer[ort-cuda]'"), _ort_cuda_libraries)),
+        _candidate(MIGX, ["amd"], 70, _plugin("migx", "migx")),
+        _candidate(OV_GPU, ["intel"], 90, _all(ov, _ov_gpu)),
+        _candidate(NCNN, ["nvidia", "amd", "intel"], 60, _plugin("ncnn", "ncnn")),
+        _candidate(NCNN, ["apple"], 80, _plugin("ncnn", "ncnn")),
+        _candidate(ORT_COREML, ["apple"], 70, _all(ort, _provider("COREML", "a macOS build"))),
+        _candidate(OV_CPU, [CPU], 20, ov),
+        _candidate(ORT_CPU, [CPU], 10, ort),
+    )
 
 
 def candidates(vendor: str | None) -> list[Candidate]:
-    """The registered candidates for ``vendor``, highest priority first."""
-    if not _registry:
-        _builtin()
-    found = [c for c in _registry if vendor is not None and vendor in c.vendors]
-    return sorted(found, key=lambda c: -c.priority)  # stable: equal priorities keep registration order
+    """The candidates for ``vendor`` (built-in and registered), highest priority first; "cpu" for the CPU ones."""
+    found = [c for c in (*_builtins(), *_registry) if vendor is not None and vendor in c.vendors]
+    return sorted(found, key=lambda c: -c.priority)  # stable: equal priorities keep built-ins first
 
 
 def decide(env: Environment) -> Decision:
     """The backend class for ``env``: the first usable candidate for its vendor, else the CPU backend."""
-    from .backends import ORT_CPU, OV_CPU
-
     steps: list[Step] = []
-    for candidate in candidates(env.vendor):
-        reason = candidate.check(env)
-        if reason is None:
-            steps.append(Step(candidate.cls.__name__, True, "usable"))
-            return Decision(candidate.cls, env.vendor, tuple(steps))
-        steps.append(Step(candidate.cls.__name__, False, reason))
+    gpu = candidates(env.vendor) if env.vendor != CPU else []
     if env.vendor is None:
         steps.append(Step("GPU backends", False, f"no GPU found ({env.gpu_detail or 'none'})"))
-    if env.loaded("ov"):
-        steps.append(Step("OV_CPU", True, "CPU fallback: core.ov is loaded"))
-        return Decision(OV_CPU, env.vendor, tuple(steps))
-    steps.append(Step("OV_CPU", False, "core.ov not loaded"))
-    if env.loaded("ort"):
-        steps.append(Step("ORT_CPU", True, "CPU fallback: core.ort is loaded"))
-        return Decision(ORT_CPU, env.vendor, tuple(steps))
-    steps.append(Step("ORT_CPU", False, "core.ort not loaded"))
+    for candidate in [*gpu, *candidates(CPU)]:
+        reason = candidate.check(env)
+        if reason is None:
+            why = "usable" if candidate in gpu else f"CPU fallback: core.{candidate.cls.namespace} is loaded"
+            steps.append(Step(candidate.cls.__name__, True, why))
+            return Decision(candidate.cls, env.vendor, tuple(steps))
+        steps.append(Step(candidate.cls.__name__, False, reason))
     raise NoBackendError(
         "no usable backend: " + "; ".join(f"{s.name}: {s.reason}" for s in steps)
         + ". Install a CPU backend with pip install 'vsinfer[cpu]'"
