@@ -1,19 +1,28 @@
-"""Tile size and overlap: normalization and the plugins' own rules, checked before the plugin runs."""
+"""Tile size and overlap: normalization and the plugins' own rules, checked before the plugin runs.
+
+``plan`` also turns ``tiles=(nx, ny)`` into a tile size and pads frames for models that need sizes that are a
+multiple of some ``m``: ``pad`` replicates the right and bottom edges before the plugin, ``crop`` cuts the
+padding (times the model's scale) off its output.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import TilingError
+from .errors import ClipError, ModelError, TilingError
 
 if TYPE_CHECKING:
     import vapoursynth as vs
 
     from .model import ModelInfo
 
-__all__ = ["TilePlan", "Tiling", "as_pair", "crop", "pad", "parse_pair", "plan", "resolve_tiling"]
+__all__ = ["TilePlan", "Tiling", "as_pair", "crop", "model_scale", "pad", "parse_pair", "plan", "resolve_tiling"]
+
+logger = logging.getLogger(__name__)
 
 Pair = tuple[int, int]
 
@@ -94,7 +103,10 @@ def resolve_tiling(
 
 @dataclass(frozen=True)
 class TilePlan:
-    """The tiling chosen for a frame, with the padding added before the plugin and cropped after it."""
+    """The tiling chosen for a frame, with the padding added before the plugin and cropped after it.
+
+    ``str(plan)`` reads like "100x75 frame padded to 104x80 (multiple of 8); 2x2 tiles of 56x48, overlap 4x4".
+    """
 
     tiling: Tiling
     """What the plugin gets (for the padded frame)."""
@@ -102,8 +114,102 @@ class TilePlan:
     """(width, height) of the input frame."""
     padded: Pair
     """(width, height) after edge padding; equal to ``original`` without padding."""
-    scale: Pair = (1, 1)
-    """Output size / input size of the model, per axis (used to crop the output back)."""
+    scale: Pair | None = None
+    """Output size / input size of the model per axis, read from the model when the output must be cropped;
+    None when it was not needed or could not be read (``crop`` then takes it from the output clip)."""
+    multiple: int = 1
+    """Every tile (and the padded frame) is a multiple of this in both axes."""
+
+    @property
+    def needs_padding(self) -> bool:
+        """True when the frame is padded before the plugin and the output cropped after it."""
+        return self.padded != self.original
+
+    @property
+    def grid(self) -> Pair:
+        """How many tiles the plugin runs per row and per column."""
+        return (
+            _tile_count(self.padded[0], self.tiling.tilesize[0], self.tiling.overlap[0]),
+            _tile_count(self.padded[1], self.tiling.tilesize[1], self.tiling.overlap[1]),
+        )
+
+    @property
+    def output(self) -> Pair | None:
+        """(width, height) of the output clip when the scale is known."""
+        if self.scale is None:
+            return None
+        return (self.original[0] * self.scale[0], self.original[1] * self.scale[1])
+
+    def __str__(self) -> str:
+        """One line for logs: frame, padding, tiles, overlap, scale."""
+        w, h = self.original
+        text = f"{w}x{h} frame"
+        if self.needs_padding:
+            text += f" padded to {self.padded[0]}x{self.padded[1]} (multiple of {self.multiple})"
+        if self.tiling.whole_frame:
+            text += " as one tile"
+        else:
+            (nx, ny), (tw, th), (ox, oy) = self.grid, self.tiling.tilesize, self.tiling.overlap
+            text += f"; {nx}x{ny} tiles of {tw}x{th}, overlap {ox}x{oy}"
+        if self.scale is not None and self.output is not None:
+            sx, sy = self.scale
+            factor = f"{sx}x" if sx == sy else f"{sx}x horizontally, {sy}x vertically"
+            text += f"; model scale {factor} -> output {self.output[0]}x{self.output[1]}"
+        return text
+
+
+def _tile_count(size: int, tile: int, overlap: int) -> int:
+    """Tiles the plugins run along one axis: steps of ``tile - 2 * overlap``, the last one clamped to the edge."""
+    if tile >= size:
+        return 1
+    return 1 + -(-(size - tile) // (tile - 2 * overlap))
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def _check_multiple(multiple: int | None, where: str | None) -> int:
+    if multiple is None:
+        return 1
+    if not isinstance(multiple, int) or isinstance(multiple, bool) or multiple < 1:
+        raise TilingError("multiple", multiple, "None or an int >= 1 (the model's size granularity)", where=where)
+    return multiple
+
+
+def _tiles_to_tilesize(
+    padded: Pair, tiles: int | Sequence[int], overlap: int | Sequence[int], multiple: int, where: str | None
+) -> tuple[Pair, Pair]:
+    """Tile size and overlap that split ``padded`` into ``tiles`` tiles, each a multiple of ``multiple``.
+
+    An axis with one tile gets no overlap (there is no neighbour to share it with).
+    """
+    counts = as_pair("tiles", tiles, where=where)
+    if min(counts) < 1:
+        raise TilingError("tiles", tiles, "ints >= 1 (tiles per row, tiles per column)", where=where)
+    ov = as_pair("overlap", overlap, where=where)
+    if min(ov) < 0:
+        raise TilingError("overlap", overlap, "non-negative values", where=where)
+    sizes: list[int] = []
+    overlaps: list[int] = []
+    for axis, (size, n, o) in enumerate(zip(padded, counts, ov, strict=True)):
+        if n == 1:
+            sizes.append(size)
+            overlaps.append(0)
+            continue
+        tile = _round_up(-(-(size + 2 * o * (n - 1)) // n), multiple)
+        if tile - 2 * o <= 0 or tile > size:
+            side = "width" if axis == 0 else "height"
+            raise TilingError(
+                "tiles",
+                tiles,
+                f"fewer tiles or less overlap: {n} tiles across a {side} of {size} with overlap {o} "
+                f"(multiple {multiple}) would need tiles of {tile}, which keep no pixels of their own",
+                where=where,
+            )
+        sizes.append(tile)
+        overlaps.append(o)
+    return (sizes[0], sizes[1]), (overlaps[0], overlaps[1])
 
 
 def plan(
@@ -117,16 +223,151 @@ def plan(
     model: ModelInfo | None = None,
     where: str | None = None,
 ) -> TilePlan:
-    """The tiling for a ``width`` x ``height`` frame. (Stub: ``tiles`` / ``multiple`` come with helper H5.)"""
-    tiling = resolve_tiling(width, height, tilesize, overlap, where=where)
-    return TilePlan(tiling, (width, height), (width, height))
+    """The tiling ``inference`` uses for a ``width`` x ``height`` frame; public so a helper can log or show it.
+
+    Args:
+        width: Frame width.
+        height: Frame height.
+        tilesize: Tile size (int or (w, h)); None with ``tiles`` None runs the whole frame as one tile.
+        overlap: Pixels of context each tile shares with its neighbours (int or (x, y)). The plugins step
+            through the input by ``tile - 2 * overlap`` but crop ``overlap`` pixels of the model's *output* at
+            inner tile edges, so a model with scale s shows no seams when overlap >= s x its receptive radius.
+        tiles: Split the frame into this many tiles (int or (columns, rows)) instead of giving ``tilesize``;
+            the tile size is computed with the overlap and rounded up to ``multiple``.
+        multiple: The model needs input sizes that are a multiple of this: the frame is padded by edge
+            replication (right and bottom) to a multiple of it, every tile is one, and the output is cropped
+            back. None (or 1) pads nothing.
+        model: The model; its scale factor is read from it when the output has to be cropped.
+        where: The backend or function named in errors.
+
+    Raises:
+        TilingError: A value the plugins would reject, or ``tiles`` together with ``tilesize``.
+
+    """
+    m = _check_multiple(multiple, where)
+    padded = (_round_up(width, m), _round_up(height, m))
+    if tiles is not None:
+        if tilesize is not None:
+            raise TilingError("tiles", tiles, f"None when tilesize={tilesize!r} is given; pass one of them",
+                              where=where)
+        tilesize, overlap = _tiles_to_tilesize(padded, tiles, overlap, m, where)
+    elif tilesize is not None and m > 1:
+        ts = as_pair("tilesize", tilesize, where=where)
+        if ts[0] % m or ts[1] % m:
+            raise TilingError("tilesize", tilesize, f"multiples of multiple={m} (the model's size granularity)",
+                              where=where)
+    tiling = resolve_tiling(padded[0], padded[1], tilesize, overlap, where=where)
+    scale = model_scale(model, tiling.tilesize) if model is not None and padded != (width, height) else None
+    return TilePlan(tiling, (width, height), padded, scale, m)
+
+
+_scales: dict[int, Pair | None] = {}
+_scales_lock = threading.Lock()
+
+
+def model_scale(model: ModelInfo, probe: Pair = (64, 64)) -> Pair | None:
+    """The model's output size / input size per axis, e.g. (2, 2) for a 2x upscaler; None if it cannot be read.
+
+    Read from the static shapes when the model has them, else by ONNX shape inference with the input set to
+    ``probe`` (w, h), a size the model accepts. Cached per model checksum for the process.
+    """
+    with _scales_lock:
+        if model.checksum in _scales:
+            return _scales[model.checksum]
+    scale = _read_scale(model, probe)
+    logger.debug("model scale of %s: %s", model.path, scale)
+    with _scales_lock:
+        _scales[model.checksum] = scale
+    return scale
+
+
+def _ratio(out: Sequence[int | None], inp: Sequence[int | None]) -> Pair | None:
+    """Integer (w, h) ratio of two NCHW shapes, None when a dim is unknown or the ratio is not an integer."""
+    if len(out) != 4 or len(inp) != 4:
+        return None
+    ratios: list[int] = []
+    for o, i in ((out[3], inp[3]), (out[2], inp[2])):
+        if not o or not i or o % i:
+            return None
+        ratios.append(o // i)
+    return (ratios[0], ratios[1])
+
+
+def _read_scale(model: ModelInfo, probe: Pair) -> Pair | None:
+    if not model.outputs or len(model.inputs) != 1:
+        return None
+    static = _ratio(model.outputs[0].shape, model.inputs[0].shape)
+    if static is not None:
+        return static
+    import onnx
+
+    try:
+        proto = onnx.load(model.path, load_external_data=False)
+        tensor = next(v for v in proto.graph.input if v.name == model.inputs[0].name)
+        dims = tensor.type.tensor_type.shape.dim
+        if len(dims) != 4:
+            return None
+        concrete = [1, dims[1].dim_value or 1, probe[1], probe[0]]  # a dynamic channel dim: any value infers
+        for dim, value in zip(dims, concrete, strict=True):
+            if not dim.HasField("dim_value"):
+                dim.Clear()
+                dim.dim_value = value
+        inferred = onnx.shape_inference.infer_shapes(proto, strict_mode=False, data_prop=True)
+    except Exception as exc:  # an unreadable model or a shape inference failure only means "unknown here"
+        logger.debug("shape inference failed for %s: %s", model.path, exc)
+        return None
+    out = inferred.graph.output[0].type.tensor_type.shape.dim
+    out_shape = [d.dim_value if d.HasField("dim_value") else None for d in out]
+    in_shape = [d.dim_value for d in dims]
+    return _ratio(out_shape, in_shape)
+
+
+def _edge_pad(clip: vs.VideoNode, width: int, height: int) -> vs.VideoNode:
+    """``clip`` extended to ``width`` x ``height`` by repeating its last column and row."""
+    import vapoursynth as vs
+
+    core = vs.core
+    if width > clip.width:
+        column = core.std.Crop(clip, left=clip.width - 1)
+        column = core.resize.Point(column, width=width - clip.width, height=clip.height)
+        clip = core.std.StackHorizontal([clip, column])
+    if height > clip.height:
+        row = core.std.Crop(clip, top=clip.height - 1)
+        row = core.resize.Point(row, width=clip.width, height=height - clip.height)
+        clip = core.std.StackVertical([clip, row])
+    return clip
 
 
 def pad(nodes: list[vs.VideoNode], tile_plan: TilePlan) -> list[vs.VideoNode]:
-    """``nodes`` padded by edge replication to ``tile_plan.padded``."""
-    return nodes
+    """``nodes`` padded by edge replication (right and bottom) to ``tile_plan.padded``; unchanged without padding."""
+    if not tile_plan.needs_padding:
+        return nodes
+    for i, node in enumerate(nodes):
+        if node.format.subsampling_w or node.format.subsampling_h:
+            raise ClipError(
+                f"clips[{i}] format", node.format.name,
+                "a format without chroma subsampling (RGB, GRAY or 4:4:4; the plugins take no other)",
+            )
+    return [_edge_pad(node, *tile_plan.padded) for node in nodes]
 
 
 def crop(clip: vs.VideoNode, tile_plan: TilePlan) -> vs.VideoNode:
-    """The model's output cropped back to ``original`` times ``scale``."""
-    return clip
+    """The model's output cropped back to ``original`` times the model's scale; unchanged without padding.
+
+    The scale is taken from the output clip itself (its size over the padded size), which is what the plugin
+    produced; a disagreement with ``tile_plan.scale`` is logged.
+    """
+    if not tile_plan.needs_padding:
+        return clip
+    (pw, ph), (w, h) = tile_plan.padded, tile_plan.original
+    if clip.width % pw or clip.height % ph:
+        raise ModelError(
+            "output size", (clip.width, clip.height),
+            f"an integer multiple of the padded input size {(pw, ph)}, so that the padding can be cropped off",
+        )
+    scale = (clip.width // pw, clip.height // ph)
+    if tile_plan.scale is not None and tile_plan.scale != scale:
+        logger.warning("the model's output is %sx its input, not %s as read from the model", scale, tile_plan.scale)
+    import vapoursynth as vs
+
+    return vs.core.std.Crop(clip, right=(pw - w) * scale[0], bottom=(ph - h) * scale[1])

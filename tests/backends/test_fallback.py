@@ -21,7 +21,8 @@ def test_trt_rtx_falls_back_to_ort_cpu_here(make_model: ModelFactory, caplog: py
     model = make_model(3, 3)
     planes = pattern(3, 24, 32)
     with caplog.at_level(logging.WARNING, logger="vsinfer"):
-        out = Backend.TRT_RTX().inference(clip_from_planes(planes, vs.RGBS), model, fallback=Backend.ORT_CPU(fp16=False))
+        clip = clip_from_planes(planes, vs.RGBS)
+        out = Backend.TRT_RTX().inference(clip, model, fallback=Backend.ORT_CPU(fp16=False))
     np.testing.assert_allclose(planes_of(out), reference(model, planes[None])[0], atol=1e-5)
     (record,) = [r for r in caplog.records if "falling back" in r.getMessage()]
     assert record.levelno == logging.WARNING

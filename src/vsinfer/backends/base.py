@@ -27,7 +27,10 @@ if TYPE_CHECKING:
     from . import ov as _ov
     from . import trt as _trt
 
-__all__ = ["Backend", "as_clip_list", "as_nodes", "auto_float_bits", "clip_float_bits", "compact", "log_level_index", "output_bits"]
+__all__ = [
+    "Backend", "as_clip_list", "as_nodes", "auto_float_bits", "clip_float_bits", "compact", "log_level_index",
+    "output_bits",
+]
 
 logger = logging.getLogger("vsinfer")
 
@@ -174,7 +177,9 @@ class Backend:
         """Bits of the float format the clips are converted to (16 or 32) before the plugin sees them."""
         return 16 if model.fp16_io else 32
 
-    def prepare_network(self, network_path: Path, model: ModelInfo, channels: int, tiling: Tiling, *, bits: int) -> Path:
+    def prepare_network(
+        self, network_path: Path, model: ModelInfo, channels: int, tiling: Tiling, *, bits: int
+    ) -> Path:
         """The file handed to the plugin; engine-based backends build or find their engine here.
 
         ``bits`` is the float precision of the clips the plugin gets (the engine's IO type).
@@ -233,7 +238,8 @@ class Backend:
         Args:
             clips: One clip or several; their planes, in order, are the model's input channels.
             network_path: The ONNX model.
-            overlap: Pixels of context each tile shares with its neighbours (int or (x, y)).
+            overlap: Pixels of context each tile shares with its neighbours (int or (x, y)). The plugins crop it
+                from the model's output at inner tile edges, so a 2x model needs twice its receptive radius.
             tilesize: Tile size (int or (w, h)); None runs the whole frame as one tile.
             flexible: Return one GRAY clip per output plane instead of one clip.
             tiles: Split the frame into this many tiles (int or (nx, ny)) instead of giving ``tilesize``.
