@@ -66,7 +66,9 @@ class MIGX(Backend):
         """Runtime arguments of ``core.migx.Model`` (the program path is added by ``inference``)."""
         return {"device_id": self.device_id, "num_streams": self.num_streams}
 
-    def prepare_network(self, network_path: Path, model: ModelInfo, channels: int, tiling: Tiling, *, bits: int) -> Path:
+    def prepare_network(
+        self, network_path: Path, model: ModelInfo, channels: int, tiling: Tiling, *, bits: int
+    ) -> Path:
         """Compile or find the program for this model, channel count and tile size."""
         from ..engine.migx import ProgramBuilder
 

@@ -32,7 +32,7 @@ class OVConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class OV(Backend):
-    """OpenVINO on a device string: ``OV(device="AUTO")``, ``"AUTO:GPU,CPU"``, ``"HETERO:GPU,CPU"``, ``"MULTI:GPU,CPU"``.
+    """OpenVINO on a device string: ``OV(device="AUTO")``, "AUTO:GPU,CPU", "HETERO:GPU,CPU", "MULTI:GPU,CPU".
 
     OV_CPU, OV_GPU and OV_NPU are the same backend for one device, with that device's precision fields. Every device
     named must be one ``core.ov.AvailableDevices()`` reports; OpenVINO chooses the precision.
@@ -104,7 +104,7 @@ class OV(Backend):
 def device_list(device: str) -> list[str]:
     """The devices named in an OpenVINO device string: "HETERO:GPU.1,CPU" -> ["GPU.1", "CPU"]."""
     _, _, names = device.rpartition(":")
-    return [d.strip() for d in names.split(",") if d.strip()] or ([] if ":" in device else [])
+    return [d.strip() for d in names.split(",") if d.strip()]
 
 
 @dataclass(frozen=True, kw_only=True)

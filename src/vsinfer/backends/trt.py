@@ -155,7 +155,9 @@ class TRT(Backend):
             return 32
         return clip_float_bits(clips) or 16
 
-    def prepare_network(self, network_path: Path, model: ModelInfo, channels: int, tiling: Tiling, *, bits: int) -> Path:
+    def prepare_network(
+        self, network_path: Path, model: ModelInfo, channels: int, tiling: Tiling, *, bits: int
+    ) -> Path:
         """Build or find the engine for this model, channel count, tile size and IO precision."""
         from ..engine.trt import EngineBuilder
 
