@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ArgumentError",
     "BackendUnavailable",
     "BuildError",
     "CacheWriteError",
@@ -23,6 +24,7 @@ __all__ = [
     "PluginError",
     "PluginNotFoundError",
     "TilingError",
+    "UnknownArgumentError",
     "UnsupportedOptionError",
     "VsinferError",
 ]
@@ -160,3 +162,27 @@ class MissingProgramError(BackendUnavailable, RuntimeError):
         self.program = program
         """The executable that was looked for, e.g. ``migraphx-driver``."""
         super().__init__(f"{purpose} needs the program {program}, which was not found: {how}")
+
+
+class ArgumentError(InvalidValueError):
+    """A keyword argument forwarded to the plugin (``inference(**kwargs)``) that the plugin cannot take."""
+
+
+class UnknownArgumentError(UnsupportedOptionError):
+    """A forwarded keyword argument the loaded plugin does not have: names it, the plugin version and what it takes."""
+
+    def __init__(
+        self, option: str, value: Any, runtime: str, version: str, accepted: list[str], *, where: str | None = None
+    ) -> None:
+        """Name the option, the value, the plugin function and version, and the arguments it does take."""
+        self.option = option
+        self.runtime = runtime
+        self.version = version
+        self.accepted = accepted
+        """The arguments the plugin function accepts (those ``inference`` may forward)."""
+        prefix = f"{where}: " if where else ""
+        ValueError.__init__(
+            self,
+            f"{prefix}{option}={value!r} is not an argument of {runtime} {version}; expected one of "
+            f"{', '.join(accepted)} (or upgrade the plugin if a newer version has it)",
+        )

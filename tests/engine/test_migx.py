@@ -13,7 +13,7 @@ from tests.conftest import ModelFactory
 from vsinfer import Backend
 from vsinfer.engine.identity import DeviceInfo
 from vsinfer.engine.migx import ProgramBuilder, find_driver
-from vsinfer.errors import BuildError, TilingError
+from vsinfer.errors import BackendUnavailable, BuildError, MissingProgramError, TilingError
 from vsinfer.model import model_info
 
 FAKE_DRIVER = """#!/bin/sh
@@ -68,10 +68,39 @@ def test_build_once_with_env_and_captured_output(driver: Path, make_model: Model
 
 
 def test_driver_failure_is_a_build_error(driver: Path, make_model: ModelFactory,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+                                         monkeypatch: pytest.MonkeyPatch, isolated_cache: Path) -> None:
     monkeypatch.setenv("FAIL", "1")
     with pytest.raises(BuildError, match=r"exit code 3 .*\n.*unsupported operator"):
         builder(Backend.MIGX()).build_program(model_info(make_model(3, 3)), 3, (64, 32), None)
+    assert list((isolated_cache / "migx").iterdir()) == []  # no program, temp or lock file
+
+
+@pytest.mark.parametrize("rocm_path", [None, "/opt/rocm-missing"])
+def test_missing_driver_says_it_is_a_rocm_program(make_model: ModelFactory, tmp_path: Path, isolated_cache: Path,
+                                                  monkeypatch: pytest.MonkeyPatch, rocm_path: str | None) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no migraphx-driver anywhere
+    if rocm_path is None:
+        monkeypatch.delenv("ROCM_PATH", raising=False)
+    else:
+        monkeypatch.setenv("ROCM_PATH", rocm_path)
+    with pytest.raises(MissingProgramError, match=r"compiling a MIGX program needs the program migraphx-driver.*"
+                                                  r"a ROCm program, not a Python module: install ROCm's MIGraphX.*"
+                                                  r"set ROCM_PATH") as info:
+        builder(Backend.MIGX()).build_program(model_info(make_model(3, 3)), 3, (64, 32), None)
+    assert ("ROCM_PATH is not set" if rocm_path is None else f"ROCM_PATH='{rocm_path}' has no") in str(info.value)
+    assert isinstance(info.value, BackendUnavailable)
+    assert list((isolated_cache / "migx").iterdir()) == []  # looked up before any lock or temp file
+
+
+def test_cached_program_needs_no_driver(driver: Path, make_model: ModelFactory, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    info = model_info(make_model(3, 3))
+    program = builder(Backend.MIGX(fp16=True)).build_program(info, 3, (64, 32), None)
+    record = json.loads(program.with_suffix(".json").read_text())
+    assert record["meta"]["precision"] == "fp16" and record["meta"]["shapes"]["opt"] == [64, 32]
+    assert record["meta"]["device"] == "AMD Radeon RX 7900 XTX" and record["meta"]["model"] == Path(info.path).name
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert builder(Backend.MIGX(fp16=True)).build_program(info, 3, (64, 32), None) == program
 
 
 def test_opt_shapes_must_be_the_tile(make_model: ModelFactory) -> None:

@@ -100,11 +100,12 @@ def test_block_list_with_slashes_in_node_names(
     assert len(converted) == 1 and "/" not in converted[0].name and "body" not in converted[0].name
 
 
-def test_unknown_block_list_entry_is_named(make_model: ModelFactory) -> None:
-    with pytest.raises(
-        ModelError, match=r"fp16_blacklist_ops=\['NoSuchOp'\] is not valid; expected op types \['Conv'\]"
-    ):
-        Backend.TRT_RTX(fp16_blacklist_ops=["NoSuchOp"]).build_engine(make_model(3, 3), 3, (32, 32))
+def test_unknown_block_list_entry_is_a_warning(make_model: ModelFactory, builds: list[Path],
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    engine = Backend.TRT_RTX(fp16_blacklist_ops=["NoSuchOp", "Softmax"]).build_engine(make_model(3, 3), 3, (32, 32))
+    assert engine.exists() and len(builds) == 1
+    assert "fp16_blacklist_ops: 'NoSuchOp' is neither an ONNX op type nor a node name" in caplog.text
+    assert "Softmax" not in caplog.text.split("ignored")[0]  # a valid op type this model lacks is fine
 
 
 def test_input_name_not_input(make_model: ModelFactory, builds: list[Path]) -> None:
@@ -193,8 +194,7 @@ def test_inference_builds_while_the_script_is_evaluated(make_model: ModelFactory
     from tests.conftest import clip_from_planes, pattern
 
     clip = clip_from_planes(pattern(3, 24, 32), vs.RGBS)
-    try:
+    from vsinfer.errors import DeviceError, PluginError
+
+    with pytest.raises((PluginError, DeviceError), match="(?i)cuda"):  # running the engine needs CUDA
         Backend.TRT_RTX().inference(clip, make_model(3, 3))
-    except vs.Error as exc:  # running the engine needs CUDA; building it does not
-        assert "CUDA" in str(exc) or "cuda" in str(exc)
-    assert len(builds) == 1

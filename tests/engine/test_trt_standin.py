@@ -40,7 +40,7 @@ def test_timing_cache_shared_and_merged(standin: None, make_model: ModelFactory,
     Backend.TRT().build_engine(make_model(3, 3), 3, (32, 32))
     Backend.TRT(fp16=False).build_engine(make_model(3, 3), 3, (32, 32))
     caches = sorted(p.name for p in (isolated_cache / "trt").glob("timing-*"))
-    assert caches == ["timing-Test_RTX_4090-8.9-10.13.0.cache", "timing-Test_RTX_4090-8.9-10.13.0.cache.lock"]
+    assert caches == ["timing-Test_RTX_4090-8.9-10.13.0.cache", "timing-Test_RTX_4090-8.9-10.13.0.json"]
 
 
 def test_option_missing_from_an_older_tensorrt(monkeypatch: pytest.MonkeyPatch, make_model: ModelFactory) -> None:

@@ -14,7 +14,6 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ModelError
 from .store import Store
 
 if TYPE_CHECKING:
@@ -30,16 +29,26 @@ FLOAT, FLOAT16, BFLOAT16 = 1, 10, 16
 BF16_OPSET = 22  # the first opset whose Conv, Gemm, ... accept bfloat16
 
 
-def split_block_list(model: onnx.ModelProto, names: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Sort block-list entries into op types and node names of ``model``; unknown entries are an error."""
-    op_types = {n.op_type for n in _all_nodes(model.graph)}
-    node_names = {n.name for n in _all_nodes(model.graph)}
+def split_block_list(model: onnx.ModelProto, names: Sequence[str], where: str = "the model"
+                     ) -> tuple[list[str], list[str]]:
+    """Sort block-list entries into op types and node names present in ``model``.
+
+    One backend description is shared across models, so an entry that is an ONNX op type this model does not
+    use is simply not needed here; an entry that is neither an op type nor a node name of ``model`` is logged
+    as a warning naming it, and ignored.
+    """
+    from onnx import defs
+
+    nodes_all = _all_nodes(model.graph)
+    op_types = {n.op_type for n in nodes_all}
+    node_names = {n.name for n in nodes_all}
     ops = [n for n in names if n in op_types]
     nodes = [n for n in names if n in node_names and n not in op_types]
-    unknown = [n for n in names if n not in op_types and n not in node_names]
+    unknown = [n for n in names if n not in op_types and n not in node_names and not defs.has(n)]
     if unknown:
-        raise ModelError("fp16_blacklist_ops", unknown,
-                         f"op types {sorted(op_types)} or node names of the model (e.g. {sorted(node_names)[:3]})")
+        logger.warning("fp16_blacklist_ops: %s %s neither an ONNX op type nor a node name of %s; ignored "
+                       "(its op types: %s; node names such as %s)", ", ".join(map(repr, unknown)),
+                       "is" if len(unknown) == 1 else "are", where, sorted(op_types), sorted(node_names)[:3])
     return ops, nodes
 
 
@@ -52,27 +61,61 @@ def _all_nodes(graph: Any) -> list[Any]:
     return nodes
 
 
-def _to_half(model: onnx.ModelProto, block_list: Sequence[str], keep_io_types: bool) -> onnx.ModelProto:
+def _to_half(model: onnx.ModelProto, block_list: Sequence[str], keep_io_types: bool, where: str = "the model"
+             ) -> onnx.ModelProto:
     from onnxconverter_common import float16
 
-    ops, nodes = split_block_list(model, block_list)
+    ops, nodes = split_block_list(model, block_list, where)
+    float_io = {v.name for v in (*model.graph.input, *model.graph.output) if v.type.tensor_type.elem_type == FLOAT}
     converted: onnx.ModelProto = float16.convert_float_to_float16(
         model,
         keep_io_types=keep_io_types,
         op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST) + ops,
         node_block_list=nodes,
     )
+    if keep_io_types:
+        _restore_float_outputs(converted, float_io)
     return converted
 
 
-def _to_bf16(model: onnx.ModelProto, block_list: Sequence[str], half_io: bool) -> onnx.ModelProto:
+def _restore_float_outputs(model: onnx.ModelProto, float_io: set[str]) -> None:
+    """Make float32 graph outputs float32 again where the converter left them half.
+
+    With ``keep_io_types`` onnxconverter-common still types an output half when a blocked (float32) node
+    produces it, through a Cast to float16 of its own: that Cast now casts to float32 instead (no rounding of
+    what was kept in float32 on purpose); any other half producer gets a Cast to float32 after it.
+    """
+    from onnx import helper
+
+    graph = model.graph
+    producers = {out: node for node in graph.node for out in node.output}
+    for value in graph.output:
+        tensor_type = value.type.tensor_type
+        if value.name not in float_io or tensor_type.elem_type != FLOAT16:
+            continue
+        node = producers.get(value.name)
+        to = next((a for a in node.attribute if a.name == "to"), None) if node is not None else None
+        if node is not None and node.op_type == "Cast" and to is not None and to.i == FLOAT16:
+            to.i = FLOAT
+        else:
+            inner = f"{value.name}__half"
+            for other in graph.node:
+                other.output[:] = [inner if n == value.name else n for n in other.output]
+                other.input[:] = [inner if n == value.name else n for n in other.input]
+            graph.value_info.append(helper.make_tensor_value_info(inner, FLOAT16, None))
+            graph.node.append(helper.make_node("Cast", [inner], [value.name], to=FLOAT, name=f"{inner}_cast"))
+        tensor_type.elem_type = FLOAT
+
+
+def _to_bf16(model: onnx.ModelProto, block_list: Sequence[str], half_io: bool, where: str = "the model"
+             ) -> onnx.ModelProto:
     import numpy as np
     from onnx import numpy_helper, version_converter
 
     if model.opset_import and max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) < BF16_OPSET:
         model = version_converter.convert_version(model, BF16_OPSET)
     originals = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
-    half = _to_half(model, block_list, keep_io_types=True)  # float32 IO, half inside, casts at the edges
+    half = _to_half(model, block_list, True, where)  # float32 IO, half inside, casts at the edges
     graph = half.graph
     for init in graph.initializer:
         if init.data_type == FLOAT16:
@@ -133,14 +176,19 @@ def convert_model(
     if io != "fp16":
         identity["io"] = io
 
-    def create(tmp: Path) -> None:
+    def create(tmp: Path) -> bytes:
         logger.info("converting %s to %s", model.path, precision)
         proto = onnx.load(model.path)
         names = sorted(block_list)
         half_io = io == "fp16"
-        converted = _to_bf16(proto, names, half_io) if precision == "bf16" else _to_half(proto, names, not half_io)
+        where = Path(model.path).name
+        converted = (_to_bf16(proto, names, half_io, where) if precision == "bf16"
+                     else _to_half(proto, names, not half_io, where))
         onnx.checker.check_model(converted)
-        onnx.save(converted, tmp)
+        data: bytes = converted.SerializeToString()
+        return data  # the store writes it, checksummed
 
     prefix = f"{model.checksum:08x}-{precision}" + ("" if io == "fp16" else f"-{io}io")
-    return store.get_or_create("onnx", ".onnx", identity, create, prefix=prefix)
+    meta = {"model": Path(model.path).name, "precision": precision, "io": io, "fp16_blacklist_ops": sorted(block_list),
+            "source_crc32": model.checksum, "kind": "converted model"}
+    return store.get_or_create("onnx", ".onnx", identity, create, prefix=prefix, meta=meta)

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BuildError, MissingDependencyError, TilingError
+from ..errors import BuildError, MissingProgramError, TilingError
 from .identity import IDENTITY_VERSION, DeviceInfo, build_fields, plugin_device
 from .store import Store
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ..backends.migx import MIGX
     from ..model import ModelInfo
 
-__all__ = ["ProgramBuilder", "find_driver"]
+__all__ = ["ProgramBuilder", "find_driver", "require_driver"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +30,21 @@ def find_driver() -> str | None:
     if rocm and Path(rocm, "bin", "migraphx-driver").is_file():
         return str(Path(rocm, "bin", "migraphx-driver"))
     return shutil.which("migraphx-driver")
+
+
+def require_driver() -> str:
+    """``find_driver()``, or a MissingProgramError that says it is a ROCm program and how to get it."""
+    driver = find_driver()
+    if driver is not None:
+        return driver
+    rocm = os.environ.get("ROCM_PATH")
+    where = f"ROCM_PATH={rocm!r} has no bin/migraphx-driver" if rocm else "ROCM_PATH is not set"
+    raise MissingProgramError(
+        "migraphx-driver",
+        "compiling a MIGX program",
+        "it is a ROCm program, not a Python module: install ROCm's MIGraphX (AMD's 'migraphx' package) or set "
+        f"ROCM_PATH to the ROCm folder that holds bin/migraphx-driver ({where}, and it is not on PATH)",
+    )
 
 
 def _plugin_version() -> str:
@@ -112,17 +127,23 @@ class ProgramBuilder:
         return cmd
 
     def build_program(self, model: ModelInfo, channels: int, tilesize: Shape, input_name: str | None) -> Path:
-        """The program for these inputs from the store, compiled under its lock when missing."""
+        """The program for these inputs from the store, compiled under its lock when missing.
+
+        The driver is looked up before any lock or temp file exists, so a missing ROCm leaves nothing behind;
+        a cached program needs no driver.
+        """
         tensor = model.input_for(channels, input_name)
         identity = self.get_identity(model, channels, tilesize, input_name)
+        force = bool(self.backend.force_rebuild)
+        if not force:
+            cached = self.store.lookup("migx", ".mxr", identity)
+            if cached is not None:
+                return cached
+        driver = require_driver()
+        shape = self.shape(tilesize)
 
         def create(tmp: Path) -> None:
-            driver = find_driver()
-            if driver is None:
-                raise MissingDependencyError(
-                    "migraphx-driver", "migx", "compiling a MIGX program (install ROCm's MIGraphX or set ROCM_PATH)"
-                )
-            cmd = self.command(driver, model.path, tmp, tensor.name, channels, self.shape(tilesize))
+            cmd = self.command(driver, model.path, tmp, tensor.name, channels, shape)
             logger.info("compiling MIGraphX program: %s", " ".join(cmd))
             # Output is captured, never written to a sys.stderr that may have no file descriptor (vspipe, GUIs).
             result = subprocess.run(
@@ -134,4 +155,8 @@ class ProgramBuilder:
                 tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-20:])
                 raise BuildError(f"migraphx-driver failed with exit code {result.returncode} for {model.path}:\n{tail}")
 
-        return self.store.get_or_create("migx", ".mxr", identity, create, force=self.backend.force_rebuild)
+        b = self.backend
+        meta = {"model": Path(model.path).name, "precision": "bf16" if b.bf16 else "fp16" if b.fp16 else "fp32",
+                "shapes": {"min": list(shape), "opt": list(shape), "max": list(shape)},
+                "runtime": f"MIGraphX ({identity['runtime_version']})", "device": identity["device"]["name"]}
+        return self.store.get_or_create("migx", ".mxr", identity, create, force=force, meta=meta)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BuildError, ConfigError, MissingDependencyError, ModelError, TilingError, UnsupportedOptionError
 from .convert import convert_model
 from .identity import DeviceInfo, ShapeProfile, engine_identity, plugin_device, plugin_runtime_version
-from .store import Store, atomic_write
+from .store import Store
 
 if TYPE_CHECKING:
     from ..backends.trt import TRT
@@ -278,18 +278,21 @@ class EngineBuilder:
     # -- timing cache: shared per device and runtime version, merged under its own lock -----------------
     def _load_timing_cache(self, config: Any, path: Path) -> None:
         with self.store.lock(path):
-            data = path.read_bytes() if path.exists() else b""
+            data = self.store.read_checked(path)  # b"" when absent, empty or corrupt (logged once, removed)
         cache = config.create_timing_cache(data)
         config.set_timing_cache(cache, True)
 
     def _save_timing_cache(self, config: Any, path: Path) -> None:
         fresh = config.get_timing_cache()
         with self.store.lock(path):
-            if path.exists():
-                merged = config.create_timing_cache(path.read_bytes())
+            data = self.store.read_checked(path)
+            if data:
+                merged = config.create_timing_cache(data)
                 if merged.combine(fresh, True):
                     fresh = merged
-            atomic_write(path, bytes(memoryview(fresh.serialize())))
+            self.store.write_checked(path, memoryview(fresh.serialize()), meta={
+                "kind": "timing cache", "runtime": f"{self.runtime_name} {self.runtime_version}",
+                "device": self.device.name})
 
 
 @functools.cache

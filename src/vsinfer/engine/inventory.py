@@ -1,0 +1,493 @@
+"""What the store holds, and keeping it healthy: list, verify, clear and prune (``vsinfer cache``).
+
+Three layouts live under the store's root:
+
+- artifacts with a JSON sidecar (the commit record): ``trt/<name>.engine``, ``onnx/<name>.onnx``,
+  ``migx/<name>.mxr``, each beside ``<name>.json`` = ``{"identity", "size", "mtime_ns", "crc32", "meta"}``. The
+  sidecar's own mtime is the artifact's last use. TensorRT timing caches (``trt/timing-*.cache``) are shared
+  blobs with the same kind of sidecar.
+- JSON records that are their own entry: ``models`` (ModelInfo memo), ``tune`` (autotune decisions), ``fp16``
+  (fp16 analysis results).
+- OpenVINO's compiled-model cache (``ov``): OpenVINO's own files; each file is an entry.
+
+Nothing being written at that moment is touched: an artifact whose lock (``<artifact>.lock``) is held by a
+builder is skipped, and temp files younger than ``TEMP_GRACE_S`` are left alone. Sidecars of an older format
+(no ``crc32``, no ``meta``) are read as far as they go: missing facts show as "?".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import time
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .store import Store, read_record
+
+__all__ = [
+    "ARTIFACT_SUFFIXES",
+    "KINDS",
+    "Entry",
+    "Finding",
+    "Removal",
+    "clear",
+    "file_crc32",
+    "parse_size",
+    "prune",
+    "scan",
+    "verify",
+]
+
+logger = logging.getLogger(__name__)
+
+ARTIFACT_SUFFIXES: Mapping[str, str] = {"trt": ".engine", "onnx": ".onnx", "migx": ".mxr"}
+"""Kinds whose artifacts carry a JSON sidecar, and their artifact suffix."""
+RECORD_KINDS = ("models", "tune", "fp16")
+"""Kinds whose entries are JSON records without a sidecar."""
+KINDS = (*ARTIFACT_SUFFIXES, "ov", *RECORD_KINDS)
+"""Every kind the store holds."""
+TEMP_GRACE_S = 600.0
+"""A temp file younger than this may still be being written (atomic writes take no lock): left alone."""
+UNKNOWN = "?"
+"""Shown for a fact an (older) sidecar does not record."""
+
+_TEMP = re.compile(r"^\.(?P<target>.+)\.[^.]+\.tmp$")
+"""``atomic_write`` / ``get_or_create`` temp files: ``.<target name>.<random>.tmp``."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One thing in the store, as ``vsinfer cache list`` shows it."""
+
+    kind: str
+    """Store kind: trt, onnx, migx, ov, models, tune, fp16."""
+    path: Path
+    """The artifact (or record, or OpenVINO file)."""
+    sidecar: Path | None
+    """Its commit record, for artifacts that have one."""
+    size: int
+    """Bytes on disk: artifact plus sidecar."""
+    last_use: float
+    """Seconds since the epoch: the sidecar's mtime, else the file's."""
+    model: str = UNKNOWN
+    """File name of the model it was made from."""
+    precision: str = UNKNOWN
+    """fp32 / fp16 / bf16..."""
+    shapes: str = UNKNOWN
+    """Shape profile or frame size."""
+    runtime: str = UNKNOWN
+    """Runtime (or backend) and version."""
+    device: str = UNKNOWN
+    """Device it was made for."""
+    role: str = "artifact"
+    """artifact, record, timing cache, openvino cache."""
+    problem: str | None = None
+    """What a cheap look found wrong (no sidecar, size differs, unreadable record); None when it looks fine."""
+
+    @property
+    def name(self) -> str:
+        """The file name."""
+        return self.path.name
+
+    def files(self) -> list[Path]:
+        """The files this entry consists of."""
+        return [p for p in (self.path, self.sidecar) if p is not None]
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for ``--json``."""
+        return {"kind": self.kind, "path": str(self.path), "sidecar": str(self.sidecar) if self.sidecar else None,
+                "size": self.size, "last_use": self.last_use, "model": self.model, "precision": self.precision,
+                "shapes": self.shapes, "runtime": self.runtime, "device": self.device, "role": self.role,
+                "problem": self.problem}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem ``verify`` found, and what was done about it."""
+
+    path: Path
+    """The file concerned."""
+    kind: str
+    """Store kind."""
+    problem: str
+    """What is wrong."""
+    action: str
+    """"reported", "removed", or "skipped: ..." (in use)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for ``--json``."""
+        return {"path": str(self.path), "kind": self.kind, "problem": self.problem, "action": self.action}
+
+
+@dataclass
+class Removal:
+    """What ``clear`` / ``prune`` removed and what they had to leave."""
+
+    removed: list[Entry] = field(default_factory=list)
+    """Entries deleted."""
+    skipped: list[tuple[Entry, str]] = field(default_factory=list)
+    """Entries left, with the reason (in use, could not delete)."""
+
+    @property
+    def freed(self) -> int:
+        """Bytes freed."""
+        return sum(e.size for e in self.removed)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for ``--json``."""
+        return {"removed": [e.to_json() for e in self.removed], "freed": self.freed,
+                "skipped": [{**e.to_json(), "reason": why} for e, why in self.skipped]}
+
+
+# -- reading ---------------------------------------------------------------------------------------------------
+def _text(value: Any) -> str:
+    if value is None or value == "":
+        return UNKNOWN
+    if isinstance(value, Mapping):
+        return " ".join(str(v) for v in value.values() if v not in (None, "")) or UNKNOWN
+    if isinstance(value, list | tuple):
+        return ",".join(_text(v) for v in value)
+    return str(value)
+
+
+def _shapes(value: Any) -> str:
+    """A shape profile {"min": [w, h], "opt": ..., "max": ...} as ``WxH`` or ``min..opt..max``."""
+    if isinstance(value, Mapping) and {"min", "opt", "max"} <= value.keys():
+        parts = [f"{v[0]}x{v[1]}" if isinstance(v, list | tuple) and len(v) == 2 else _text(v)
+                 for v in (value["min"], value["opt"], value["max"])]
+        return parts[0] if len(set(parts)) == 1 else "..".join(parts)
+    return _text(value)
+
+
+def _describe(record: Mapping[str, Any]) -> dict[str, str]:
+    """Model, precision, shapes, runtime and device from a sidecar's ``meta``, else from its identity."""
+    meta = record.get("meta") if isinstance(record.get("meta"), Mapping) else {}
+    identity = record.get("identity") if isinstance(record.get("identity"), Mapping) else {}
+    assert isinstance(meta, Mapping) and isinstance(identity, Mapping)
+    runtime = meta.get("runtime")
+    if runtime is None and identity.get("runtime_version"):
+        runtime = f"{identity.get('backend', '')} {identity['runtime_version']}".strip()
+    precision = meta.get("precision") or identity.get("io") or identity.get("precision")
+    model = meta.get("model")
+    if model is None and isinstance(identity.get("model_crc32"), int):
+        model = f"crc32 {identity['model_crc32']:08x}"  # records that know the model by its checksum only
+    return {
+        "model": _text(model),
+        "precision": _text(precision),
+        "shapes": _shapes(meta.get("shapes", identity.get("profile"))),
+        "runtime": _text(runtime),
+        "device": _text(meta.get("device", identity.get("device"))),
+    }
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _size(path: Path | None) -> int:
+    if path is None:
+        return 0
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _is_temp(path: Path) -> bool:
+    return path.name.startswith(".") and (path.suffix == ".tmp" or path.name.startswith(".probe."))
+
+
+def _folders(store: Store, kinds: Iterable[str]) -> Iterator[tuple[str, Path]]:
+    for kind in kinds:
+        folder = store.requested / kind
+        if folder.is_dir():
+            yield kind, folder
+
+
+def check_kinds(kinds: Iterable[str] | None) -> tuple[str, ...]:
+    """``kinds`` validated against KINDS (None: all of them)."""
+    if kinds is None:
+        return KINDS
+    chosen = tuple(dict.fromkeys(kinds))
+    unknown = [k for k in chosen if k not in KINDS]
+    if unknown:
+        raise ConfigError("kind", unknown[0] if len(unknown) == 1 else unknown, f"one of {', '.join(KINDS)}",
+                          where="vsinfer cache")
+    return chosen
+
+
+def scan(store: Store | None = None, kinds: Iterable[str] | None = None) -> list[Entry]:
+    """Every entry in the store's root (cheap: reads sidecars, not artifacts), oldest use first."""
+    store = store or Store()
+    entries: list[Entry] = []
+    for kind, folder in _folders(store, check_kinds(kinds)):
+        files = sorted(p for p in folder.iterdir() if p.is_file())
+        if kind in ARTIFACT_SUFFIXES:
+            entries += _scan_artifacts(kind, folder, files)
+        else:
+            for path in files:
+                if _is_temp(path) or path.suffix == ".lock":
+                    continue
+                if kind == "ov":
+                    entries.append(Entry(kind, path, None, _size(path), _mtime(path), role="openvino cache"))
+                    continue
+                record = read_record(path) if path.suffix == ".json" else None
+                facts = _describe(record) if record else {}
+                key = record.get("key") if record else None
+                if facts.get("model") == UNKNOWN and isinstance(key, list) and key and isinstance(key[0], str):
+                    facts["model"] = Path(key[0]).name  # a ModelInfo memo: keyed by the model's path
+                problem = None if record is not None else "not a readable JSON record"
+                entries.append(Entry(kind, path, None, _size(path), _mtime(path), role="record", problem=problem,
+                                     **facts))
+    return sorted(entries, key=lambda e: e.last_use)
+
+
+def _scan_artifacts(kind: str, folder: Path, files: list[Path]) -> list[Entry]:
+    suffix = ARTIFACT_SUFFIXES[kind]
+    sidecars = {p.stem: p for p in files if p.suffix == ".json" and not _is_temp(p)}
+    entries = []
+    for path in files:
+        if _is_temp(path) or path.suffix in (".lock", ".json"):
+            continue
+        timing = kind == "trt" and path.name.startswith("timing-") and path.suffix == ".cache"
+        role = "timing cache" if timing else "artifact" if path.suffix == suffix else "unknown"
+        sidecar = sidecars.pop(path.stem, None)
+        problem: str | None = None
+        if sidecar is None:
+            problem = "not a file vsinfer writes here" if role == "unknown" else "no sidecar (commit record)"
+            entries.append(Entry(kind, path, None, _size(path), _mtime(path), role=role, problem=problem))
+            continue
+        record = read_record(sidecar)
+        size = _size(path) + _size(sidecar)
+        if record is None:
+            entries.append(Entry(kind, path, sidecar, size, _mtime(sidecar), role=role, problem="unreadable sidecar"))
+            continue
+        if record.get("size") is not None and record.get("size") != _size(path):
+            problem = f"size {_size(path)} differs from the sidecar's {record.get('size')}"
+        facts = _describe(record)
+        if timing:
+            runtime = _timing_runtime(path.name) if facts["runtime"] == UNKNOWN else facts["runtime"]
+            facts = {**facts, "runtime": runtime, "model": "-", "shapes": "-"}
+        role = "artifact" if role == "unknown" else role  # a committed file of a newer vsinfer
+        entries.append(Entry(kind, path, sidecar, size, _mtime(sidecar), role=role, problem=problem, **facts))
+    for sidecar in sidecars.values():
+        entries.append(Entry(kind, sidecar, None, _size(sidecar), _mtime(sidecar), role="sidecar",
+                             problem="orphan sidecar (its artifact is missing)"))
+    return entries
+
+
+def _timing_runtime(name: str) -> str:
+    """``timing-<device>-<version>.cache`` -> the version."""
+    stem = name.removeprefix("timing-").removesuffix(".cache")
+    return stem.rsplit("-", 1)[-1] if "-" in stem else UNKNOWN
+
+
+# -- locks -----------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _hold(path: Path, *, create: bool = False) -> Iterator[bool]:
+    """Try to take ``<path>.lock`` (the store's lock of ``path``) at once; yields False when a builder holds it.
+
+    Without ``create``, a missing lock file means nobody builds ``path`` and the body runs unlocked. The store's
+    protocol is kept: the holder unlinks the lock file before releasing it, and waiters that locked the unlinked
+    file notice and start over on a fresh one.
+    """
+    from filelock import FileLock, Timeout
+
+    lock_path = path.with_name(path.name + ".lock")
+    if not create and not lock_path.exists():
+        yield True
+        return
+    lock = FileLock(str(lock_path), timeout=0, thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        yield False
+        return
+    except OSError as exc:  # a read-only folder: no builder can be writing there either
+        logger.debug("cannot lock %s: %s", lock_path, exc)
+        yield True
+        return
+    try:
+        yield True
+    finally:
+        with contextlib.suppress(OSError):
+            lock_path.unlink()
+        lock.release()
+
+
+def _in_use(entry: Entry) -> bool:
+    """True when a builder holds the entry's lock right now."""
+    with _hold(entry.path) as free:
+        return not free
+
+
+def _delete(entry: Entry, removal: Removal) -> None:
+    with _hold(entry.path, create=entry.kind in ARTIFACT_SUFFIXES and entry.role != "sidecar") as free:
+        if not free:
+            removal.skipped.append((entry, "in use: its lock is held (being built)"))
+            return
+        try:
+            for path in (entry.sidecar, entry.path):  # the commit record first: an artifact never looks committed
+                if path is not None:
+                    path.unlink(missing_ok=True)
+        except OSError as exc:
+            removal.skipped.append((entry, f"could not delete: {exc}"))
+            return
+    removal.removed.append(entry)
+    logger.info("removed %s", entry.path)
+
+
+# -- verify / clear / prune -----------------------------------------------------------------------------------
+def file_crc32(path: Path, chunk: int = 1 << 20) -> int:
+    """CRC32 of a file's bytes, read in chunks."""
+    crc = 0
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            crc = zlib.crc32(block, crc)
+    return crc
+
+
+def verify(store: Store | None = None, *, fix: bool = False, kinds: Iterable[str] | None = None,
+           now: float | None = None) -> list[Finding]:
+    """Check every entry against its sidecar (size, CRC32) and look for leftovers; ``fix`` removes what is broken.
+
+    Broken: an artifact without sidecar, an orphan sidecar, an unreadable sidecar or record, a size or CRC32
+    that differs from the sidecar, a temp file older than ``TEMP_GRACE_S``. Entries whose lock is held are
+    skipped, never removed.
+    """
+    store = store or Store()
+    now = time.time() if now is None else now
+    chosen = check_kinds(kinds)
+    findings: list[Finding] = []
+
+    def act(entry: Entry, problem: str) -> None:
+        if not fix:
+            findings.append(Finding(entry.path, entry.kind, problem, "reported"))
+            return
+        removal = Removal()
+        _delete(entry, removal)
+        action = "removed" if removal.removed else f"skipped: {removal.skipped[0][1]}"
+        findings.append(Finding(entry.path, entry.kind, problem, action))
+
+    for entry in scan(store, chosen):
+        if entry.role == "openvino cache":
+            continue  # OpenVINO's own files: it checks them itself
+        if entry.problem is not None:
+            if entry.role == "unknown":
+                findings.append(Finding(entry.path, entry.kind, entry.problem, "reported"))  # not ours to delete
+            elif _in_use(entry):
+                findings.append(Finding(entry.path, entry.kind, entry.problem, "skipped: in use (being built)"))
+            else:
+                act(entry, entry.problem)
+            continue
+        if entry.sidecar is None:
+            continue
+        record = read_record(entry.sidecar) or {}
+        if _in_use(entry):
+            continue  # being rebuilt right now: its bytes are in flux
+        expected = record.get("crc32")
+        if expected is None:
+            continue  # an older sidecar without a checksum: the size was checked by scan
+        try:
+            actual = file_crc32(entry.path)
+        except OSError as exc:
+            act(entry, f"unreadable: {exc}")
+            continue
+        if actual != expected:
+            act(entry, f"CRC32 {actual:08x} differs from the sidecar's {int(expected):08x}")
+    for kind, folder in _folders(store, chosen):
+        for path in sorted(folder.iterdir()):
+            if not (path.is_file() and _is_temp(path)):
+                continue
+            entry = Entry(kind, path, None, _size(path), _mtime(path), role="temp")
+            match = _TEMP.match(path.name)
+            target = folder / match.group("target") if match else None
+            if target is not None and _in_use(Entry(kind, target, None, 0, 0.0)):
+                continue  # a build in progress writes it
+            if now - entry.last_use < TEMP_GRACE_S:
+                continue  # may be an atomic write in progress
+            act(entry, "leftover temp file")
+    return findings
+
+
+def clear(store: Store | None = None, *, kinds: Iterable[str] | None = None, older_than_days: float | None = None,
+          now: float | None = None) -> Removal:
+    """Remove the entries of ``kinds`` (default: all) last used more than ``older_than_days`` ago (default: all).
+
+    Entries whose lock is held are skipped and listed in the result.
+    """
+    if older_than_days is not None and older_than_days < 0:
+        raise ConfigError("older_than", older_than_days, "a number of days >= 0", where="vsinfer cache clear")
+    now = time.time() if now is None else now
+    removal = Removal()
+    for entry in scan(store or Store(), kinds):
+        if older_than_days is not None and now - entry.last_use < older_than_days * 86400:
+            continue
+        if entry.role == "unknown":
+            continue
+        _delete(entry, removal)
+    return removal
+
+
+def prune(store: Store | None = None, *, max_size: int, kinds: Iterable[str] | None = None) -> Removal:
+    """Remove the least recently used entries until the store holds at most ``max_size`` bytes."""
+    if max_size < 0:
+        raise ConfigError("max_size", max_size, "a size >= 0", where="vsinfer cache prune")
+    entries = [e for e in scan(store or Store(), kinds) if e.role != "unknown"]
+    total = sum(e.size for e in entries)
+    removal = Removal()
+    for entry in entries:  # oldest use first
+        if total <= max_size:
+            break
+        before = len(removal.removed)
+        _delete(entry, removal)
+        if len(removal.removed) > before:
+            total -= entry.size
+    return removal
+
+
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20,
+          "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30, "t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """``"5G"``, ``"500M"``, ``"1.5GiB"``, ``"1024"`` -> bytes (binary units)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS:
+        raise ConfigError("max_size", text, "a size such as 5G, 500M, 1.5GiB or a number of bytes",
+                          where="vsinfer cache prune")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def human_size(size: float) -> str:
+    """Bytes as ``1.2 GiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(size) < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def totals(entries: Sequence[Entry]) -> dict[str, int]:
+    """Bytes per kind."""
+    out: dict[str, int] = {}
+    for e in entries:
+        out[e.kind] = out.get(e.kind, 0) + e.size
+    return out
+
+
+def touch(path: Path) -> None:
+    """Mark ``path`` as used now (its mtime), for LRU pruning; a read-only store only loses the mark."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
