@@ -196,5 +196,5 @@ def test_inference_builds_while_the_script_is_evaluated(make_model: ModelFactory
     clip = clip_from_planes(pattern(3, 24, 32), vs.RGBS)
     from vsinfer.errors import DeviceError, PluginError
 
-    with pytest.raises((PluginError, DeviceError), match="(?i)cuda"):  # running the engine needs CUDA
+    with pytest.raises((PluginError, DeviceError), match=r"(?i)cuda"):  # running the engine needs CUDA
         Backend.TRT_RTX().inference(clip, make_model(3, 3))
