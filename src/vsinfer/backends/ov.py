@@ -51,6 +51,8 @@ class OV(Backend):
     vs-jetpack does (OpenVINO then picks its own NUM_STREAMS)."""
     custom_config: Mapping[str, ConfigValue] = field(default_factory=FrozenMapping)
     """Extra OpenVINO properties (str / int / float values); they win over the ones vsinfer sets."""
+    fp16_guard: bool = True
+    """Find the nodes whose values overflow float16 and keep them in float32 (see ``vsinfer.fp16``)."""
     model_cache: bool | None = None
     """OpenVINO's compiled-model cache (CACHE_DIR) in vsinfer's store (``<cache>/ov``): None turns it on for GPU and
     NPU devices, where compiling is slow, and off on the CPU, where it was measured not to help."""
@@ -116,8 +118,6 @@ class _OVPrecision(OV):
     fp16_blacklist_ops: Collection[str] | None = None
     """Op types kept in float32: the plugin then converts the model to fp16 itself, except these ops, and
     OpenVINO runs it with precision hint f32 so that the kept ops stay in float32. Only with ``fp16=True``."""
-    fp16_guard: bool = True
-    """Find the nodes whose values overflow float16 and keep them in float32 (see ``vsinfer.fp16``)."""
 
     def __post_init__(self) -> None:
         """Validate the block list against ``fp16``."""

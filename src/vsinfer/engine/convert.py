@@ -10,6 +10,7 @@ names ("/body/conv0/Conv" is a fine block-list entry).
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,12 +68,16 @@ def _to_half(model: onnx.ModelProto, block_list: Sequence[str], keep_io_types: b
 
     ops, nodes = split_block_list(model, block_list, where)
     float_io = {v.name for v in (*model.graph.input, *model.graph.output) if v.type.tensor_type.elem_type == FLOAT}
-    converted: onnx.ModelProto = float16.convert_float_to_float16(
-        model,
-        keep_io_types=keep_io_types,
-        op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST) + ops,
-        node_block_list=nodes,
-    )
+    with warnings.catch_warnings(record=True) as caught:  # its "values will be truncated" notes go to the log
+        warnings.simplefilter("always")
+        converted: onnx.ModelProto = float16.convert_float_to_float16(
+            model,
+            keep_io_types=keep_io_types,
+            op_block_list=list(float16.DEFAULT_OP_BLOCK_LIST) + ops,
+            node_block_list=nodes,
+        )
+    for note in {str(w.message) for w in caught}:
+        logger.debug("fp16 conversion of %s: %s", where, note)
     if keep_io_types:
         _restore_float_outputs(converted, float_io)
     return converted
@@ -172,7 +177,7 @@ def convert_model(
     """
     import onnx
 
-    identity = {"source_crc32": model.checksum, "precision": precision, "block_list": sorted(block_list), "v": 1}
+    identity = {"source_crc32": model.checksum, "precision": precision, "block_list": sorted(block_list), "v": 2}
     if io != "fp16":
         identity["io"] = io
 
