@@ -68,6 +68,9 @@ class ModelInfo:
     """Graph inputs that are not initializers."""
     outputs: tuple[TensorInfo, ...]
     """Graph outputs."""
+    foreign_ops: tuple[str, ...] | None = None
+    """Ops ("domain.op") outside the ONNX standard domains and the runtimes' own; None when not recorded (an old
+    memo): ``vsinfer.inputs`` then reads the model once to find them."""
 
     def input(self, name: str | None = None) -> TensorInfo:
         """The input called ``name``; without a name, the model's only input."""
@@ -104,7 +107,9 @@ class ModelInfo:
         def tensors(items: list[dict[str, Any]]) -> tuple[TensorInfo, ...]:
             return tuple(TensorInfo(t["name"], int(t["elem_type"]), tuple(t["shape"])) for t in items)
 
-        return cls(str(data["path"]), int(data["checksum"]), tensors(data["inputs"]), tensors(data["outputs"]))
+        foreign = data.get("foreign_ops")
+        return cls(str(data["path"]), int(data["checksum"]), tensors(data["inputs"]), tensors(data["outputs"]),
+                   None if foreign is None else tuple(str(op) for op in foreign))
 
 
 def stat_key(path: Path) -> tuple[str, int, int]:
@@ -138,7 +143,9 @@ def read_model(path: Path) -> ModelInfo:
     initializers = {init.name for init in graph.initializer}
     inputs = tuple(_tensor(v) for v in graph.input if v.name not in initializers)
     outputs = tuple(_tensor(v) for v in graph.output)
-    return ModelInfo(str(path.resolve()), zlib.crc32(data), inputs, outputs)
+    from .inputs import foreign_ops
+
+    return ModelInfo(str(path.resolve()), zlib.crc32(data), inputs, outputs, foreign_ops(proto))
 
 
 _memo: dict[tuple[str, int, int], ModelInfo] = {}

@@ -8,7 +8,7 @@ option the user set that the plugin lacks is an error naming the option and the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,17 +20,25 @@ if TYPE_CHECKING:
 __all__ = [
     "DISTRIBUTIONS",
     "EXTRAS",
+    "MAX_DEVICE_IDS",
+    "OV_VIRTUAL",
     "Param",
     "PluginStatus",
     "accepted_args",
     "as_text",
+    "available_devices",
+    "clear_device_cache",
+    "device_names",
     "get_plugin",
     "is_loaded",
+    "ort_providers",
+    "ov_virtual_devices",
     "parse_signature",
     "plugin_info",
     "plugin_status",
     "plugin_version",
     "select_args",
+    "vulkan_loader_error",
 ]
 
 logger = logging.getLogger(__name__)
@@ -195,12 +203,125 @@ def plugin_status(namespace: str) -> PluginStatus:
     except PluginNotFoundError:
         return PluginStatus(namespace, False, None, {}, (), _load_error(namespace))
     info = plugin_info(namespace) or {}
-    devices: tuple[str, ...] = ()
-    if hasattr(plugin, "AvailableDevices"):
+    devices = _available_devices(namespace, plugin) if hasattr(plugin, "AvailableDevices") else ()
+    return PluginStatus(namespace, True, info.get("version"), info, devices, None)
+
+
+# -- devices, read from the plugins' own query functions (never from Model) --------------------------------------
+MAX_DEVICE_IDS = 64
+"""Device ids probed with ``DeviceProperties``: 0, 1, ... until one fails, at most this many."""
+
+_device_cache: dict[tuple[str, str], tuple[str, ...]] = {}
+
+
+def clear_device_cache() -> None:
+    """Forget the device lists read so far (they are read once per process)."""
+    _device_cache.clear()
+
+
+def _cached(namespace: str, what: str, plugin: Any, read: Callable[[], tuple[str, ...]]) -> tuple[str, ...]:
+    """``read()`` once per process and plugin query; a stand-in plugin (not a ``vs.Plugin``) is never cached."""
+    import vapoursynth as vs
+
+    key = (namespace, what)
+    if key in _device_cache:
+        return _device_cache[key]
+    value = read()
+    if isinstance(plugin, vs.Plugin):
+        _device_cache[key] = value
+    return value
+
+
+def _available_devices(namespace: str, plugin: Any) -> tuple[str, ...]:
+    def read() -> tuple[str, ...]:
         try:
             found = plugin.AvailableDevices()  # VapourSynth returns a lone value itself, not a one-key dict
-            found = found.get("devices", ()) if isinstance(found, dict) else found
-            devices = tuple(as_text(d) for d in ([found] if isinstance(found, str | bytes) else found))
         except Exception as exc:  # a broken device runtime only means "no devices"
             logger.debug("core.%s.AvailableDevices failed: %s", namespace, exc)
-    return PluginStatus(namespace, True, info.get("version"), info, devices, None)
+            return ()
+        found = found.get("devices", ()) if isinstance(found, dict) else found
+        return tuple(as_text(d) for d in ([found] if isinstance(found, str | bytes) else found))
+
+    return _cached(namespace, "AvailableDevices", plugin, read)
+
+
+def available_devices(namespace: str = "ov") -> tuple[str, ...]:
+    """The devices ``core.<namespace>.AvailableDevices()`` reports (OpenVINO: "CPU", "GPU.0", ...), read once."""
+    return _available_devices(namespace, get_plugin(namespace))
+
+
+def device_names(namespace: str) -> tuple[str, ...]:
+    """The name of each device ``core.<namespace>.DeviceProperties`` knows, by id (0, 1, ...), read once.
+
+    The probe stops at the first id the plugin refuses; a plugin whose runtime finds no device (ncnn without a
+    Vulkan driver, trt without CUDA) gives an empty tuple. Model is never called.
+    """
+    import vapoursynth as vs
+
+    plugin = get_plugin(namespace)
+
+    def read() -> tuple[str, ...]:
+        names: list[str] = []
+        for device_id in range(MAX_DEVICE_IDS):
+            try:
+                props = plugin.DeviceProperties(device_id=device_id)
+            except vs.Error as exc:
+                logger.debug("core.%s.DeviceProperties(%d): %s", namespace, device_id, exc)
+                break
+            names.append(as_text(props.get("device_name", props.get("name", f"device {device_id}"))))
+        return tuple(names)
+
+    return _cached(namespace, "DeviceProperties", plugin, read)
+
+
+def ort_providers() -> tuple[str, ...]:
+    """The execution providers of the loaded ort build: "CPU" and those ``Version()["providers"]`` lists."""
+    plugin = get_plugin("ort")
+
+    def read() -> tuple[str, ...]:
+        listed = (plugin_info("ort") or {}).get("providers", "")
+        return ("CPU", *(p.strip() for p in listed.split(",") if p.strip() and p.strip() != "CPU"))
+
+    return _cached("ort", "providers", plugin, read)
+
+
+OV_VIRTUAL: Mapping[str, str] = {
+    "AUTO": "auto_plugin", "MULTI": "auto_plugin", "HETERO": "hetero_plugin", "BATCH": "auto_batch_plugin",
+}
+"""OpenVINO's virtual devices and the plugin library each needs."""
+
+
+def ov_virtual_devices() -> tuple[str, ...] | None:
+    """OpenVINO's virtual devices (AUTO, MULTI, HETERO, BATCH) whose plugin library ships with core.ov.
+
+    None when the plugin's folder cannot be read (then nothing can be said).
+    """
+    import os
+
+    path = (plugin_info("ov") or {}).get("path")
+    if not path:
+        return None
+    try:
+        files = os.listdir(os.path.dirname(path))
+    except OSError:
+        return None
+    return tuple(name for name, lib in OV_VIRTUAL.items() if any(f"openvino_{lib}" in f for f in files))
+
+
+def vulkan_loader_error() -> str | None:
+    """Why the Vulkan loader library cannot be opened, or None when it can (it says nothing about devices)."""
+    import ctypes
+    import sys
+
+    names = {"win32": ["vulkan-1.dll"], "darwin": ["libvulkan.1.dylib", "libMoltenVK.dylib"]}.get(
+        sys.platform, ["libvulkan.so.1"]
+    )
+    errors: list[str] = []
+    for name in names:
+        try:
+            ctypes.CDLL(name)
+        except OSError as exc:
+            errors.append(str(exc))
+        else:
+            return None
+    return "; ".join(errors)

@@ -122,21 +122,42 @@ def test_several_inputs_listed(tmp_path: Path, forbid_plugin_call: list[str]) ->
     )
     path = tmp_path / "two.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
-    with pytest.raises(ModelError, match=r"one of the model's inputs \['a', 'b'\]"):
+    with pytest.raises(ModelError) as info:
         Backend.ORT_CPU().inference(rgb(), path)
+    check_message(info.value, "network_path", str(path.resolve()), "a model with one image input")
+    assert "this model has 2 inputs ('a' [1, 3, ?, ?], 'b' [1, 3, ?, ?])" in str(info.value)
 
 
 def test_user_option_missing_from_plugin_names_option_and_version(make_model: ModelFactory) -> None:
     need_plugin("ort")
     from vsinfer.plugins import plugin_version
 
-    # this ort build has no CoreML, so no ml_program argument: the user set it, so it is an error
+    # an unknown keyword forwarded by the user is named with the plugin version and the arguments it does take
     with pytest.raises(UnsupportedOptionError) as info:
-        Backend.ORT_COREML(ml_program=1).inference(rgb(), make_model(3, 3))
-    assert str(info.value).startswith(f"ml_program=1 is not available on core.ort {plugin_version('ort')}")
-    # an unknown keyword forwarded by the user is named the same way, before the plugin sees it
-    with pytest.raises(UnsupportedOptionError, match=r"bogus=1 is not available on core\.ort"):
         Backend.ORT_CPU().inference(rgb(), make_model(3, 3), bogus=1)
+    message = str(info.value)
+    assert message.startswith(f"ORT_CPU: bogus=1 is not an argument of core.ort.Model {plugin_version('ort')}")
+    assert "expected one of provider, device_id, num_streams" in message
+    assert "clips" not in message.partition("expected")[2]  # never offered: inference passes them itself
+    # a field the installed plugin lacks (ml_program needs a CoreML build) is named with the plugin's version
+    from vsinfer.plugins import select_args
+
+    version = plugin_version("ort")
+    with pytest.raises(UnsupportedOptionError, match=rf"ml_program=1 is not available on core\.ort {version}"):
+        select_args("ort", {"provider": "COREML", "ml_program": 1}, user_set={"ml_program"})
+
+
+def test_provider_not_in_this_build(make_model: ModelFactory) -> None:
+    need_plugin("ort")
+    from vsinfer.errors import DeviceError
+    from vsinfer.plugins import ort_providers
+
+    if "COREML" in ort_providers():
+        pytest.skip("this core.ort build has CoreML")
+    with pytest.raises(DeviceError) as info:
+        Backend.ORT_COREML(ml_program=1).inference(rgb(), make_model(3, 3))
+    providers = ", ".join(ort_providers())
+    check_message(info.value, "provider", "COREML", f"a provider compiled into this core.ort build ({providers})")
 
 
 def test_default_missing_from_plugin_is_dropped() -> None:

@@ -290,11 +290,14 @@ class Backend:
 
         where = type(self).__name__
         self._check_model(model, model.input(), where)
-        inputs.check_output(self, model, flexible, where)
+        inputs.check_output(self, model, flexible, where, kwargs)
         inputs.check_kwargs(self, kwargs, where)
         plugin = get_plugin(self.namespace)  # a missing plugin is reported before any engine build
         inputs.check_device(self, where)
+        inputs.check_block_list(self, model, where)
         backend, model = apply_guard(self, model, clips)
+        if backend is not self:  # the guard may turn fp16 off (NCNN), which changes what the plugin can take
+            inputs.check_output(backend, model, flexible, where, kwargs)
         target_bits = output_bits(clips, backend.input_bits(clips, model))
         bits = backend.input_bits(clips, model)
         nodes = tiling.pad(_to_float(clips, bits), plan)

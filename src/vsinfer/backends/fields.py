@@ -6,13 +6,26 @@ describe the same thing compare and hash equal.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from typing import Any
+import dataclasses
+import enum
+import logging
+import numbers
+import sys
+import types
+import typing
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from typing import Any, SupportsInt
 
 from ..errors import ConfigError
 from ..tiling import parse_pair
 
-__all__ = ["FrozenMapping", "check", "frozen_mapping", "name_set", "shape_pair"]
+__all__ = ["MAX_NUM_STREAMS", "FrozenMapping", "check", "check_types", "frozen_mapping", "name_set", "shape_pair"]
+
+logger = logging.getLogger(__name__)
+
+MAX_NUM_STREAMS = 64
+"""Upper bound of ``num_streams``: each stream holds its own copy of the model and its buffers, and a value like
+``10**6`` makes the plugin allocate for minutes until memory runs out (measured: 11 minutes, 4.9 GB, then killed)."""
 
 
 class FrozenMapping(Mapping[str, Any]):
@@ -85,5 +98,143 @@ def shape_pair(where: str, field: str, value: int | Sequence[int] | None, minimu
     return pair
 
 
+# -- type checks from the annotations ---------------------------------------------------------------------------
+Rule = tuple[Callable[[Any], bool], str]
+"""A predicate on a value and the words for what it accepts."""
+
+
+def _is_int(value: Any) -> bool:
+    """An int (an IntEnum member or a numpy integer too), never a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and type(value).__name__ != "bool_"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and type(value).__name__ != "bool_"
+
+
+_SCALARS: dict[Any, Rule] = {
+    bool: (lambda v: isinstance(v, bool), "True or False"),
+    int: (_is_int, "an int"),
+    SupportsInt: (_is_int, "an int"),
+    float: (_is_number, "a number"),
+    str: (lambda v: isinstance(v, str), "a str"),
+}
+
+
+def _rule(hint: Any) -> Rule | None:
+    """The rule for a scalar annotation, or None for collections, mappings and shapes (their normalizers check).
+
+    Scalars are bool, int, float, str, SupportsInt, IntEnum classes, Literal and None, and unions of them.
+    """
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        rules = [_rule(arg) for arg in typing.get_args(hint) if arg is not type(None)]
+        if not rules or any(r is None for r in rules):
+            return None
+        allows_none = type(None) in typing.get_args(hint)
+        tests = [r[0] for r in rules if r is not None]
+        words = (["None"] if allows_none else []) + [r[1] for r in rules if r is not None]
+        return (lambda v: (allows_none and v is None) or any(t(v) for t in tests)), " or ".join(words)
+    if origin is typing.Literal:
+        allowed = typing.get_args(hint)
+        return (lambda v: any(v == a and type(v) is type(a) for a in allowed)), " or ".join(map(repr, allowed))
+    if hint is type(None):
+        return (lambda v: v is None), "None"
+    if isinstance(hint, type) and issubclass(hint, enum.IntEnum):
+        members = [int(m) for m in hint]
+        return (lambda v: _is_int(v) and int(v) in members), f"a {hint.__qualname__} ({', '.join(map(str, members))})"
+    return _SCALARS.get(hint)
+
+
+def _field_hints(cls: type) -> dict[str, Any]:
+    """The resolved annotation of each dataclass field of ``cls``; unresolvable ones are left out (logged)."""
+    try:
+        return typing.get_type_hints(cls)
+    except Exception as exc:  # a forward reference that only exists under TYPE_CHECKING: resolve field by field
+        logger.debug("cannot resolve the annotations of %s at once (%s); resolving field by field", cls, exc)
+    hints: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        namespace = vars(sys.modules.get(klass.__module__, types.ModuleType("_")))
+        for name, annotation in vars(klass).get("__annotations__", {}).items():
+            try:
+                local = dict(vars(klass))
+                hints[name] = eval(annotation, namespace, local) if isinstance(annotation, str) else annotation
+            except Exception:  # left to the class's own checks
+                hints.pop(name, None)
+    return hints
+
+
+_rules_cache: dict[type, tuple[tuple[str, Rule], ...]] = {}
+
+
+def _field_rules(cls: type) -> tuple[tuple[str, Rule], ...]:
+    """The scalar fields of ``cls`` and their rules, worked out once per class."""
+    cached = _rules_cache.get(cls)
+    if cached is not None:
+        return cached
+    hints = _field_hints(cls)
+    rules: list[tuple[str, Rule]] = []
+    for f in dataclasses.fields(cls):
+        rule = _rule(hints[f.name]) if f.name in hints else None
+        if rule is not None:
+            rules.append((f.name, rule))
+    _rules_cache[cls] = tuple(rules)
+    return _rules_cache[cls]
+
+
+def _why(value: Any, words: str) -> str:
+    """``words``, with the reason a near miss is refused."""
+    if isinstance(value, bool) and "True or False" not in words:
+        return f"{words} (a bool is not an int)"
+    if isinstance(value, str) and "True or False" in words:
+        return f"{words} (a string is not a bool: {value!r} would be truthy)"
+    if isinstance(value, str) and "an int" in words:
+        return f"{words}, not a string (write {value.strip()} without quotes)" if value.strip().isdigit() else words
+    if isinstance(value, numbers.Integral) and "True or False" in words:
+        return f"{words} (an int is not a bool)"
+    return words
+
+
+def _concrete_subclasses(cls: type, marker: str) -> list[str]:
+    found: list[str] = []
+    subclasses: list[type] = cls.__subclasses__()
+    for sub in subclasses:
+        if getattr(sub, marker, "") and not sub.__name__.startswith("_") and sub.__name__ not in found:
+            found.append(sub.__name__)
+        found += [n for n in _concrete_subclasses(sub, marker) if n not in found]
+    return found
+
+
+def check_concrete(cls: type) -> None:
+    """Refuse an abstract base: ``Backend`` itself (no plugin namespace) or ``ORT`` (no execution provider)."""
+    where = cls.__name__
+    if not getattr(cls, "namespace", ""):
+        check(False, where, "class", where, "a concrete backend (e.g. ORT_CPU, OV_CPU, NCNN, TRT); "
+              "Backend is the base class: use Backend.ORT_CPU(), Backend.autoselect() ...")
+    names = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+    if "provider" not in names and getattr(cls, "provider", None) == "":
+        concrete = _concrete_subclasses(cls, "provider")
+        check(False, where, "class", where, f"one of {', '.join(concrete)}: {where} is their shared base and names no "
+              "execution provider")
+
+
 def check_types(backend: object) -> None:
-    """Type-check every field of ``backend`` against its annotation. (Stub: helper H6 implements it.)"""
+    """Type-check every field of ``backend`` against its annotation, before any other check.
+
+    A bool is not an int and a string is not a bool (``fp16="no"`` would be truthy); ``SupportsInt`` fields take
+    ints and IntEnum members; None only where the annotation allows it. Collections, mappings and shapes are left to
+    their normalizers (``name_set``, ``frozen_mapping``, ``shape_pair``). ``num_streams`` is bounded by
+    MAX_NUM_STREAMS. Numpy integers are stored as plain ints, so that the plugin gets an int.
+    """
+    cls = type(backend)
+    where = cls.__name__
+    check_concrete(cls)
+    for name, (test, words) in _field_rules(cls):
+        value = getattr(backend, name)
+        check(test(value), where, name, value, _why(value, words))
+        if _is_int(value) and type(value) is not int and not isinstance(value, int):  # numpy integer
+            object.__setattr__(backend, name, int(value))
+    streams: Any = getattr(backend, "num_streams", None)
+    if _is_int(streams) and int(streams) > MAX_NUM_STREAMS:
+        check(False, where, "num_streams", streams,
+              f"an int 1 .. {MAX_NUM_STREAMS} (each stream holds its own copy of the model; 1 .. 4 is usual)")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..tiling import Tiling, as_pair
 from .base import Backend
-from .fields import FrozenMapping, check, frozen_mapping, shape_pair
+from .fields import FrozenMapping, check, check_types, frozen_mapping, shape_pair
 
 if TYPE_CHECKING:
     import vapoursynth as vs
@@ -52,6 +52,7 @@ class MIGX(Backend):
 
     def __post_init__(self) -> None:
         """Normalize collections and precision."""
+        check_types(self)  # before fp16 / bf16 are normalized: "no" must not become True
         self._set("fp16", bool(self.fp16))
         self._set("bf16", bool(self.bf16))
         super().__post_init__()

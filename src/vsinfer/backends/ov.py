@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..model import ModelInfo
 from .base import Backend, compact
-from .fields import FrozenMapping, check, frozen_mapping, name_set
+from .fields import FrozenMapping, check, check_types, frozen_mapping, name_set
 
 if TYPE_CHECKING:
     import vapoursynth as vs
@@ -158,6 +158,7 @@ class OV_CPU(_OVPrecision):
 
     def __post_init__(self) -> None:
         """fp16 defaults to True unless bf16 is set."""
+        check_types(self)  # before fp16 / bf16 are normalized: "no" must not become True
         if self.fp16 is None:
             self._set("fp16", not self.bf16)
         self._set("bf16", bool(self.bf16))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, SupportsInt
 from ..model import ModelInfo, model_info
 from ..tiling import Tiling, as_pair
 from .base import Backend, clip_float_bits, log_level_index
-from .fields import check, name_set, shape_pair
+from .fields import check, check_types, name_set, shape_pair
 
 if TYPE_CHECKING:
     import vapoursynth as vs
@@ -100,6 +100,7 @@ class TRT(Backend):
 
     def __post_init__(self) -> None:
         """Normalize precision, shapes and enums; reject invalid values."""
+        check_types(self)  # before fp16 / bf16 are normalized: "no" must not become True
         if self.fp16 is None:
             self._set("fp16", not self.bf16)
         self._set("bf16", bool(self.bf16))
