@@ -1,9 +1,12 @@
-"""vsinfer's overhead over the raw plugin call: fps ratio and graph-construction time.
+"""vsinfer's overhead over the raw plugin call: steady fps ratio, first-frame time and graph construction.
 
-For ORT_CPU and OV_CPU, the same model and clip are run through ``Backend.X().inference(...)`` and through
-``core.<ns>.Model(...)`` with exactly the arguments vsinfer passes, interleaved round by round in one run.
+For ORT_CPU and OV_CPU, the same model and clip run through ``Backend.X().inference(...)`` and through
+``core.<ns>.Model(...)`` with exactly the arguments vsinfer passes. Every round builds fresh nodes and renders
+each once (VapourSynth caches frames per node: a second pass would time the cache): frame 0 is timed apart
+(graph construction and session / compiled-model creation), then the remaining frames with as many requests
+in flight as the core has threads, like vspipe. Rounds are interleaved and alternate who goes first.
 
-    .venv/bin/python benchmarks/overhead.py [--frames 60] [--rounds 5]
+    .venv/bin/python benchmarks/overhead.py [--frames 60] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -21,16 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.conftest import conv_model
 from vsinfer import Backend
 from vsinfer.plugins import select_args
+from vsinfer.tune import render
 
 core = vs.core
-
-
-def render(clip: vs.VideoNode) -> float:
-    """Frames per second for requesting every frame (prefetching like vspipe)."""
-    start = time.perf_counter()
-    for _ in clip.frames(close=True):
-        pass
-    return clip.num_frames / (time.perf_counter() - start)
 
 
 def raw_call(backend: Backend, clip: vs.VideoNode, model: Path) -> vs.VideoNode:
@@ -40,44 +36,41 @@ def raw_call(backend: Backend, clip: vs.VideoNode, model: Path) -> vs.VideoNode:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--frames", type=int, default=120)
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--graphs", type=int, default=10, help="graph constructions timed without rendering")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         model = conv_model(Path(tmp) / "conv.onnx", 3, 3, k=3)
         clip = core.std.BlankClip(width=960, height=540, format=vs.RGBS, length=opts.frames, color=[0.2, 0.4, 0.6])
-        print(f"model: 3x3 conv 3->3, clip 960x540 RGBS, {opts.frames} frames, {opts.rounds} rounds interleaved")
+        print(f"model: 3x3 conv 3->3, clip 960x540 RGBS, {opts.frames} frames, {opts.rounds} rounds interleaved, "
+              f"fresh nodes rendered once each, {core.num_threads} requests in flight")
         for backend in (Backend.ORT_CPU(fp16=False), Backend.OV_CPU(fp16=False)):
-            ours, raw, build_ours, build_raw = [], [], [], []
-            backend.inference(clip, model)  # warm: model memo, plugin load
-            for i in range(opts.rounds):
-                t0 = time.perf_counter()
-                a = backend.inference(clip, model)
-                t1 = time.perf_counter()
-                b = raw_call(backend, clip, model)
-                t2 = time.perf_counter()
-                build_ours.append(t1 - t0)
-                build_raw.append(t2 - t1)
-                render(a), render(b)  # warm both (sessions are created on the first frame)
-                if i % 2:  # alternate who goes first, so drift does not favour one side
-                    ours.append(render(a))
-                    raw.append(render(b))
-                else:
-                    raw.append(render(b))
-                    ours.append(render(a))
-            for _ in range(40):  # graph construction alone, many times: it is sub-millisecond noise otherwise
-                t0 = time.perf_counter()
-                backend.inference(clip, model)
-                t1 = time.perf_counter()
-                raw_call(backend, clip, model)
-                t2 = time.perf_counter()
-                build_ours.append(t1 - t0)
-                build_raw.append(t2 - t1)
             name = type(backend).__name__
-            ratio = statistics.median(o / r for o, r in zip(ours, raw, strict=True))
-            c_ours, c_raw = statistics.median(build_ours) * 1e3, statistics.median(build_raw) * 1e3
-            print(f"{name:8s} fps vsinfer {statistics.median(ours):7.2f}  raw {statistics.median(raw):7.2f}  "
-                  f"ratio {ratio:.3f}   graph construction {c_ours:.2f} ms vs raw {c_raw:.2f} ms "
+            render(lambda b=backend: b.inference(clip, model), 2)  # warm: plugin load, model memo, fp16 analysis
+            fps: dict[str, list[float]] = {"vsinfer": [], "raw": []}
+            first: dict[str, list[float]] = {"vsinfer": [], "raw": []}
+            makers = {"vsinfer": lambda b=backend: b.inference(clip, model),
+                      "raw": lambda b=backend: raw_call(b, clip, model)}
+            for i in range(opts.rounds):
+                for side in ("vsinfer", "raw") if i % 2 == 0 else ("raw", "vsinfer"):
+                    done = render(makers[side], opts.frames)
+                    fps[side].append(done.frames / done.steady_s)
+                    first[side].append(done.first_frame_s)
+                    print(f"  round {i + 1} {name:8s} {side:7s} {fps[side][-1]:7.2f} fps, first frame "
+                          f"{first[side][-1] * 1e3:7.1f} ms", flush=True)
+            build: dict[str, list[float]] = {"vsinfer": [], "raw": []}
+            for _ in range(opts.graphs):  # construction alone (nodes never rendered): sub-millisecond noise otherwise
+                for side in ("vsinfer", "raw"):
+                    t0 = time.perf_counter()
+                    makers[side]()
+                    build[side].append(time.perf_counter() - t0)
+            ratio = statistics.median(o / r for o, r in zip(fps["vsinfer"], fps["raw"], strict=True))
+            c_ours, c_raw = (statistics.median(build[s]) * 1e3 for s in ("vsinfer", "raw"))
+            f_ours, f_raw = (statistics.median(first[s]) * 1e3 for s in ("vsinfer", "raw"))
+            print(f"{name:8s} steady fps vsinfer {statistics.median(fps['vsinfer']):7.2f}  raw "
+                  f"{statistics.median(fps['raw']):7.2f}  ratio {ratio:.3f}   first frame {f_ours:.1f} ms vs raw "
+                  f"{f_raw:.1f} ms   graph construction {c_ours:.2f} ms vs raw {c_raw:.2f} ms "
                   f"(+{c_ours - c_raw:.2f} ms)")
 
 

@@ -1,4 +1,4 @@
-"""``python -m vsinfer info``."""
+"""``python -m vsinfer ...``: the ``vsinfer`` command (see ``vsinfer.cli``)."""
 
 from .cli import main
 

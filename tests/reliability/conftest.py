@@ -7,41 +7,18 @@ import subprocess
 import sys
 import time
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import vsinfer.engine.trt as trt_module
-from vsinfer.engine.identity import DeviceInfo
+from tests.engine.conftest import TEST_DEVICE, builds, known_device  # the same injected device and build counter
 
-TEST_DEVICE = DeviceInfo("Test RTX 4090", "8.9")
+__all__ = ["TEST_DEVICE", "builds", "known_device"]
 REPO = Path(__file__).resolve().parents[2]
 WAIT_S = 300.0
 """Upper bound on any wait for a child: a guard against hangs, never a timing assertion."""
-
-
-@pytest.fixture(autouse=True)
-def known_device(monkeypatch: pytest.MonkeyPatch) -> DeviceInfo:
-    """The plugin cannot see a GPU here; engines are keyed to this injected device (the children do the same)."""
-    monkeypatch.setattr(trt_module, "plugin_device", lambda namespace, device_id: TEST_DEVICE)
-    return TEST_DEVICE
-
-
-@pytest.fixture
-def builds(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Path]]:
-    """Records every real engine build in this process (the ONNX path built from)."""
-    calls: list[Path] = []
-    real = trt_module.EngineBuilder.build
-
-    def counted(self: Any, onnx_path: Path, *args: Any, **kwargs: Any) -> None:
-        calls.append(onnx_path)
-        real(self, onnx_path, *args, **kwargs)
-
-    monkeypatch.setattr(trt_module.EngineBuilder, "build", counted)
-    yield calls
 
 
 @dataclass

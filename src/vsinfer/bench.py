@@ -1,0 +1,151 @@
+"""``vsinfer bench``: one configuration rendered once in a child process on a synthetic clip.
+
+The child's frame cache and memory are its own, so the peak memory it reports belongs to that configuration
+alone; ``synthetic_clip`` is the float sample with real structure that ``tune`` and ``bench`` share.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError, VsinferError
+from .tune import backend_from_spec, backend_spec, describe, render
+
+if TYPE_CHECKING:
+    import vapoursynth as vs
+
+    from .backends.base import Backend
+
+__all__ = ["Measurement", "child_main", "measure", "synthetic_clip", "synthetic_formats"]
+
+Pair = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One configuration rendered once in a child process on a synthetic clip."""
+
+    backend: Backend
+    """The configuration."""
+    fps: float
+    """Steady frames per second (frame 0 excluded); 0 when it failed."""
+    first_frame_s: float
+    """Seconds from ``inference()`` to frame 0."""
+    peak_rss_mib: float
+    """Peak resident memory of the child process (MiB), Python and VapourSynth included."""
+    frames: int
+    """Frames rendered after frame 0."""
+    error: str | None = None
+    """Why it failed."""
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for ``--json`` output."""
+        return {"backend": backend_spec(self.backend), "label": describe(self.backend), "fps": self.fps,
+                "first_frame_s": self.first_frame_s, "peak_rss_mib": self.peak_rss_mib, "frames": self.frames,
+                "error": self.error}
+
+
+def synthetic_formats(channels: int, half: bool = False) -> list[str]:
+    """Clip formats whose planes add up to ``channels``: RGB clips for each three, GRAY for the rest."""
+    rgb, gray = ("RGBH", "GRAYH") if half else ("RGBS", "GRAYS")
+    return [rgb] * (channels // 3) + [gray] * (channels % 3)
+
+
+def measure(
+    backend: Backend, network_path: str | os.PathLike[str], *, width: int, height: int, frames: int,
+    formats: Sequence[str] = ("RGBS",), tilesize: Pair | None = None, overlap: Pair = (0, 0),
+    timeout: float | None = None,
+) -> Measurement:
+    """Render ``backend`` on a ``width`` x ``height`` synthetic clip in a fresh Python process."""
+    spec = {"backend": backend_spec(backend), "model": str(Path(network_path).resolve()), "width": width,
+            "height": height, "frames": frames, "formats": list(formats), "tilesize": tilesize,
+            "overlap": list(overlap)}
+    with tempfile.TemporaryDirectory(prefix="vsinfer-bench-") as tmp:
+        spec_path, result_path = Path(tmp) / "spec.json", Path(tmp) / "result.json"
+        spec_path.write_text(json.dumps(spec), encoding="utf-8")
+        code = "import sys; from vsinfer.bench import child_main; child_main(sys.argv[1], sys.argv[2])"
+        try:
+            proc = subprocess.run([sys.executable, "-c", code, str(spec_path), str(result_path)],
+                                  capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            return Measurement(backend, 0.0, 0.0, 0.0, 0, f"timed out after {timeout} s")
+        if not result_path.exists():
+            tail = (proc.stderr or "").strip().splitlines()[-3:]
+            return Measurement(backend, 0.0, 0.0, 0.0, 0,
+                               f"the child process failed (exit {proc.returncode}): {' | '.join(tail)}")
+        data = json.loads(result_path.read_text(encoding="utf-8"))
+    return Measurement(backend, data["fps"], data["first_frame_s"], data["peak_rss_mib"], data["frames"],
+                       data.get("error"))
+
+
+def child_main(spec_path: str, result_path: str) -> None:
+    """Entry point of ``measure``'s child: read the spec, render once, write the figures (never stdout)."""
+    import resource
+
+    import vapoursynth as vs
+
+    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+    result: dict[str, Any] = {"fps": 0.0, "first_frame_s": 0.0, "frames": 0, "error": None}
+    try:
+        backend = backend_from_spec(spec["backend"])
+        clips = [vs.core.std.BlankClip(width=spec["width"], height=spec["height"], format=getattr(vs, name),
+                                       length=spec["frames"], color=_mid_grey(getattr(vs, name)), keep=False)
+                 for name in spec["formats"]]
+        tile = tuple(spec["tilesize"]) if spec.get("tilesize") else None
+
+        def make() -> vs.VideoNode:
+            if tile is None:
+                return backend.inference(clips, spec["model"])
+            return backend.inference(clips, spec["model"], tuple(spec["overlap"]), tile)
+
+        done = render(make, spec["frames"])
+        result.update(fps=done.frames / done.steady_s if done.steady_s > 0 else 0.0,
+                      first_frame_s=done.first_frame_s, frames=done.frames)
+    except (VsinferError, vs.Error) as exc:
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Path(result_path).write_text(json.dumps(result), encoding="utf-8")
+
+
+def synthetic_clip(width: int, height: int, format: str, *, length: int = 8) -> vs.VideoNode:
+    """A float clip with smooth gradients and a little noise, all frames alike: a sample with real structure."""
+    import numpy as np
+    import vapoursynth as vs
+
+    fmt = getattr(vs, format, None)
+    if not isinstance(fmt, int):
+        raise ConfigError("format", format, "a VapourSynth format name such as RGBS, RGBH, GRAYS",
+                          where="synthetic clip")
+    blank = vs.core.std.BlankClip(width=width, height=height, format=fmt, length=length)
+    if blank.format.sample_type != vs.FLOAT:
+        raise ConfigError("format", format, "a float format (RGBS, RGBH, GRAYS, YUV444PS...)", where="synthetic clip")
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    planes = []
+    for p in range(blank.format.num_planes):
+        wave = 0.5 + 0.25 * np.sin(x / (17.0 + 5 * p)) * np.cos(y / (23.0 + 3 * p))
+        plane = wave + rng.normal(0.0, 0.03, size=wave.shape).astype(np.float32)
+        planes.append(np.clip(plane, 0.0, 1.0) if blank.format.color_family != vs.YUV or p == 0 else plane - 0.5)
+    frame = blank.get_frame(0).copy()
+    for p, plane in enumerate(planes):
+        np.copyto(np.asarray(frame[p]), plane.astype(np.asarray(frame[p]).dtype))
+
+    def serve(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
+        return frame
+
+    return vs.core.std.ModifyFrame(blank, blank, serve)
+
+
+def _mid_grey(fmt: int) -> list[float]:
+    import vapoursynth as vs
+
+    info = vs.core.get_video_format(fmt)
+    return [0.5 if info.color_family != vs.YUV or p == 0 else 0.0 for p in range(info.num_planes)]

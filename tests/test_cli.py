@@ -1,0 +1,229 @@
+"""The vsinfer command, run in-process through ``main`` (and once as ``python -m vsinfer``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ModelFactory, need_module, need_plugin
+from vsinfer.cli import main, parse_size_pair
+from vsinfer.engine.store import Store
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    code, out, err = run(capsys, *args, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def put(store: Store, kind: str, suffix: str, n: int, size: int = 2000) -> Path:
+    meta = {"model": f"m{n}.onnx", "precision": "fp32", "shapes": {"min": [8, 8], "opt": [8, 8], "max": [8, 8]},
+            "runtime": "TensorRT-RTX 1.7.1", "device": "dev"}
+    return store.get_or_create(kind, suffix, {"n": n}, lambda tmp: bytes(size), meta=meta)
+
+
+@contextmanager
+def held(store: Store, path: Path) -> Iterator[None]:
+    ready, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.lock(path):
+            ready.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert ready.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join()
+
+
+@pytest.fixture
+def store(isolated_cache: Path) -> Store:
+    return Store(isolated_cache)
+
+
+def test_info_json(capsys: pytest.CaptureFixture[str], isolated_cache: Path) -> None:
+    report = run_json(capsys, "info")
+    assert {"os", "python", "vapoursynth", "gpu", "plugins", "autoselect", "cache"} <= report.keys()
+    assert report["cache"]["requested"] == str(isolated_cache)
+    code, out, _ = run(capsys, "info")
+    assert code == 0 and out.startswith("OS ") and "Autoselect" in out
+
+
+def test_python_m_vsinfer(isolated_cache: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "vsinfer", "info", "--json"], capture_output=True, text=True,
+                          env=os.environ, check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["cache"]["requested"] == str(isolated_cache)
+
+
+def test_usage_errors(capsys: pytest.CaptureFixture[str], make_model: ModelFactory) -> None:
+    code, _, _ = run(capsys, "nosuchcommand")
+    assert code == 2
+    code, _, err = run(capsys, "build", str(make_model(3, 3)), "--backend", "trt-rtx", "--tilesize", "big")
+    assert code == 2 and "--tilesize='big'" in err and "Traceback" not in err
+    code, _, err = run(capsys, "build", "/nonexistent/model.onnx", "--backend", "trt-rtx", "--tilesize", "64x64")
+    assert code == 1 and "MODEL" in err and "Traceback" not in err
+
+
+def test_parse_size_pair() -> None:
+    assert parse_size_pair("1280x720", "--size") == (1280, 720)
+    assert parse_size_pair("256", "--size") == (256, 256)
+
+
+def test_cache_list_json_and_table(capsys: pytest.CaptureFixture[str], store: Store) -> None:
+    engine = put(store, "trt", ".engine", 1)
+    put(store, "onnx", ".onnx", 2)
+    listing = run_json(capsys, "cache", "list")
+    by_name = {Path(e["path"]).name: e for e in listing["entries"]}
+    assert engine.name in by_name and [e["kind"] for e in listing["entries"]].count("onnx") == 1
+    entry = by_name[engine.name]
+    assert (entry["model"], entry["precision"], entry["shapes"], entry["runtime"], entry["device"]) == (
+        "m1.onnx", "fp32", "8x8", "TensorRT-RTX 1.7.1", "dev")
+    assert listing["total"] == sum(e["size"] for e in listing["entries"])
+    only_onnx = run_json(capsys, "cache", "list", "--kind", "onnx")
+    assert [e["kind"] for e in only_onnx["entries"]] == ["onnx"]
+    code, out, _ = run(capsys, "cache", "list")
+    assert code == 0 and engine.name in out and "m1.onnx" in out and "TensorRT-RTX 1.7.1" in out
+
+
+def test_cache_verify_reports_then_fixes(capsys: pytest.CaptureFixture[str], store: Store) -> None:
+    good = put(store, "trt", ".engine", 1)
+    bad = put(store, "trt", ".engine", 2)
+    bad.write_bytes(b"\x01" * bad.stat().st_size)  # same size, other bytes
+    code, out, _ = run(capsys, "cache", "verify")
+    assert code == 1 and bad.name in out and "CRC32" in out
+    assert bad.exists()
+    report = run_json(capsys, "cache", "verify", "--fix")
+    assert [f["action"] for f in report["findings"]] == ["removed"] and report["ok"]
+    assert not bad.exists() and good.exists()
+    code, out, _ = run(capsys, "cache", "verify")
+    assert code == 0 and "healthy" in out
+
+
+def test_cache_clear_kind_age_and_held_lock(capsys: pytest.CaptureFixture[str], store: Store) -> None:
+    old = put(store, "trt", ".engine", 1)
+    busy = put(store, "trt", ".engine", 2)
+    onnx = put(store, "onnx", ".onnx", 3)
+    t = time.time() - 30 * 86400
+    for p in (old, busy):
+        os.utime(p.with_suffix(".json"), (t, t))
+    with held(store, busy):
+        result = run_json(capsys, "cache", "clear", "--kind", "trt", "--older-than", "7")
+    assert [Path(e["path"]) for e in result["removed"]] == [old]
+    assert [Path(e["path"]) for e in result["skipped"]] == [busy] and "lock" in result["skipped"][0]["reason"]
+    assert busy.exists() and onnx.exists() and not old.exists()
+    code, out, _ = run(capsys, "cache", "clear")
+    assert code == 0 and "2 removed" in out
+    assert not busy.exists() and not onnx.exists()
+    code, _, err = run(capsys, "cache", "clear", "--kind", "bogus")
+    assert code == 1 and "kind='bogus'" in err
+
+
+def test_cache_prune_lru_and_held_lock(capsys: pytest.CaptureFixture[str], store: Store) -> None:
+    paths = [put(store, "trt", ".engine", i, size=10_000) for i in range(3)]
+    for i, p in enumerate(paths):
+        t = time.time() - 1000 * (3 - i)
+        os.utime(p.with_suffix(".json"), (t, t))
+    with held(store, paths[0]):  # the least recently used one is being rebuilt: prune takes the next
+        result = run_json(capsys, "cache", "prune", "--max-size", "25K")
+    assert [Path(e["path"]) for e in result["removed"]] == [paths[1]]
+    assert paths[0].exists() and paths[2].exists()
+    code, _, err = run(capsys, "cache", "prune", "--max-size", "lots")
+    assert code == 1 and "max_size" in err
+
+
+def test_build_trt_rtx_into_the_store(capsys: pytest.CaptureFixture[str], make_model: ModelFactory,
+                                      isolated_cache: Path) -> None:
+    need_module("tensorrt_rtx")
+    model = make_model(3, 3)
+    result = run_json(capsys, "build", str(model), "--backend", "trt-rtx", "--tilesize", "64x48", "--no-fp16")
+    engine = Path(result["path"])
+    assert engine.parent == isolated_cache / "trt" and engine.stat().st_size == result["size"] > 1000
+    assert result["identity"]["profile"] == {"min": [64, 48], "opt": [64, 48], "max": [64, 48]}
+    assert result["identity"]["io"] == "fp32" and result["meta"]["model"] == model.name
+    mtime = engine.stat().st_mtime_ns
+    again = run_json(capsys, "build", str(model), "--backend", "trt-rtx", "--tilesize", "64x48", "--no-fp16")
+    assert again["path"] == result["path"] and engine.stat().st_mtime_ns == mtime  # found, not rebuilt
+    dynamic = run_json(capsys, "build", str(model), "--backend", "trt-rtx", "--dynamic", "32x32:64x64:128x96")
+    assert dynamic["identity"]["profile"] == {"min": [32, 32], "opt": [64, 64], "max": [128, 96]}
+    assert dynamic["path"] != result["path"]
+    listing = run_json(capsys, "cache", "list", "--kind", "trt")
+    assert {e["shapes"] for e in listing["entries"]} == {"64x48", "32x32..64x64..128x96"}
+
+
+def test_build_error_exits_1_without_traceback(capsys: pytest.CaptureFixture[str], make_model: ModelFactory) -> None:
+    model = make_model(3, 3)
+    code, _, err = run(capsys, "build", str(model), "--backend", "migx", "--tilesize", "64x48")
+    assert code == 1 and "vsinfer: error:" in err and "Traceback" not in err
+    code, _, err = run(capsys, "build", str(model), "--backend", "migx", "--dynamic", "8x8:16x16:32x32")
+    assert code == 2 and "--dynamic" in err
+
+
+def test_bench_two_frames_on_ort_cpu(capsys: pytest.CaptureFixture[str], make_model: ModelFactory) -> None:
+    need_plugin("ort")
+    model = make_model(3, 3)
+    result = run_json(capsys, "bench", str(model), "--backends", "ort-cpu", "--size", "64x48", "--frames", "2",
+                      "--streams", "1,2")
+    rows = result["results"]
+    assert [r["backend"]["class"] for r in rows] == ["ORT_CPU", "ORT_CPU"]
+    assert sorted(r["backend"]["fields"].get("num_streams", 1) for r in rows) == [1, 2]
+    for row in rows:
+        assert row["error"] is None and row["fps"] > 0 and row["frames"] == 1 and row["peak_rss_mib"] > 10
+    assert rows[0]["fps"] >= rows[1]["fps"]  # fastest first
+
+
+def test_bench_reports_a_failing_backend(capsys: pytest.CaptureFixture[str], make_model: ModelFactory) -> None:
+    model = make_model(3, 3)
+    result = run_json(capsys, "bench", str(model), "--backends", "migx", "--size", "64x48", "--frames", "2")
+    (row,) = result["results"]
+    assert row["error"] and row["fps"] == 0
+    code, _, err = run(capsys, "bench", str(model), "--backends", "warp-drive")
+    assert code == 2 and "warp-drive" in err
+
+
+def test_tune_command_then_reuse(capsys: pytest.CaptureFixture[str], make_model: ModelFactory) -> None:
+    need_plugin("ort")
+    need_plugin("ov")
+    model = make_model(3, 3)
+    first = run_json(capsys, "tune", str(model), "--size", "64x48", "--frames", "3")
+    assert not first["reused"] and first["timings"]
+    second = run_json(capsys, "tune", str(model), "--size", "64x48", "--frames", "3")
+    assert second["reused"] and second["backend"] == first["backend"]
+
+
+def test_fp16_check(capsys: pytest.CaptureFixture[str], make_model: ModelFactory, tmp_path: Path) -> None:
+    import vsinfer.fp16 as fp16
+
+    if not hasattr(fp16, "check"):
+        pytest.skip("vsinfer.fp16.check is not there yet (helper H2 writes it)")
+    model = make_model(3, 3)
+    report = run_json(capsys, "fp16-check", str(model))
+    assert isinstance(report, dict)
+    script = tmp_path / "clip.vpy"
+    script.write_text("import vapoursynth as vs\n"
+                      "vs.core.std.BlankClip(width=64, height=48, format=vs.RGBS, length=4, color=[0.5] * 3)"
+                      ".set_output()\n")
+    assert isinstance(run_json(capsys, "fp16-check", str(model), "--clip", str(script)), dict)
+    code, out, _ = run(capsys, "fp16-check", str(model))
+    assert code == 0 and out.strip()
