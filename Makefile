@@ -23,9 +23,8 @@ $(VENV)/.installed-$(EXTRAS): pyproject.toml
 	@touch $@
 
 demo: install
-	@mkdir -p out
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" vspipe -c y4m -p examples/upscale.vpy out/upscaled.y4m
-	@echo "wrote out/upscaled.y4m" >&2
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" vspipe -p examples/upscale.vpy --
+	$(VPY) scripts/compare.py --out out/compare.png
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks scripts tools examples

@@ -1,20 +1,24 @@
-"""Write src/vsinfer/models/demo_2x.onnx: a small 2x upscaler (bicubic taps + light sharpening).
+"""Write the hand-made 2x upscaler (bicubic taps + light sharpening) that vsinfer's first demo shipped.
+
+The shipped demo model (src/vsinfer/models/demo_2x.onnx) is now a trained network (tools/train_sr.py); this
+one is kept reproducible as the baseline tools/evaluate_sr.py compares it with.
 
 The model is a depthwise ConvTranspose whose taps are the Catmull-Rom (a=-0.5) bicubic weights at the two
 output phases of a 2x grid, followed by a depthwise 3x3 sharpening convolution. Edges are replicated
 first (Pad mode=edge) so borders do not darken. It is a hand-made network, not a trained one; any RGB
 float clip goes in, the same clip at twice the size comes out.
 
-    python scripts/make_demo_model.py
+    python scripts/make_demo_model.py [OUT]          # default build/demo_2x_handmade.onnx
 """
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-OUT = Path(__file__).resolve().parent.parent / "src" / "vsinfer" / "models" / "demo_2x.onnx"
+OUT = Path(__file__).resolve().parent.parent / "build" / "demo_2x_handmade.onnx"
 
 
 def cubic(x: float, a: float = -0.5) -> float:
@@ -72,6 +76,7 @@ def build() -> onnx.ModelProto:
 
 
 if __name__ == "__main__":
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(build(), OUT)
-    print(OUT)
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else OUT
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(build(), out)
+    print(out)
