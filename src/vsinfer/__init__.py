@@ -1,7 +1,7 @@
 """vsinfer: run ONNX models on VapourSynth clips through the vs-mlrt plugins.
 
-from vsinfer import Backend
-out = Backend.autoselect().inference(clip, "model.onnx", (16, 16), (256, 256))
+    from vsinfer import Backend
+    out = Backend.autoselect().inference(clip, "model.onnx", (16, 16), (256, 256))
 """
 
 from .backends import Backend

@@ -45,7 +45,9 @@ class OV(Backend):
 
     device: str | None = None
     """OpenVINO device string for ``OV`` (default "AUTO"): "CPU", "GPU.1", "AUTO:GPU,CPU", "HETERO:GPU,CPU",
-    "MULTI:GPU,CPU". OV_CPU / OV_GPU / OV_NPU fix their device and leave this None."""
+    "MULTI:GPU,CPU". Each device must be in ``core.ov.AvailableDevices()``, and AUTO / HETERO / MULTI need their
+    OpenVINO plugins (the Linux vapoursynth-mlrt-ov 17.1 wheel ships none: name a device there). OV_CPU / OV_GPU /
+    OV_NPU fix their device and leave this None."""
     num_streams: int | None = None
     """Inference requests in flight (the plugin's ``num_streams``); None lets the plugin and OpenVINO decide, as
     vs-jetpack does (OpenVINO then picks its own NUM_STREAMS)."""
