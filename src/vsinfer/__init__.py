@@ -1,7 +1,9 @@
 """vsinfer: run ONNX models on VapourSynth clips through the vs-mlrt plugins.
 
-    from vsinfer import Backend
-    out = Backend.autoselect().inference(clip, "model.onnx", (16, 16), (256, 256))
+```python
+from vsinfer import Backend
+out = Backend.autoselect().inference(clip, "model.onnx", (16, 16), (256, 256))
+```
 """
 
 from .backends import Backend
