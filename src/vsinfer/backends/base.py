@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from . import trt as _trt
 
 __all__ = [
-    "Backend", "as_clip_list", "as_nodes", "auto_float_bits", "clip_float_bits", "compact", "log_level_index",
+    "Backend", "as_nodes", "auto_float_bits", "clip_float_bits", "compact", "log_level_index",
     "output_bits",
 ]
 
@@ -83,28 +83,6 @@ def output_bits(clips: Sequence[vs.VideoNode], converted_bits: int) -> int:
     DESIGN principle 11: float32 in, float32 out; half in, half out; on every backend.
     """
     return clip_float_bits(clips) or converted_bits
-
-
-def as_clip_list(clips: vs.VideoNode | Sequence[vs.VideoNode], where: str) -> list[vs.VideoNode]:
-    """The input clips as a list, each with a constant format and all of one size."""
-    import vapoursynth as vs
-
-    nodes = [clips] if isinstance(clips, vs.VideoNode) else list(clips)
-    if not nodes:
-        raise ClipError("clips", clips, "one or more vs.VideoNode", where=where)
-    for i, node in enumerate(nodes):
-        if not isinstance(node, vs.VideoNode):
-            raise ClipError(f"clips[{i}]", node, "a vs.VideoNode", where=where)
-        if node.format is None or node.width == 0 or node.height == 0:
-            raise ClipError(f"clips[{i}]", node, "a clip with constant format and size", where=where)
-        if (node.width, node.height) != (nodes[0].width, nodes[0].height):
-            raise ClipError(
-                f"clips[{i}] size",
-                (node.width, node.height),
-                f"the size of clips[0] {(nodes[0].width, nodes[0].height)}",
-                where=where,
-            )
-    return nodes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -298,8 +276,8 @@ class Backend:
         backend, model = apply_guard(self, model, clips)
         if backend is not self:  # the guard may turn fp16 off (NCNN), which changes what the plugin can take
             inputs.check_output(backend, model, flexible, where, kwargs)
-        target_bits = output_bits(clips, backend.input_bits(clips, model))
         bits = backend.input_bits(clips, model)
+        target_bits = output_bits(clips, bits)
         nodes = tiling.pad(_to_float(clips, bits), plan)
         channels = sum(n.format.num_planes for n in nodes)
         network = backend.prepare_network(Path(model.path), model, channels, plan.tiling, bits=bits)
