@@ -517,7 +517,7 @@ def cmd_tune(
     *,
     size: str = "1280x720",
     format: str = "",
-    frames: int = 8,
+    frames: int = 6,
     tiles: Annotated[bool, Parameter(negative="")] = False,
     retune: Annotated[bool, Parameter(negative="")] = False,
     json: Json = False,

@@ -62,6 +62,8 @@ CLOSE = 0.75
 """Candidates within this share of the fastest one's fps are timed a second time before the pick."""
 FAMILY_WORTH = 0.4
 """A family whose default ran below this share of the fastest one's fps gets no other ``num_streams`` tried."""
+MARGIN = 0.05
+"""A candidate replaces the default (the first candidate) only when its best run is this much faster."""
 HALF_WORTH = 0.5
 """The other precision is tried on a family whose best run reached this share of the fastest one's fps."""
 
@@ -594,7 +596,7 @@ def _search(search: _Search, candidates: Sequence[Backend] | None, tilesizes: Se
             leaders_trials.append(t.trial)
     leaders_trials = leaders_trials[:confirm]
     if len(leaders_trials) < 2:
-        return ranked[0]
+        return _prefer_default(search, stage1[0], ranked[0])
     again = {trial: [t for t in search.timings if t.trial == trial and t.usable] for trial in leaders_trials}
     for trial in reversed(leaders_trials):  # the reverse order of the first round
         timing = search.run(trial)
@@ -602,7 +604,22 @@ def _search(search: _Search, candidates: Sequence[Backend] | None, tilesizes: Se
             again[trial].append(timing)
     scored = [(max(x.fps for x in runs), trial) for trial, runs in again.items() if runs]
     score, trial = max(scored, key=lambda s: s[0])
-    return next(t for t in search.timings if t.trial == trial and t.usable and t.fps == score)
+    return _prefer_default(search, stage1[0], next(t for t in search.timings if t.trial == trial and t.usable and t.fps == score))
+
+
+def _prefer_default(search: _Search, default: Backend, pick: Timing) -> Timing:
+    """``pick``, unless the first candidate (the default a user gets without tuning) is within ``MARGIN`` of it.
+
+    Timings on a shared machine swing by several percent: a candidate must be clearly faster than the default to
+    replace it, so tuning never trades the default for a configuration that only won by noise.
+    """
+    runs = [t for t in search.timings if t.usable and t.trial.backend == default and t.trial.tilesize is None]
+    best_default = max(runs, key=lambda t: t.fps, default=None)
+    if best_default is None or best_default.trial == pick.trial or best_default.fps * (1 + MARGIN) < pick.fps:
+        return pick
+    logger.info("autotune: keeping the default %s (%.2f fps): %s (%.2f fps) is not %d%% faster",
+                describe(default), best_default.fps, pick.trial, pick.fps, round(MARGIN * 100))
+    return best_default
 
 
 def _decision_key(
@@ -641,7 +658,7 @@ def tune(
     clips: vs.VideoNode | Sequence[vs.VideoNode],
     *,
     candidates: Sequence[Backend] | None = None,
-    frames: int = 8,
+    frames: int = 6,
     overlap: int | Pair = (0, 0),
     tilesizes: Sequence[int | Pair | None] | None = None,
     tolerance: float = 0.01,
@@ -765,7 +782,7 @@ def autotune(
     clips: vs.VideoNode | Sequence[vs.VideoNode],
     *,
     candidates: Sequence[Backend] | None = None,
-    frames: int = 8,
+    frames: int = 6,
     tilesizes: Sequence[int | Pair | None] | None = (None,),
     **kwargs: Any,
 ) -> Backend:
