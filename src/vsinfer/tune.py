@@ -604,7 +604,8 @@ def _search(search: _Search, candidates: Sequence[Backend] | None, tilesizes: Se
             again[trial].append(timing)
     scored = [(max(x.fps for x in runs), trial) for trial, runs in again.items() if runs]
     score, trial = max(scored, key=lambda s: s[0])
-    return _prefer_default(search, stage1[0], next(t for t in search.timings if t.trial == trial and t.usable and t.fps == score))
+    pick = next(t for t in search.timings if t.trial == trial and t.usable and t.fps == score)
+    return _prefer_default(search, stage1[0], pick)
 
 
 def _prefer_default(search: _Search, default: Backend, pick: Timing) -> Timing:
