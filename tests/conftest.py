@@ -17,18 +17,24 @@ import vsinfer.plugins as plugins_module
 REQUIRED = {ns for ns in os.environ.get("VSINFER_REQUIRE", "").split(",") if ns}
 
 
-VULKAN_HINT = "install a Vulkan driver (Debian: apt-get install libvulkan1 mesa-vulkan-drivers)"
-
-
 def vulkan_missing() -> str | None:
-    """Why core.ncnn cannot run here (no Vulkan loader or device), or None when a Vulkan device answers."""
-    import vapoursynth as vs
+    """Why core.ncnn cannot run here (no Vulkan device), or None when one answers: vsinfer's own device probe."""
+    from vsinfer.inputs import VULKAN_HINT
+    from vsinfer.plugins import device_names
 
-    try:
-        vs.core.ncnn.DeviceProperties(device_id=0)
-    except vs.Error as exc:
-        return f"core.ncnn finds no Vulkan device ({exc}); {VULKAN_HINT}"
-    return None
+    return None if device_names("ncnn") else f"core.ncnn finds no Vulkan device; {VULKAN_HINT}"
+
+
+def vspipe() -> tuple[str, dict[str, str]]:
+    """The vspipe next to this Python (pip install vapoursynth puts it there) and an environment that finds it."""
+    import shutil
+    import sys
+
+    bin_dir = Path(sys.executable).parent
+    exe = shutil.which("vspipe", path=str(bin_dir)) or shutil.which("vspipe")
+    if exe is None:
+        pytest.fail("vspipe is not installed next to this Python (pip install vapoursynth provides it)")
+    return exe, os.environ | {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def need_plugin(namespace: str) -> None:

@@ -6,18 +6,18 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import ModelFactory, need_module, need_plugin
+from tests.engine.test_inventory import held, store  # a builder holding a lock; the store fixture
 from vsinfer.cli import main, parse_size_pair
 from vsinfer.engine.store import Store
+
+__all__ = ["held", "store"]  # the fixture is used by name, not referenced
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -36,30 +36,6 @@ def put(store: Store, kind: str, suffix: str, n: int, size: int = 2000) -> Path:
     meta = {"model": f"m{n}.onnx", "precision": "fp32", "shapes": {"min": [8, 8], "opt": [8, 8], "max": [8, 8]},
             "runtime": "TensorRT-RTX 1.7.1", "device": "dev"}
     return store.get_or_create(kind, suffix, {"n": n}, lambda tmp: bytes(size), meta=meta)
-
-
-@contextmanager
-def held(store: Store, path: Path) -> Iterator[None]:
-    ready, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with store.lock(path):
-            ready.set()
-            release.wait(30)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert ready.wait(10)
-    try:
-        yield
-    finally:
-        release.set()
-        thread.join()
-
-
-@pytest.fixture
-def store(isolated_cache: Path) -> Store:
-    return Store(isolated_cache)
 
 
 def test_info_json(capsys: pytest.CaptureFixture[str], isolated_cache: Path) -> None:

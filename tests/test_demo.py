@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,21 +11,13 @@ import numpy as np
 import pytest
 import vapoursynth as vs
 
-from tests.conftest import clip_from_planes, need_plugin, planes_of, reference
+from tests.conftest import clip_from_planes, need_plugin, planes_of, reference, vspipe
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "src" / "vsinfer" / "models" / "demo_2x.onnx"
 PHOTO = ROOT / "examples" / "data" / "chelsea.png"
 BOX = (180, 120, 240, 180)  # scripts/compare.py's default crop (x, y, w, h) of the 640x480 output
 ZOOM, BAR, GAP = 2, 30, 8
-
-
-def environment() -> tuple[str, dict[str, str]]:
-    bin_dir = Path(sys.executable).parent
-    exe = shutil.which("vspipe", path=str(bin_dir)) or shutil.which("vspipe")
-    if exe is None:
-        pytest.fail("vspipe is not installed next to this Python (pip install vapoursynth provides it)")
-    return exe, os.environ | {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def photo() -> np.ndarray:
@@ -52,7 +42,7 @@ def test_photo_is_small_and_documented() -> None:
 @pytest.mark.slow
 def test_vspipe_reports_backend_and_fps() -> None:
     need_plugin("ov")
-    exe, env = environment()
+    exe, env = vspipe()
     result = subprocess.run([exe, "-p", str(ROOT / "examples" / "upscale.vpy"), "--"], capture_output=True,
                             text=True, env=env, timeout=600, check=False)
     assert result.returncode == 0, result.stderr
@@ -66,7 +56,7 @@ def test_compare_png_shows_bicubic_beside_the_model(tmp_path: Path) -> None:
     from PIL import Image
 
     need_plugin("ov")
-    _, env = environment()
+    _, env = vspipe()
     out = tmp_path / "compare.png"
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare.py"), "--out", str(out)],
                             capture_output=True, text=True, env=env, timeout=600, check=False)

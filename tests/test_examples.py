@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import vspipe
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.vpy"))
-
-
-def vspipe() -> tuple[str, dict[str, str]]:
-    """The vspipe next to this Python (pip install vapoursynth puts it there) and an environment that finds it."""
-    bin_dir = Path(sys.executable).parent
-    exe = shutil.which("vspipe", path=str(bin_dir)) or shutil.which("vspipe")
-    if exe is None:
-        pytest.fail("vspipe is not installed next to this Python (pip install vapoursynth provides it)")
-    return exe, os.environ | {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
 def test_there_are_examples() -> None:

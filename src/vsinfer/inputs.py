@@ -321,13 +321,7 @@ def image_input(model: ModelInfo, where: str) -> TensorInfo:
             where=where,
         )
     tensor = model.inputs[0]
-    if len(tensor.shape) != 4:
-        raise ModelError(
-            f"input {tensor.name!r} shape",
-            Shown(_shape_text(tensor)),
-            f"4 dims (batch, channels, height, width): an image input; this one has {len(tensor.shape)}",
-            where=f"{where} {model.path}",
-        )
+    _require_nchw(tensor, "input", model, where)
     if tensor.elem_type not in (FLOAT, FLOAT16):
         raise ModelError(
             f"input {tensor.name!r} type",
@@ -354,6 +348,17 @@ def image_input(model: ModelInfo, where: str) -> TensorInfo:
     return tensor
 
 
+def _require_nchw(tensor: TensorInfo, role: str, model: ModelInfo, where: str) -> None:
+    """``tensor`` (the model's image ``role``: "input" or "output") has the 4 dims of an NCHW image."""
+    if len(tensor.shape) != 4:
+        raise ModelError(
+            f"{role} {tensor.name!r} shape",
+            Shown(_shape_text(tensor)),
+            f"4 dims (batch, channels, height, width): an image {role}; this one has {len(tensor.shape)}",
+            where=f"{where} {model.path}",
+        )
+
+
 # -- output ----------------------------------------------------------------------------------------------------------
 def check_output(
     backend: Backend, model: ModelInfo, flexible: bool, where: str, kwargs: Mapping[str, Any] | None = None
@@ -368,13 +373,7 @@ def check_output(
     if not model.outputs:
         raise ModelError("network_path", model.path, "a model with an output", where=where)
     out = model.outputs[0]
-    if len(out.shape) != 4:
-        raise ModelError(
-            f"output {out.name!r} shape",
-            Shown(_shape_text(out)),
-            f"4 dims (batch, channels, height, width): an image output; this one has {len(out.shape)}",
-            where=f"{where} {model.path}",
-        )
+    _require_nchw(out, "output", model, where)
     channels = out.channels
     if not flexible and channels is not None and channels not in (1, 3):
         raise ModelError(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
 from .. import inputs, tiling
 from ..errors import BackendUnavailable, ClipError, ConfigError, ModelError, NoBackendError, PluginError
 from ..fp16 import apply_guard
-from ..model import FLOAT, FLOAT16, ModelInfo, TensorInfo, model_info
+from ..model import FLOAT16, ModelInfo, TensorInfo, model_info
 from ..plugins import get_plugin, select_args
 from ..tiling import Tiling
 from .fields import check, check_types
@@ -353,10 +353,6 @@ class Backend:
 
 
 def _check_channels(model: ModelInfo, tensor: TensorInfo, channels: int, where: str) -> None:
-    if tensor.elem_type not in (FLOAT, FLOAT16):
-        raise ModelError(
-            f"input {tensor.name!r} type", tensor.type_name, "float32 or float16", where=f"{where} {model.path}"
-        )
     if tensor.channels is not None and tensor.channels != channels:
         raise ClipError(
             "clips",
