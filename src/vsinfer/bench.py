@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .backends.spec import backend_from_spec, backend_spec, label
 from .errors import ConfigError, VsinferError
-from .tune import backend_from_spec, backend_spec, describe, render
+from .timing import render
 
 if TYPE_CHECKING:
     import vapoursynth as vs
@@ -48,7 +49,7 @@ class Measurement:
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for ``--json`` output."""
-        return {"backend": backend_spec(self.backend), "label": describe(self.backend), "fps": self.fps,
+        return {"backend": backend_spec(self.backend), "label": label(self.backend), "fps": self.fps,
                 "first_frame_s": self.first_frame_s, "peak_rss_mib": self.peak_rss_mib, "frames": self.frames,
                 "error": self.error}
 

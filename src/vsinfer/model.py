@@ -6,6 +6,7 @@ disk so that a later process resolving a cached engine does not re-read a large 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -15,8 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ModelError
+from .store import Store, atomic_write, canonical_json, requested_root
+from .store.files import _log_once, _read_json
 
-__all__ = ["ModelInfo", "TensorInfo", "model_info", "stat_key"]
+__all__ = [
+    "KNOWN_DOMAINS", "STANDARD_DOMAINS", "ModelInfo", "ModelMemo", "TensorInfo", "foreign_ops", "model_info",
+    "stat_key",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +118,49 @@ class ModelInfo:
                    None if foreign is None else tuple(str(op) for op in foreign))
 
 
+STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview", "ai.onnx.preview.training"})
+"""The ONNX standard operator domains."""
+
+KNOWN_DOMAINS = frozenset({
+    "com.microsoft", "com.microsoft.nchwc", "com.microsoft.experimental", "com.ms.internal.nhwc",  # onnxruntime
+    "org.openvinotoolkit",  # OpenVINO
+    "trt.plugins",  # TensorRT plugins
+})
+"""Domains outside the standard that one of the runtimes implements: left to that runtime to judge."""
+
+
+def _graph_ops(graph: Any, local: frozenset[str]) -> set[str]:
+    from onnx import AttributeProto
+
+    found: set[str] = set()
+    for node in graph.node:
+        if node.domain not in STANDARD_DOMAINS | KNOWN_DOMAINS | local:
+            found.add(f"{node.domain}.{node.op_type}")
+        for attr in node.attribute:
+            if attr.type == AttributeProto.GRAPH:
+                found |= _graph_ops(attr.g, local)
+            elif attr.type == AttributeProto.GRAPHS:
+                for sub in attr.graphs:
+                    found |= _graph_ops(sub, local)
+    return found
+
+
+def foreign_ops(proto: Any) -> tuple[str, ...]:
+    """The ops of an ONNX ``ModelProto`` (subgraphs included) that no vs-mlrt runtime implements, as "domain.op".
+
+    An op is foreign when its domain is neither an ONNX standard domain, nor a runtime's own (``KNOWN_DOMAINS``),
+    nor the domain of one of the model's local functions.
+    """
+    local = frozenset(f.domain for f in proto.functions)
+    found = _graph_ops(proto.graph, local)
+    for function in proto.functions:
+        for node in function.node:
+            if node.domain not in STANDARD_DOMAINS | KNOWN_DOMAINS | local:
+                found.add(f"{node.domain}.{node.op_type}")
+    return tuple(sorted(found))
+
+
+
 def stat_key(path: Path) -> tuple[str, int, int]:
     """(absolute path, size, mtime_ns): changes whenever the file is rewritten."""
     st = path.stat()
@@ -143,9 +192,74 @@ def read_model(path: Path) -> ModelInfo:
     initializers = {init.name for init in graph.initializer}
     inputs = tuple(_tensor(v) for v in graph.input if v.name not in initializers)
     outputs = tuple(_tensor(v) for v in graph.output)
-    from .inputs import foreign_ops
-
     return ModelInfo(str(path.resolve()), zlib.crc32(data), inputs, outputs, foreign_ops(proto))
+
+
+class ModelMemo:
+    """On-disk memo of ModelInfo keyed by (path, size, mtime_ns): a cache hit never re-reads the model.
+
+    Each memo file holds ``{"key": [path, size, mtime_ns], "info": {...}, "crc32": <crc32 of the canonical
+    info JSON>}``; a file that is not such a record (corrupt, or an older vsinfer's) is logged once and
+    re-read from the model.
+    """
+
+    def __init__(self, store: Store) -> None:
+        """Keep the memo files in ``<root>/models``."""
+        self.store = store
+        """The store whose ``models`` folder holds the memo."""
+
+    def _file(self, key: tuple[str, int, int]) -> Path | None:
+        try:
+            folder = self.store.folder("models")
+        except OSError:
+            return None
+        return folder / f"{zlib.crc32(key[0].encode()):08x}.json"
+
+    def get(self, key: tuple[str, int, int]) -> ModelInfo | None:
+        """The remembered ModelInfo when path, size and mtime_ns all match and the record is intact."""
+        file = self._file(key)
+        if file is None or not file.exists():
+            return None
+        record = _read_json(file)
+        if record is not None and record.get("key") != list(key):
+            return None  # another model at this name, or this one changed: a plain miss
+        try:
+            if record is None:
+                raise ValueError("not a JSON object")
+            if "crc32" not in record:
+                raise ValueError("written by an older vsinfer, without checksum")
+            info = record["info"]
+            if zlib.crc32(canonical_json(info).encode()) != record["crc32"]:
+                raise ValueError("its checksum differs from its content")
+            return ModelInfo.from_json(info)
+        except (KeyError, TypeError, ValueError) as exc:
+            _log_once(logging.WARNING, ("memo", str(file), key, str(exc)), "model memo %s for %s is not usable (%s); "
+                      "reading the model again", file, key[0], exc)
+            return None
+
+    def put(self, key: tuple[str, int, int], info: ModelInfo) -> None:
+        """Remember ``info``; a folder that cannot be written only costs a re-read later."""
+        file = self._file(key)
+        if file is None:
+            return
+        data = info.to_json()
+        record = {"key": list(key), "info": data, "crc32": zlib.crc32(canonical_json(data).encode())}
+        try:
+            atomic_write(file, json.dumps(record).encode())
+        except OSError as exc:
+            logger.debug("could not remember %s: %s", key[0], exc)
+
+
+_default_memo: ModelMemo | None = None
+
+
+def model_memo() -> ModelMemo:
+    """The process-wide memo in the default store (re-created when ``VSINFER_CACHE_DIR`` changes)."""
+    global _default_memo
+    root = requested_root()
+    if _default_memo is None or _default_memo.store.requested != root:
+        _default_memo = ModelMemo(Store(root))
+    return _default_memo
 
 
 _memo: dict[tuple[str, int, int], ModelInfo] = {}
@@ -162,8 +276,6 @@ def model_info(network_path: str | os.PathLike[str]) -> ModelInfo:
         cached = _memo.get(key)
     if cached is not None:
         return cached
-    from .engine.store import model_memo  # the on-disk memo lives with the other cached artifacts
-
     info = model_memo().get(key)
     if info is None:
         logger.debug("reading %s", path)

@@ -29,6 +29,7 @@ __all__ = [
     "available_devices",
     "clear_device_cache",
     "device_names",
+    "device_properties",
     "get_plugin",
     "is_loaded",
     "ort_providers",
@@ -272,6 +273,17 @@ def device_names(namespace: str) -> tuple[str, ...]:
         return tuple(names)
 
     return _cached(namespace, "DeviceProperties", plugin, read)
+
+
+def device_properties(namespace: str, device_id: int) -> dict[str, Any] | None:
+    """``core.<namespace>.DeviceProperties(device_id=...)``, or None when the plugin or the device is missing."""
+    import vapoursynth as vs
+
+    try:
+        props = get_plugin(namespace).DeviceProperties(device_id=device_id)
+    except (vs.Error, AttributeError, PluginNotFoundError):
+        return None
+    return dict(props)
 
 
 def ort_providers() -> tuple[str, ...]:

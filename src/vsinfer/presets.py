@@ -4,7 +4,9 @@
 class lacks are skipped, so a preset works on every machine.
 
 * ``default``: autoselect's choice with its defaults.
-* ``fast``: half precision (fp16 on, bf16 off); on GPU backends two inference streams, the vs-mlrt
+Each class says what an intent means for it (``Backend.preset_fields``); by default:
+
+* ``fast``: half precision (fp16 on, bf16 off); on GPU backends (``on_gpu``) two inference streams, the vs-mlrt
   recommendation for keeping a GPU busy; CPU backends keep their defaults (OpenVINO picks its own streams,
   measured faster than a fixed count in benchmarks/vs_peer.py).
 * ``exact``: float32 everywhere, for comparisons: fp16 and bf16 off (OpenVINO's precision hint f32), no TF32.
@@ -16,14 +18,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+from .select import autoselect, explain_autoselect
 
 if TYPE_CHECKING:
     from .backends.base import Backend
 
 __all__ = ["PRESETS", "preset", "preset_fields"]
-
-GPU_NAMESPACES = frozenset({"trt", "trt_rtx", "ncnn", "migx"})
-"""Plugin namespaces that always run on a GPU (ort and ov depend on the class)."""
 
 PRESETS: Mapping[str, str] = {
     "default": "autoselect's choice with its defaults",
@@ -34,20 +34,13 @@ PRESETS: Mapping[str, str] = {
 
 
 def preset_fields(name: str, cls: type[Backend]) -> dict[str, Any]:
-    """The fields preset ``name`` sets on ``cls`` (before dropping those ``cls`` lacks)."""
+    """The fields preset ``name`` sets on ``cls`` (before dropping those ``cls`` lacks): its ``preset_fields`` hook."""
     if name not in PRESETS:
         raise ConfigError("name", name, f"one of {sorted(PRESETS)}", where="Backend.preset")
-    if name == "fast":
-        on_gpu = cls.namespace in GPU_NAMESPACES or cls.__name__ in ("ORT_CUDA", "ORT_DML", "OV_GPU")
-        return {"fp16": True, "bf16": False} | ({"num_streams": 2} if on_gpu else {})
-    if name == "exact":
-        return {"fp16": False, "bf16": False, "tf32": False}
-    return {}
+    return cls.preset_fields(name)
 
 
 def preset(name: str, device_id: int = 0) -> Backend:
     """The backend autoselect picks on this machine for GPU ``device_id``, configured for intent ``name``."""
-    from .select import autoselect, explain_autoselect
-
     fields = preset_fields(name, explain_autoselect(device_id).cls)
     return autoselect(device_id, **fields)

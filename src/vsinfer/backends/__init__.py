@@ -1,5 +1,11 @@
-"""The backend classes, attached to ``Backend`` as ``Backend.ORT_CPU``, ``Backend.TRT``, ..."""
+"""The backend families, attached to ``Backend`` as ``Backend.ORT_CPU``, ``Backend.TRT``, ... and registered.
 
+This is the one place that lists vsinfer's own families: each family module declares its ``CLASSES`` and the
+``OFFERS`` it makes autoselect; they go into the registry (``vsinfer.backends.registry``) that autoselect,
+autotune, bench, presets and the CLI read.
+"""
+
+from . import migx, ncnn, ort, ov, registry, trt
 from .base import Backend
 from .migx import MIGX
 from .ncnn import NCNN
@@ -9,9 +15,11 @@ from .trt import TRT, TRT_RTX
 
 NCNN_VK = NCNN
 
-for _cls in (TRT, TRT_RTX, ORT, ORT_CPU, ORT_CUDA, ORT_DML, ORT_COREML, OV, OV_CPU, OV_GPU, OV_NPU, NCNN, MIGX):
+_FAMILIES = (trt, ort, ov, ncnn, migx)
+registry.add_builtins((c for f in _FAMILIES for c in f.CLASSES), (o for f in _FAMILIES for o in f.OFFERS))
+for _cls in registry.classes():
     setattr(Backend, _cls.__name__, _cls)
-Backend.NCNN_VK = NCNN
+setattr(Backend, "NCNN_VK", NCNN)  # noqa: B010 (an alias the metaclass cannot declare)
 
 __all__ = [
     "MIGX",

@@ -4,32 +4,39 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
 
-from .. import inputs, tiling
+from .. import tiling, validation
 from ..errors import BackendUnavailable, ClipError, ConfigError, ModelError, NoBackendError, PluginError
-from ..fp16 import apply_guard
 from ..model import FLOAT16, ModelInfo, TensorInfo, model_info
 from ..plugins import get_plugin, select_args
-from ..tiling import Tiling
-from .fields import check, check_types
+from ..tiling import as_pair
+from .fields import check_types, require
+from .guard import Kept, apply_guard
 
 if TYPE_CHECKING:
     import vapoursynth as vs
 
-    from ..select import Decision
-    from . import migx as _migx
-    from . import ncnn as _ncnn
-    from . import ort as _ort
-    from . import ov as _ov
-    from . import trt as _trt
+    class _Families(type):
+        """For type checkers: what the package attaches to ``Backend`` (``Backend.TRT``, ``Backend.autoselect``)."""
+
+        def __getattr__(cls, name: str) -> Any: ...
+else:
+    _Families = type
 
 __all__ = [
-    "Backend", "as_nodes", "auto_float_bits", "clip_float_bits", "compact", "log_level_index",
+    "Backend",
+    "as_nodes",
+    "auto_float_bits",
+    "clip_float_bits",
+    "compact",
+    "field_names",
+    "log_level_index",
     "output_bits",
+    "variants",
 ]
 
 logger = logging.getLogger("vsinfer")
@@ -86,7 +93,7 @@ def output_bits(clips: Sequence[vs.VideoNode], converted_bits: int) -> int:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Backend:
+class Backend(metaclass=_Families):
     """Base of every backend: describes how to run a model; ``inference`` runs it.
 
     Subclasses are frozen, keyword-only dataclasses. Equal descriptions compare and hash equal, whatever
@@ -102,36 +109,25 @@ class Backend:
     takes_fp16_io: ClassVar[bool] = True
     """Whether a model with float16 inputs can be given to this backend."""
 
-    if TYPE_CHECKING:
-        TRT: ClassVar[type[_trt.TRT]]
-        TRT_RTX: ClassVar[type[_trt.TRT_RTX]]
-        ORT: ClassVar[type[_ort.ORT]]
-        ORT_CPU: ClassVar[type[_ort.ORT_CPU]]
-        ORT_CUDA: ClassVar[type[_ort.ORT_CUDA]]
-        ORT_DML: ClassVar[type[_ort.ORT_DML]]
-        ORT_COREML: ClassVar[type[_ort.ORT_COREML]]
-        OV: ClassVar[type[_ov.OV]]
-        OV_CPU: ClassVar[type[_ov.OV_CPU]]
-        OV_GPU: ClassVar[type[_ov.OV_GPU]]
-        OV_NPU: ClassVar[type[_ov.OV_NPU]]
-        NCNN: ClassVar[type[_ncnn.NCNN]]
-        NCNN_VK: ClassVar[type[_ncnn.NCNN]]
-        MIGX: ClassVar[type[_migx.MIGX]]
+    builds: ClassVar[bool] = False
+    """Whether ``prepare_network`` builds an artifact (an engine, a program) that ``prebuild`` can make ahead."""
+    on_gpu: ClassVar[bool] = False
+    """Whether this class always runs on a GPU (the "fast" preset then adds a second stream)."""
 
     def __post_init__(self) -> None:
         """Reject invalid values of the fields every backend shares; subclasses add their own checks."""
         where = type(self).__name__
-        check(bool(self.namespace), where, "class", where, "a concrete backend (e.g. ORT_CPU, OV_CPU, TRT)")
+        require(bool(self.namespace), where, "class", where, "a concrete backend (e.g. ORT_CPU, OV_CPU, TRT)")
         check_types(self)
         values = {f.name: getattr(self, f.name) for f in fields(self)}
         if "num_streams" in values:
             n = values["num_streams"]
-            check(n is None or (isinstance(n, int) and n >= 1), where, "num_streams", n, "None or an int >= 1")
+            require(n is None or (isinstance(n, int) and n >= 1), where, "num_streams", n, "None or an int >= 1")
         if "device_id" in values:
             d = values["device_id"]
-            check(isinstance(d, int) and d >= 0, where, "device_id", d, "an int >= 0")
+            require(isinstance(d, int) and d >= 0, where, "device_id", d, "an int >= 0")
         if values.get("fp16") and values.get("bf16"):
-            check(False, where, "fp16", values["fp16"], "fp16 and bf16 not both True; pick one precision")
+            require(False, where, "fp16", values["fp16"], "fp16 and bf16 not both True; pick one precision")
 
     def _set(self, name: str, value: Any) -> None:
         """Normalize a field in ``__post_init__`` (the dataclass is frozen)."""
@@ -156,13 +152,74 @@ class Backend:
         return 16 if model.fp16_io else 32
 
     def prepare_network(
-        self, network_path: Path, model: ModelInfo, channels: int, tiling: Tiling, *, bits: int
+        self, model: ModelInfo, channels: int, tilesize: tuple[int, int], *, bits: int, input_name: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> Path:
-        """The file handed to the plugin; engine-based backends build or find their engine here.
+        """The file handed to the plugin; families that build (``builds``) build or find their artifact here.
 
         ``bits`` is the float precision of the clips the plugin gets (the engine's IO type).
         """
-        return network_path
+        return Path(model.path)
+
+    # -- hooks a family overrides -----------------------------------------------------------------------------
+    def precision(self) -> str:
+        """What the model computes in: "fp32", "fp16" or "bf16"."""
+        return "fp32"
+
+    def float32(self) -> Backend:
+        """The same backend computing in float32 (the fp16 guard's safe path and autotune's reference)."""
+        return self
+
+    def half(self) -> Backend | None:
+        """The same backend in half precision, or None when it has no such setting."""
+        return None
+
+    def other_precision(self) -> Backend | None:
+        """The same backend in float32 when it computes in fp16 / bf16, else in fp16 (None when it cannot)."""
+        if self.precision() != "fp32":
+            exact = self.float32()
+            return exact if exact != self else None
+        return self.half()
+
+    def guard_on(self) -> bool:
+        """Whether the fp16 guard checks this backend: it computes (part of) the model in float16 and it is on."""
+        return False
+
+    def keep_in_float32(self, nodes: tuple[str, ...], model: ModelInfo, clips: Sequence[vs.VideoNode]) -> Kept:
+        """Run ``model`` so that ``nodes`` (they overflow float16) compute in float32; by default all of it."""
+        return Kept(self.float32(), model, f"{type(self).__name__} has no node block list: it runs in float32")
+
+    def check_device(self, where: str) -> None:
+        """Refuse a device this machine lacks (read from the plugin's query functions, never ``Model``)."""
+
+    def check_call(self, model: ModelInfo, output: TensorInfo, flexible: bool, kwargs: Mapping[str, Any],
+                   where: str) -> None:
+        """Refuse what this family's plugin cannot take for this model and call (e.g. what would crash it)."""
+
+    def check_plugin_kwargs(self, kwargs: Mapping[str, Any], where: str) -> None:
+        """Check the values of forwarded plugin arguments only this family knows (providers, devices)."""
+
+    @classmethod
+    def tune_variants(cls, device_id: int = 0) -> list[Backend]:
+        """Autotune's first candidates of this class: its default first, then other stream counts."""
+        base: dict[str, Any] = {"device_id": device_id} if "device_id" in field_names(cls) else {}
+        if "num_streams" not in field_names(cls):
+            return [cls(**base)]
+        return variants(cls, ({**base, "num_streams": s} for s in (1, 2)))
+
+    @classmethod
+    def tuning_skip(cls, device_id: int = 0) -> str | None:
+        """Why autotune leaves this class out here although autoselect could offer it (None: it is timed)."""
+        return None
+
+    @classmethod
+    def preset_fields(cls, name: str) -> dict[str, Any]:
+        """The fields preset ``name`` sets on this class ("fast", "exact"; "default" sets none)."""
+        if name == "fast":
+            return {"fp16": True, "bf16": False} | ({"num_streams": 2} if cls.on_gpu else {})
+        if name == "exact":
+            return {"fp16": False, "bf16": False, "tf32": False}
+        return {}
 
     # -- run -------------------------------------------------------------------------------------------
     @overload
@@ -235,10 +292,10 @@ class Backend:
 
         """
         where = type(self).__name__
-        nodes = inputs.clip_list(clips, where)
-        path = inputs.model_path(network_path, where)
+        nodes = validation.clip_list(clips, where)
+        path = validation.model_path(network_path, where)
         model = model_info(path)
-        tensor = inputs.image_input(model, where)
+        tensor = validation.image_input(model, where)
         _check_channels(model, tensor, sum(n.format.num_planes for n in nodes), where)
         plan = tiling.plan(nodes[0].width, nodes[0].height, tilesize, overlap, tiles=tiles, multiple=multiple,
                            model=model, where=where)
@@ -268,19 +325,20 @@ class Backend:
 
         where = type(self).__name__
         self._check_model(model, model.input(), where)
-        inputs.check_output(self, model, flexible, where, kwargs)
-        inputs.check_kwargs(self, kwargs, where)
+        output = validation.check_output(model, flexible, where)
+        self.check_call(model, output, flexible, kwargs, where)
+        validation.check_kwargs(self.namespace, self.path_argument, kwargs, where)
+        self.check_plugin_kwargs(kwargs, where)
         plugin = get_plugin(self.namespace)  # a missing plugin is reported before any engine build
-        inputs.check_device(self, where)
-        inputs.check_block_list(self, model, where)
+        self.check_device(where)
         backend, model = apply_guard(self, model, clips)
         if backend is not self:  # the guard may turn fp16 off (NCNN), which changes what the plugin can take
-            inputs.check_output(backend, model, flexible, where, kwargs)
+            backend.check_call(model, output, flexible, kwargs, where)
         bits = backend.input_bits(clips, model)
         target_bits = output_bits(clips, bits)
         nodes = tiling.pad(_to_float(clips, bits), plan)
         channels = sum(n.format.num_planes for n in nodes)
-        network = backend.prepare_network(Path(model.path), model, channels, plan.tiling, bits=bits)
+        network = backend.prepare_network(model, channels, plan.tiling.tilesize, bits=bits)
 
         own = backend.get_args(nodes)
         args: dict[str, Any] = {"clips": nodes, self.path_argument: str(network), **plan.tiling.plugin_args(), **own}
@@ -296,7 +354,7 @@ class Backend:
             raise PluginError(where, self.namespace, str(exc)) from exc
         outputs = _split_planes(result, self.flexible_output_prop) if flexible else [result]
         outputs = [tiling.crop(o, plan) for o in outputs]
-        if "output_format" not in kwargs and getattr(backend, "output_format", None) is None:  # explicit one wins
+        if "output_format" not in kwargs and not backend.sets_output_format():  # an explicit one wins
             outputs = [_to_float([o], target_bits)[0] for o in outputs]  # a no-op when the plugin gave those bits
         return outputs if flexible else outputs[0]
 
@@ -310,46 +368,54 @@ class Backend:
                 where=model.path,
             )
 
-    @staticmethod
-    def autoselect(device_id: int = 0, **kwargs: Any) -> Backend:
-        """The fastest backend usable on this machine for GPU ``device_id``; see ``vsinfer.select``.
+    def sets_output_format(self) -> bool:
+        """Whether the user fixed the output clip's format (``output_format``); else it follows the input."""
+        return False
 
-        ``kwargs`` go to the chosen class when it has such fields and are dropped otherwise (logged at
-        debug); pass ``strict=True`` to make a field the chosen class lacks an error instead.
-        """
-        from ..select import autoselect
-
-        return autoselect(device_id, **kwargs)
-
-    @staticmethod
-    def explain_autoselect(device_id: int = 0) -> Decision:
-        """The decision ``autoselect`` makes: the vendor found and why each candidate was taken or passed."""
-        from ..select import explain_autoselect
-
-        return explain_autoselect(device_id)
-
-    @staticmethod
-    def autotune(
+    # -- build ahead -------------------------------------------------------------------------------------------
+    def prebuild(
+        self,
         network_path: str | os.PathLike[str],
-        clips: vs.VideoNode | Sequence[vs.VideoNode],
+        channels: int,
+        tilesize: int | tuple[int, int],
+        input_name: str | None = None,
         *,
-        candidates: Sequence[Backend] | None = None,
-        **kwargs: Any,
-    ) -> Backend:
-        """The fastest backend for this model and clip on this machine, timed once and remembered in the store.
+        cache_dir: str | os.PathLike[str] | None = None,
+        bits: int | None = None,
+    ) -> Path:
+        """The artifact ``inference`` would build for this model, channel count and tile size, built now.
 
-        See ``vsinfer.tune.autotune`` for the candidates tried and the keyword arguments.
+        The same steps as ``inference``: the fp16 guard (its analysis does not depend on the clip), the IO
+        precision (``bits``: 16 for half-float clips, 32 for single; None: what integer clips would get), the
+        block lists. So a prebuild is exactly the artifact a script then finds in the cache.
         """
-        from ..tune import autotune
+        where = type(self).__name__
+        path = validation.model_path(network_path, where)
+        model = model_info(path)
+        backend, model = apply_guard(self, model, (), channels=channels)
+        if bits is None:
+            bits = backend.input_bits((), model)
+        return backend.prepare_network(model, channels, as_pair("tilesize", tilesize), bits=bits,
+                                       input_name=input_name, cache_dir=cache_dir)
 
-        return autotune(network_path, clips, candidates=candidates, **kwargs)
 
-    @staticmethod
-    def preset(name: str, device_id: int = 0) -> Backend:
-        """A named intent resolved on this machine: "fast", "exact" (see ``vsinfer.presets``)."""
-        from ..presets import preset
+def field_names(cls: type) -> set[str]:
+    """The init fields of the dataclass ``cls``."""
+    return {f.name for f in fields(cls) if f.init}
 
-        return preset(name, device_id)
+
+def variants(cls: type[Backend], values: Iterable[Mapping[str, Any]]) -> list[Backend]:
+    """Instances of ``cls`` for each set of field values, without duplicates; values it refuses are skipped."""
+    out: list[Backend] = []
+    for kw in values:
+        try:
+            backend = cls(**kw)
+        except (ConfigError, TypeError) as exc:  # a field this class (or this version) does not have
+            logger.debug("skipping %s(%s): %s", cls.__name__, kw, exc)
+            continue
+        if backend not in out:
+            out.append(backend)
+    return out
 
 
 def _check_channels(model: ModelInfo, tensor: TensorInfo, channels: int, where: str) -> None:
@@ -372,7 +438,7 @@ def _as_chain(fallback: Backend | Sequence[Backend] | None) -> list[Backend]:
     return chain
 
 
-def _check_static_size(model: ModelInfo, tensor: TensorInfo, tiling: Tiling, where: str) -> None:
+def _check_static_size(model: ModelInfo, tensor: TensorInfo, tiling: tiling.Tiling, where: str) -> None:
     width, height = tensor.spatial
     tw, th = tiling.tilesize
     if (width is not None and width != tw) or (height is not None and height != th):

@@ -18,15 +18,11 @@ from typing import Any, SupportsInt
 
 from ..errors import ConfigError
 from ..tiling import parse_pair
+from ..validation import MAX_NUM_STREAMS
 
-__all__ = ["MAX_NUM_STREAMS", "FrozenMapping", "check", "check_types", "frozen_mapping", "name_set", "shape_pair"]
+__all__ = ["FrozenMapping", "check_types", "frozen_mapping", "name_set", "require", "shape_pair"]
 
 logger = logging.getLogger(__name__)
-
-MAX_NUM_STREAMS = 64
-"""Upper bound of ``num_streams``: each stream holds its own copy of the model and its buffers, and a value like
-``10**6`` makes the plugin allocate for minutes until memory runs out (measured: 11 minutes, 4.9 GB, then killed)."""
-
 
 class FrozenMapping(Mapping[str, Any]):
     """A read-only, hashable mapping with keys kept sorted; equal to any mapping with the same items."""
@@ -59,7 +55,7 @@ class FrozenMapping(Mapping[str, Any]):
         return repr(dict(self._items))
 
 
-def check(ok: bool, where: str, field: str, value: Any, expected: str) -> None:
+def require(ok: bool, where: str, field: str, value: Any, expected: str) -> None:
     """Raise ConfigError for ``field`` unless ``ok``."""
     if not ok:
         raise ConfigError(field, value, expected, where=where)
@@ -70,7 +66,7 @@ def name_set(where: str, field: str, value: Collection[str] | None) -> tuple[str
     if value is None:
         return None
     ok = not isinstance(value, str | bytes) and isinstance(value, Collection) and all(isinstance(v, str) for v in value)
-    check(ok, where, field, value, "a collection of op or node names (e.g. ['Resize']), not a single string")
+    require(ok, where, field, value, "a collection of op or node names (e.g. ['Resize']), not a single string")
     return tuple(sorted(set(value)))
 
 
@@ -78,12 +74,12 @@ def frozen_mapping(
     where: str, field: str, value: Mapping[str, Any] | None, value_types: tuple[type, ...]
 ) -> FrozenMapping:
     """A mapping with str keys and values of ``value_types``, frozen and sorted."""
-    check(value is None or isinstance(value, Mapping), where, field, value, "a mapping of str to values")
+    require(value is None or isinstance(value, Mapping), where, field, value, "a mapping of str to values")
     items = dict(value or {})
     for key, item in items.items():
-        check(isinstance(key, str), where, f"{field} key", key, "a str")
+        require(isinstance(key, str), where, f"{field} key", key, "a str")
         names = " / ".join(t.__name__ for t in value_types)
-        check(isinstance(item, value_types), where, f"{field}[{key!r}]", item, f"a {names}")
+        require(isinstance(item, value_types), where, f"{field}[{key!r}]", item, f"a {names}")
     return FrozenMapping(items)
 
 
@@ -94,7 +90,7 @@ def shape_pair(where: str, field: str, value: int | Sequence[int] | None, minimu
     pair = parse_pair(value)
     if pair is None:
         raise ConfigError(field, value, "an int or a (width, height) pair", where=where)
-    check(min(pair) >= minimum, where, field, value, f"values >= {minimum}")
+    require(min(pair) >= minimum, where, field, value, f"values >= {minimum}")
     return pair
 
 
@@ -195,27 +191,25 @@ def _why(value: Any, words: str) -> str:
     return words
 
 
-def _concrete_subclasses(cls: type, marker: str) -> list[str]:
+def _concrete_subclasses(cls: type) -> list[str]:
     found: list[str] = []
     subclasses: list[type] = cls.__subclasses__()
     for sub in subclasses:
-        if getattr(sub, marker, "") and not sub.__name__.startswith("_") and sub.__name__ not in found:
+        if not vars(sub).get("abstract", False) and not sub.__name__.startswith("_") and sub.__name__ not in found:
             found.append(sub.__name__)
-        found += [n for n in _concrete_subclasses(sub, marker) if n not in found]
+        found += [n for n in _concrete_subclasses(sub) if n not in found]
     return found
 
 
 def check_concrete(cls: type) -> None:
-    """Refuse an abstract base: ``Backend`` itself (no plugin namespace) or ``ORT`` (no execution provider)."""
+    """Refuse an abstract base: ``Backend`` itself (no plugin namespace) or a family's shared base (``abstract``)."""
     where = cls.__name__
     if not getattr(cls, "namespace", ""):
-        check(False, where, "class", where, "a concrete backend (e.g. ORT_CPU, OV_CPU, NCNN, TRT); "
-              "Backend is the base class: use Backend.ORT_CPU(), Backend.autoselect() ...")
-    names = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
-    if "provider" not in names and getattr(cls, "provider", None) == "":
-        concrete = _concrete_subclasses(cls, "provider")
-        check(False, where, "class", where, f"one of {', '.join(concrete)}: {where} is their shared base and names no "
-              "execution provider")
+        require(False, where, "class", where, "a concrete backend (e.g. ORT_CPU, OV_CPU, NCNN, TRT); "
+                "Backend is the base class: use Backend.ORT_CPU(), Backend.autoselect() ...")
+    if vars(cls).get("abstract", False):
+        concrete = _concrete_subclasses(cls)
+        require(False, where, "class", where, f"one of {', '.join(concrete)}: {where} is their shared base")
 
 
 def check_types(backend: object) -> None:
@@ -231,10 +225,10 @@ def check_types(backend: object) -> None:
     check_concrete(cls)
     for name, (test, words) in _field_rules(cls):
         value = getattr(backend, name)
-        check(test(value), where, name, value, _why(value, words))
+        require(test(value), where, name, value, _why(value, words))
         if _is_int(value) and type(value) is not int and not isinstance(value, int):  # numpy integer
             object.__setattr__(backend, name, int(value))
     streams: Any = getattr(backend, "num_streams", None)
     if _is_int(streams) and int(streams) > MAX_NUM_STREAMS:
-        check(False, where, "num_streams", streams,
+        require(False, where, "num_streams", streams,
               f"an int 1 .. {MAX_NUM_STREAMS} (each stream holds its own copy of the model; 1 .. 4 is usual)")

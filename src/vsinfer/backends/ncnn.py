@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..model import ModelInfo
+from .. import plugins
+from ..errors import DeviceError, ModelError
+from ..model import ModelInfo, TensorInfo
+from ..validation import id_range
 from .base import Backend, as_nodes, auto_float_bits, compact
-from .fields import check
+from .fields import require
+from .registry import Offer, plugin_loaded
 
 if TYPE_CHECKING:
     import vapoursynth as vs
 
-__all__ = ["NCNN"]
+__all__ = ["CLASSES", "NCNN", "OFFERS", "VULKAN_HINT"]
+
+logger = logging.getLogger(__name__)
+
+VULKAN_HINT = "install a Vulkan driver (Debian: apt install libvulkan1 mesa-vulkan-drivers)"
+"""What to do when ncnn finds no Vulkan device."""
+
+CPU_DEVICE_TYPE = 3
+"""``core.ncnn.DeviceProperties()["type"]`` of a CPU Vulkan device (lavapipe / llvmpipe): far slower than
+OV_CPU or ORT_CPU on the same cores, so autotune leaves it out (ncnn: 0 discrete, 1 integrated, 2 virtual)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,6 +36,7 @@ class NCNN(Backend):
     """NCNN with Vulkan compute (``Backend.NCNN_VK`` is the same class)."""
 
     namespace: ClassVar[str] = "ncnn"
+    on_gpu: ClassVar[bool] = True
     takes_fp16_io: ClassVar[bool] = False  # core.ncnn 17.1 crashes the process on a float16-input model
 
     device_id: int = 0
@@ -39,9 +55,9 @@ class NCNN(Backend):
     def __post_init__(self) -> None:
         """Validate ``batch_tiles`` and ``output_format``."""
         super().__post_init__()
-        check(self.batch_tiles is None or self.batch_tiles >= 1, "NCNN", "batch_tiles", self.batch_tiles,
+        require(self.batch_tiles is None or self.batch_tiles >= 1, "NCNN", "batch_tiles", self.batch_tiles,
               "None or an int >= 1")
-        check(self.output_format in (None, 0, 1), "NCNN", "output_format", self.output_format,
+        require(self.output_format in (None, 0, 1), "NCNN", "output_format", self.output_format,
               "None, 0 (float32) or 1 (float16)")
 
     def get_args(self, clips: vs.VideoNode | Sequence[vs.VideoNode]) -> dict[str, Any]:
@@ -60,3 +76,85 @@ class NCNN(Backend):
     def input_bits(self, clips: Sequence[vs.VideoNode], model: ModelInfo) -> int:
         """Half floats for fp16 runs of integer clips and for fp16-IO models, else single floats."""
         return auto_float_bits(clips, model, self.fp16)
+
+    def sets_output_format(self) -> bool:
+        """Whether ``output_format`` is set."""
+        return self.output_format is not None
+
+    # -- precision and the fp16 guard (no node block list: an overflowing model runs in float32) --
+    def precision(self) -> str:
+        """fp16 or fp32."""
+        return "fp16" if self.fp16 else "fp32"
+
+    def float32(self) -> NCNN:
+        """fp16 off."""
+        return dataclasses.replace(self, fp16=False)
+
+    def half(self) -> NCNN | None:
+        """fp16 on."""
+        return None if self.fp16 else dataclasses.replace(self, fp16=True)
+
+    def guard_on(self) -> bool:
+        """fp16 runs are checked unless ``fp16_guard`` is off."""
+        return self.fp16 and self.fp16_guard
+
+    # -- checks --
+    def check_device(self, where: str) -> None:
+        """A Vulkan device with this index exists."""
+        _check_vulkan_device(self.device_id, where)
+
+    def check_plugin_kwargs(self, kwargs: Mapping[str, Any], where: str) -> None:
+        """A forwarded ``device_id`` names a Vulkan device of this machine."""
+        if "device_id" in kwargs:
+            _check_vulkan_device(int(kwargs["device_id"]), where)
+
+    def check_call(self, model: ModelInfo, output: TensorInfo, flexible: bool, kwargs: Mapping[str, Any],
+                   where: str) -> None:
+        """core.ncnn 17.1 crashes on float32 flexible output whose channel count is a multiple of 4."""
+        if not flexible or kwargs.get("fp16", self.fp16):
+            return
+        channels = output.channels
+        if channels is None:
+            logger.warning("%s: output %r of %s has dynamic channels; core.ncnn 17.1 crashes the process on float32 "
+                           "flexible output whose channel count is a multiple of 4", where, output.name, model.path)
+        elif channels % 4 == 0:
+            raise ModelError(
+                "fp16",
+                False,
+                f"fp16=True for a model with {channels} output channels and flexible=True: core.ncnn 17.1 crashes "
+                "the process (segfault) on float32 flexible output whose channel count is a multiple of 4; use "
+                "NCNN(fp16=True) or another backend (ORT_CPU, OV_CPU)",
+                where=f"{where} {model.path}",
+            )
+
+    @classmethod
+    def tuning_skip(cls, device_id: int = 0) -> str | None:
+        """Left out when the Vulkan device is missing or a software renderer on the CPU."""
+        props = plugins.device_properties(cls.namespace, device_id)
+        if props is None:
+            return f"core.ncnn sees no Vulkan device {device_id}"
+        if props.get("type") == CPU_DEVICE_TYPE:
+            name = plugins.as_text(props.get("device_name", "?"))
+            return f"its Vulkan device {name} is a software renderer on the CPU"
+        return None
+
+
+def _check_vulkan_device(device_id: int, where: str) -> None:
+    names = plugins.device_names("ncnn")
+    if not names:
+        loader = plugins.vulkan_loader_error()
+        detail = f" (the Vulkan loader does not load: {loader})" if loader else ""
+        raise DeviceError("device_id", device_id, f"a Vulkan device, but no Vulkan device was found{detail}; "
+                          f"{VULKAN_HINT}", where=where)
+    if device_id >= len(names):
+        raise DeviceError("device_id", device_id, id_range(names, "Vulkan"), where=where)
+
+
+CLASSES = (NCNN,)
+"""The classes of this family."""
+
+OFFERS = (
+    Offer(NCNN, frozenset({"nvidia", "amd", "intel"}), 60, plugin_loaded("ncnn")),
+    Offer(NCNN, frozenset({"apple"}), 80, plugin_loaded("ncnn")),
+)
+"""What this family offers autoselect."""

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import dataclasses
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..model import ModelInfo
+from .. import plugins
+from ..conversion import check_block_list
+from ..errors import ArgumentError, DeviceError
+from ..model import ModelInfo, TensorInfo
 from .base import Backend, as_nodes, auto_float_bits, compact, log_level_index
-from .fields import check, name_set
+from .fields import name_set, require
+from .guard import Kept, converted
+from .registry import CPU, Environment, Offer, all_of, plugin_loaded
 
 if TYPE_CHECKING:
     import vapoursynth as vs
 
-__all__ = ["ORT", "ORT_COREML", "ORT_CPU", "ORT_CUDA", "ORT_DML"]
+__all__ = ["CLASSES", "OFFERS", "ORT", "ORT_COREML", "ORT_CPU", "ORT_CUDA", "ORT_DML"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +43,8 @@ class ORT(Backend):
         FP16 = 1
 
     namespace: ClassVar[str] = "ort"
+    abstract: ClassVar[bool] = True
+    """ORT names no execution provider: use one of its subclasses."""
     provider: ClassVar[str] = ""
     """The plugin's ``provider`` argument for this class."""
 
@@ -57,12 +65,12 @@ class ORT(Backend):
         """Validate and normalize the fields."""
         super().__post_init__()
         where = type(self).__name__
-        check(self.verbosity is None or self.verbosity in range(5), where, "verbosity", self.verbosity,
+        require(self.verbosity is None or self.verbosity in range(5), where, "verbosity", self.verbosity,
               "None or 0 (verbose) .. 4 (fatal)")
-        check(self.output_format is None or self.output_format in (0, 1), where, "output_format",
+        require(self.output_format is None or self.output_format in (0, 1), where, "output_format",
               self.output_format, "None, ORT.OutputFormat.FP32 (0) or ORT.OutputFormat.FP16 (1)")
         self._set("fp16_blacklist_ops", name_set(where, "fp16_blacklist_ops", self.fp16_blacklist_ops))
-        check(not self.fp16_blacklist_ops or self.fp16, where, "fp16_blacklist_ops", self.fp16_blacklist_ops,
+        require(not self.fp16_blacklist_ops or self.fp16, where, "fp16_blacklist_ops", self.fp16_blacklist_ops,
               "None when fp16=False (the block list only applies to the fp16 conversion)")
 
     def get_args(self, clips: vs.VideoNode | Sequence[vs.VideoNode]) -> dict[str, Any]:
@@ -84,6 +92,70 @@ class ORT(Backend):
         """Half floats for fp16 runs of integer clips and for fp16-IO models, else single floats."""
         return auto_float_bits(clips, model, self.fp16)
 
+    def sets_output_format(self) -> bool:
+        """Whether ``output_format`` is set."""
+        return self.output_format is not None
+
+    # -- precision and the fp16 guard --
+    def precision(self) -> str:
+        """fp16 or fp32 (the plugin converts the model itself)."""
+        return "fp16" if self.fp16 else "fp32"
+
+    def float32(self) -> ORT:
+        """fp16 off (and so no block list)."""
+        return dataclasses.replace(self, fp16=False, fp16_blacklist_ops=None)
+
+    def half(self) -> ORT | None:
+        """fp16 on."""
+        return None if self.fp16 else dataclasses.replace(self, fp16=True)
+
+    def guard_on(self) -> bool:
+        """fp16 runs are checked unless ``fp16_guard`` is off."""
+        return self.fp16 and self.fp16_guard
+
+    def keep_in_float32(self, nodes: tuple[str, ...], model: ModelInfo, clips: Sequence[vs.VideoNode]) -> Kept:
+        """The model converted here with the nodes (and the user's block list) in float32, run as given.
+
+        Its IO is typed like the clips (or half when ``output_format`` asks for half floats): the plugin then runs
+        it with ``fp16=False``, which leaves a converted model as it is.
+        """
+        half_out = self.output_format == self.OutputFormat.FP16
+        io = "fp16" if half_out or self.input_bits(clips, model) == 16 else "fp32"
+        model = converted(model, {*(self.fp16_blacklist_ops or ()), *nodes}, io)
+        how = f"{type(self).__name__} keeps {len(nodes)} nodes in float32: {', '.join(nodes)}"
+        return Kept(dataclasses.replace(self, fp16=False, fp16_blacklist_ops=None), model, how)
+
+    # -- checks --
+    def check_call(self, model: ModelInfo, output: TensorInfo, flexible: bool, kwargs: Mapping[str, Any],
+                   where: str) -> None:
+        """Block-list entries that mean nothing for this model are named in a warning (the plugin ignores them)."""
+        if self.fp16_blacklist_ops:
+            check_block_list(model, self.fp16_blacklist_ops, where)
+
+    def check_device(self, where: str) -> None:
+        """The execution provider is compiled into the loaded core.ort."""
+        if self.provider in ("", "CPU"):
+            return
+        providers = plugins.ort_providers()
+        if self.provider not in providers:
+            raise DeviceError(
+                "provider",
+                self.provider,
+                f"a provider compiled into this core.ort build ({', '.join(providers)}); {where} needs one "
+                f"with {self.provider} (pip install 'vsinfer[ort-cuda]' for CUDA; DML on Windows, COREML on macOS)",
+                where=where,
+            )
+
+    def check_plugin_kwargs(self, kwargs: Mapping[str, Any], where: str) -> None:
+        """A forwarded ``provider`` is one of this build's."""
+        if "provider" in kwargs:
+            provider = plugins.as_text(kwargs["provider"])
+            providers = plugins.ort_providers()
+            if provider not in ("", *providers):
+                raise ArgumentError("provider", kwargs["provider"],
+                                    f"a provider of this core.ort build: {', '.join(repr(p) for p in providers)} "
+                                    "(names are case-sensitive)", where=where)
+
 
 @dataclass(frozen=True, kw_only=True)
 class ORT_CPU(ORT):
@@ -97,6 +169,7 @@ class ORT_CUDA(ORT):
     """ONNX Runtime with the CUDA execution provider (needs ``vsinfer[ort-cuda]``)."""
 
     provider: ClassVar[str] = "CUDA"
+    on_gpu: ClassVar[bool] = True
 
     device_id: int = 0
     """CUDA device index."""
@@ -125,6 +198,7 @@ class ORT_DML(ORT):
     """ONNX Runtime with DirectML (Windows, any DirectX 12 GPU)."""
 
     provider: ClassVar[str] = "DML"
+    on_gpu: ClassVar[bool] = True
 
     device_id: int = 0
     """DirectX adapter index."""
@@ -152,9 +226,49 @@ class ORT_COREML(ORT):
     def __post_init__(self) -> None:
         """Validate ``ml_program`` too."""
         super().__post_init__()
-        check(self.ml_program in (0, 1), type(self).__name__, "ml_program", self.ml_program,
+        require(self.ml_program in (0, 1), type(self).__name__, "ml_program", self.ml_program,
               "ORT_COREML.MLProgram.NEURAL_NETWORK (0) or ML_PROGRAM (1)")
 
     def get_args(self, clips: vs.VideoNode | Sequence[vs.VideoNode]) -> dict[str, Any]:
         """The ORT arguments plus the CoreML model format."""
         return super().get_args(clips) | {"ml_program": int(self.ml_program)}
+
+
+def providers(env: Environment) -> frozenset[str]:
+    """Execution providers compiled into the ort plugin of ``env``."""
+    status = env.plugins.get("ort")
+    raw = status.info.get("providers", "") if status else ""
+    return frozenset(p.strip().upper() for p in raw.replace(";", ",").split(",") if p.strip())
+
+
+def _provider(name: str, hint: str) -> Callable[[Environment], str | None]:
+    return lambda env: None if name in providers(env) else f"this ort build has no {name} provider ({hint})"
+
+
+def _windows(env: Environment) -> str | None:
+    return None if env.os == "windows" else "DirectML needs Windows"
+
+
+_CUDA_WHEEL = "vapoursynth-mlrt-ort-cuda"
+
+
+def _cuda_libraries(env: Environment) -> str | None:
+    if _CUDA_WHEEL in env.distributions:
+        return None
+    return "the CUDA provider's libraries are missing: pip install 'vsinfer[ort-cuda]'"
+
+
+CLASSES = (ORT, ORT_CPU, ORT_CUDA, ORT_DML, ORT_COREML)
+"""The classes of this family, by name in ``Backend``."""
+
+_ort = plugin_loaded("ort")
+OFFERS = (
+    Offer(ORT_DML, frozenset({"nvidia", "amd", "intel"}), 80,
+          all_of(_windows, _ort, _provider("DML", "a Windows build"))),
+    Offer(ORT_CUDA, frozenset({"nvidia"}), 70,
+          all_of(_ort, _provider("CUDA", "pip install 'vsinfer[ort-cuda]'"), _cuda_libraries),
+          distributions=(_CUDA_WHEEL,)),
+    Offer(ORT_COREML, frozenset({"apple"}), 70, all_of(_ort, _provider("COREML", "a macOS build"))),
+    Offer(ORT_CPU, frozenset({CPU}), 10, _ort),
+)
+"""What this family offers autoselect."""

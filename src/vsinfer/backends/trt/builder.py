@@ -17,20 +17,18 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BuildError, ConfigError, MissingDependencyError, ModelError, TilingError, UnsupportedOptionError
-from .convert import convert_model
-from .identity import DeviceInfo, ShapeProfile, engine_identity, plugin_device, plugin_runtime_version
-from .store import Store
+from ...conversion import convert_model
+from ...errors import BuildError, ConfigError, MissingDependencyError, ModelError, TilingError, UnsupportedOptionError
+from ...identity import IDENTITY_VERSION, DeviceInfo, ShapeProfile, build_fields, plugin_device, plugin_runtime_version
+from ...store import Store
+from .settings import Shape, TRTSettings
 
 if TYPE_CHECKING:
-    from ..backends.trt import TRT
-    from ..model import ModelInfo, TensorInfo
+    from ...model import ModelInfo, TensorInfo
 
-__all__ = ["EngineBuilder"]
+__all__ = ["EngineBuilder", "engine_identity"]
 
 logger = logging.getLogger(__name__)
-
-Shape = tuple[int, int]
 
 
 def _runtime_name(module: str) -> str:
@@ -41,11 +39,37 @@ def _short_version(version: str) -> str:
     return ".".join(version.split(".")[:3])
 
 
+def engine_identity(
+    backend: TRTSettings,
+    *,
+    runtime_version: str,
+    device: DeviceInfo,
+    model: ModelInfo,
+    input_name: str,
+    channels: int,
+    profile: ShapeProfile,
+    io_precision: str,
+) -> dict[str, Any]:
+    """The identity record of an engine build."""
+    return {
+        "version": IDENTITY_VERSION,
+        "backend": type(backend).__name__,
+        "runtime_version": runtime_version,
+        "device": {"name": device.name, "compute_capability": device.compute_capability},
+        "model_crc32": model.checksum,
+        "input": input_name,
+        "channels": channels,
+        "profile": {"min": list(profile.min), "opt": list(profile.opt), "max": list(profile.max)},
+        "io": io_precision,
+        "fields": build_fields(backend),
+    }
+
+
 class EngineBuilder:
     """Builds and caches engines for one TRT / TRT_RTX description."""
 
     def __init__(
-        self, backend: TRT, *, cache_dir: str | os.PathLike[str] | None = None, device: DeviceInfo | None = None
+        self, backend: TRTSettings, *, cache_dir: str | os.PathLike[str] | None = None, device: DeviceInfo | None = None
     ) -> None:
         """Build for ``backend``; ``device`` overrides what the plugin reports (tests, cross-builds)."""
         self.backend = backend
@@ -145,7 +169,7 @@ class EngineBuilder:
         def create(tmp: Path) -> None:
             self.build(self._source(model, io), channels, profile, tensor.name, tmp)
 
-        meta = {"model": Path(model.path).name, "precision": self.io_precision_label(), "io": io,
+        meta = {"model": Path(model.path).name, "precision": self.compute_precision(), "io": io,
                 "shapes": {"min": list(profile.min), "opt": list(profile.opt), "max": list(profile.max)},
                 "runtime": f"{self.runtime_name} {identity['runtime_version']}", "device": identity["device"]["name"],
                 "fp16_blacklist_ops": list(self.backend.fp16_blacklist_ops or ())}
@@ -189,7 +213,7 @@ class EngineBuilder:
         if self.backend.timing_cache:  # TensorRT-RTX made the timing cache a no-op
             self._load_timing_cache(config, timing_path)
         logger.info("building %s engine for %s (%s, %d channels, %s)", self.runtime_name, onnx_path,
-                    self.io_precision_label(), channels, profile)
+                    self.compute_precision(), channels, profile)
         serialized = builder.build_serialized_network(network, config)
         if monitor is not None:
             monitor.close()
@@ -200,7 +224,7 @@ class EngineBuilder:
         if self.backend.timing_cache:
             self._save_timing_cache(config, timing_path)
 
-    def io_precision_label(self) -> str:
+    def compute_precision(self) -> str:
         """Readable precision for log lines."""
         return "bf16" if self.backend.bf16 else "fp16" if self.backend.fp16 else "fp32"
 
@@ -297,9 +321,7 @@ class EngineBuilder:
 
 @functools.cache
 def _defaults() -> dict[str, Any]:
-    from ..backends.trt import TRT
-
-    return {f.name: f.default for f in fields(TRT)}
+    return {f.name: f.default for f in fields(TRTSettings)}
 
 
 _SEVERITY = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO, 4: logging.DEBUG}

@@ -14,8 +14,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..backends.base import Backend
-    from ..model import ModelInfo
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "IDENTITY_VERSION",
@@ -54,7 +53,7 @@ def canonical(value: Any) -> Any:
     raise TypeError(f"no canonical form for {type(value).__name__}: {value!r}")
 
 
-def build_fields(backend: Backend) -> dict[str, Any]:
+def build_fields(backend: DataclassInstance) -> dict[str, Any]:
     """The backend's build-relevant fields, canonical, by name."""
     return {f.name: canonical(getattr(backend, f.name)) for f in fields(backend) if f.name not in RUNTIME_ONLY_FIELDS}
 
@@ -106,7 +105,7 @@ def plugin_device(namespace: str, device_id: int) -> DeviceInfo:
     key = (namespace, device_id)
     if key in _device_cache:
         return _device_cache[key]
-    from ..plugins import as_text, get_plugin
+    from .plugins import as_text, get_plugin
 
     try:
         props = get_plugin(namespace).DeviceProperties(device_id=device_id)
@@ -123,36 +122,10 @@ def plugin_device(namespace: str, device_id: int) -> DeviceInfo:
 
 def plugin_runtime_version(namespace: str) -> str | None:
     """"major.minor.patch" of the TensorRT the plugin links (its ``tensorrt_version``), or None."""
-    from ..plugins import plugin_info
+    from .plugins import plugin_info
 
     raw = (plugin_info(namespace) or {}).get("tensorrt_version")
     if raw is None:  # a missing plugin: the builder module's version is used instead
         return None
     number = int(raw)
     return f"{number // 10000}.{number // 100 % 100}.{number % 100}"
-
-
-def engine_identity(
-    backend: Backend,
-    *,
-    runtime_version: str,
-    device: DeviceInfo,
-    model: ModelInfo,
-    input_name: str,
-    channels: int,
-    profile: ShapeProfile,
-    io_precision: str,
-) -> dict[str, Any]:
-    """The identity record of an engine build."""
-    return {
-        "version": IDENTITY_VERSION,
-        "backend": type(backend).__name__,
-        "runtime_version": runtime_version,
-        "device": {"name": device.name, "compute_capability": device.compute_capability},
-        "model_crc32": model.checksum,
-        "input": input_name,
-        "channels": channels,
-        "profile": {"min": list(profile.min), "opt": list(profile.opt), "max": list(profile.max)},
-        "io": io_precision,
-        "fields": build_fields(backend),
-    }

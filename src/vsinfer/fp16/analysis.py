@@ -5,26 +5,26 @@ largest value (65504) the picture turns black, NaN or garbage, silently. The gua
 with onnxruntime on sample pictures, with the largest magnitude of every intermediate tensor exposed, and
 lists the nodes that must stay in float32:
 
-- the nodes whose float outputs exceed ``LIMIT`` (float16's range with a safety margin of ``MARGIN``);
+- the nodes whose float outputs exceed ``LIMIT`` (float16's range with ``HEADROOM`` to spare);
 - every node that reads such a value (in fp16 it would read the value through a cast to float16, i.e. inf);
 - every node that reads a float constant the fp16 converter would clamp (``CONSTANT_LIMIT``).
 
 Keeping producers and readers together also lets the converter drop the float32 -> float16 -> float32 cast
 pairs between them, so no overflowing value is ever held in a float16 tensor.
 
-What each backend then does with that list is ``apply_guard``'s job; ``check`` reports it for a user.
+What each backend family then does with that list is its own ``keep_in_float32`` hook (``vsinfer.backends.guard``
+applies it); ``vsinfer.fp16.report`` reports it for a user.
 The analysis is cached in the store (kind ``fp16``) by model checksum and sampling, so it runs once per model.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,38 +35,32 @@ if TYPE_CHECKING:
     import onnx
     import vapoursynth as vs
 
-    from .backends.base import Backend
-    from .backends.ov import OV
-    from .engine.store import Store
-    from .model import ModelInfo
+    from ..model import ModelInfo
+    from ..store import Store
 
     Picture = npt.NDArray[np.float32]
 
 __all__ = [
     "CONSTANT_LIMIT",
     "FP16_MAX",
+    "HEADROOM",
     "LIMIT",
-    "MARGIN",
     "Analysis",
-    "Fp16Report",
     "OverflowNode",
     "analyse",
-    "apply_guard",
-    "check",
-    "emulate_fp16",
     "synthetic_samples",
     "tensor_ranges",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("vsinfer.fp16")
 
 FP16_MAX = 65504.0
 """The largest finite float16 value."""
-MARGIN = 4.0
+HEADROOM = 4.0
 """Head room between what the samples reached and float16's range: content the samples did not cover (a worst
 case pattern for a convolution's signs, a brighter or sharper picture) can drive activations further; 4 (two
 bits of exponent) keeps a value found at 16376 from overflowing even if real content quadruples it."""
-LIMIT = FP16_MAX / MARGIN
+LIMIT = FP16_MAX / HEADROOM
 """A float tensor whose largest magnitude on the samples exceeds this overflows float16 (16376)."""
 CONSTANT_LIMIT = 1e4
 """Float constants beyond this are clamped by the fp16 converter (onnxconverter-common's ``max_finite_val``
@@ -197,10 +191,15 @@ def synthetic_samples(channels: int, height: int, width: int) -> list[Picture]:
     return [mosaic]
 
 
-def _sample_shape(model: ModelInfo, clips: Sequence[vs.VideoNode]) -> tuple[int, int | None, int | None]:
-    """(channels, static height, static width) of the samples: the model's channels, else the clip's planes, else 3."""
+def _sample_shape(
+    model: ModelInfo, clips: Sequence[vs.VideoNode], channels: int | None = None
+) -> tuple[int, int | None, int | None]:
+    """(channels, static height, static width) of the samples.
+
+    The channels are the model's, else ``channels``, else the clips' planes, else 3.
+    """
     tensor = model.input()
-    channels = tensor.channels or sum(n.format.num_planes for n in clips) or 3
+    channels = tensor.channels or channels or sum(n.format.num_planes for n in clips) or 3
     static_w, static_h = tensor.spatial
     return channels, static_h, static_w
 
@@ -213,9 +212,11 @@ def _crop_side(size: int, static: int | None) -> int | None:
     return side - side % 16 if side >= 16 else side
 
 
-def _sampling_key(model: ModelInfo, clips: Sequence[vs.VideoNode], frames: int) -> dict[str, Any]:
+def _sampling_key(
+    model: ModelInfo, clips: Sequence[vs.VideoNode], frames: int, channels: int | None = None
+) -> dict[str, Any]:
     """What the cache key says about the samples; the clip enters by format and size (no frame is read)."""
-    channels, height, width = _sample_shape(model, clips)
+    channels, height, width = _sample_shape(model, clips, channels)
     synthetic = [channels, height or SAMPLE_SIZE, width or SAMPLE_SIZE]
     key: dict[str, Any] = {"sampling": SAMPLING_VERSION, "synthetic": synthetic}
     if frames and clips:
@@ -263,9 +264,11 @@ def _clip_samples(clips: Sequence[vs.VideoNode], model: ModelInfo, frames: int) 
         return []
 
 
-def _samples(model: ModelInfo, clips: Sequence[vs.VideoNode], frames: int) -> tuple[list[Picture], str]:
+def _samples(
+    model: ModelInfo, clips: Sequence[vs.VideoNode], frames: int, channels: int | None = None
+) -> tuple[list[Picture], str]:
     """The sample pictures and a description of them."""
-    channels, height, width = _sample_shape(model, clips)
+    channels, height, width = _sample_shape(model, clips, channels)
     pictures = synthetic_samples(channels, height or SAMPLE_SIZE, width or SAMPLE_SIZE)
     description = f"a synthetic {width or SAMPLE_SIZE}x{height or SAMPLE_SIZE} mosaic"
     real = _clip_samples(clips, model, frames) if frames else []
@@ -464,11 +467,13 @@ def _block_nodes(proto: onnx.ModelProto, ranges: dict[str, float], constants: di
     return nodes
 
 
-def _run_analysis(model: ModelInfo, clips: Sequence[vs.VideoNode], frames: int) -> Analysis:
+def _run_analysis(
+    model: ModelInfo, clips: Sequence[vs.VideoNode], frames: int, channels: int | None = None
+) -> Analysis:
     import onnx
 
     start = time.perf_counter()
-    pictures, description = _samples(model, clips, frames)
+    pictures, description = _samples(model, clips, frames, channels)
     proto = onnx.load(model.path)
     constants = _constants(proto)
     inputs = {t.name: max(float(abs(p).max()) for p in pictures) for t in model.inputs}
@@ -484,20 +489,22 @@ _memo: dict[tuple[str, int, str], Analysis] = {}
 _memo_lock = threading.Lock()
 
 
-def _identity(model: ModelInfo, clips: Sequence[vs.VideoNode], frames: int) -> dict[str, Any]:
+def _identity(
+    model: ModelInfo, clips: Sequence[vs.VideoNode], frames: int, channels: int | None = None
+) -> dict[str, Any]:
     return {"v": ANALYSIS_VERSION, "model_crc32": model.checksum, "limit": LIMIT, "constant_limit": CONSTANT_LIMIT,
-            "crop": CLIP_CROP, **_sampling_key(model, clips, frames)}
+            "crop": CLIP_CROP, **_sampling_key(model, clips, frames, channels)}
 
 
 def _record_path(store: Store, identity: dict[str, Any]) -> Path:
-    from .engine.store import identity_name
+    from ..store import identity_name
 
     return store.folder("fp16") / f"{identity['model_crc32']:08x}-{identity_name(identity)}.json"
 
 
 def _read_record(path: Path, identity: dict[str, Any]) -> Analysis | None:
     """The stored analysis at ``path`` when its record matches ``identity``."""
-    from .engine.store import canonical_json
+    from ..store import canonical_json
 
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
@@ -509,14 +516,16 @@ def _read_record(path: Path, identity: dict[str, Any]) -> Analysis | None:
     return None
 
 
-def _cached(model: ModelInfo, clips: Sequence[vs.VideoNode], frames: int, store: Store) -> Analysis:
+def _cached(
+    model: ModelInfo, clips: Sequence[vs.VideoNode], frames: int, store: Store, channels: int | None = None
+) -> Analysis:
     """The analysis for this model and sampling: from memory, the store, or run now (and stored).
 
     A miss runs under the record's lock, so processes starting on the same model analyse it once.
     """
-    from .engine.store import atomic_write, canonical_json
+    from ..store import atomic_write, canonical_json
 
-    identity = _identity(model, clips, frames)
+    identity = _identity(model, clips, frames, channels)
     memo_key = (str(store.requested), model.checksum, canonical_json(identity))
     with _memo_lock:
         analysis = _memo.get(memo_key)
@@ -528,7 +537,7 @@ def _cached(model: ModelInfo, clips: Sequence[vs.VideoNode], frames: int, store:
         with store.lock(path):
             analysis = _read_record(path, identity)
             if analysis is None:
-                analysis = _run_analysis(model, clips, frames)
+                analysis = _run_analysis(model, clips, frames, channels)
                 meta = {"model": Path(model.path).name, "kind": "fp16 analysis",
                         "nodes_kept_in_float32": len(analysis.block_list)}
                 record = {"identity": identity, "meta": meta, "analysis": analysis.to_json()}
@@ -542,309 +551,16 @@ def _cached(model: ModelInfo, clips: Sequence[vs.VideoNode], frames: int, store:
 
 
 def analyse(
-    model: ModelInfo, clips: Sequence[vs.VideoNode] = (), *, frames: int = CLIP_FRAMES, store: Store | None = None
+    model: ModelInfo, clips: Sequence[vs.VideoNode] = (), *, frames: int = CLIP_FRAMES, channels: int | None = None,
+    store: Store | None = None,
 ) -> Analysis:
     """The range analysis of the float32 ``model``: which nodes overflow float16 and which must stay float32.
 
     The model runs (onnxruntime, CPU) on synthetic pictures covering 0..1 and, when ``clips`` can be read now,
-    on ``frames`` centre crops of them. Cached in the store by model checksum and sampling: the clip enters the
-    key by format and size (not by content), so a cache hit renders no frame.
+    on ``frames`` centre crops of them (``frames=0``: the synthetic pictures alone, whose channels are the model's,
+    else ``channels``, else the clips' planes). Cached in the store by model checksum and sampling: the clip enters
+    the key by format and size (not by content), so a cache hit renders no frame.
     """
-    from .engine.store import Store
+    from ..store import Store
 
-    return _cached(model, list(clips), frames, store or Store())
-
-
-# -- the guard ----------------------------------------------------------------------------------------------
-
-_decisions: set[tuple[int, str, str]] = set()
-_decisions_lock = threading.Lock()
-
-
-def _log_once(level: int, model: ModelInfo, backend: Backend, message: str, *args: Any) -> None:
-    """Log the guard's decision once per model, backend class and decision; later calls log at DEBUG."""
-    key = (model.checksum, type(backend).__name__, message % args)
-    with _decisions_lock:
-        first = key not in _decisions
-        _decisions.add(key)
-    logger.log(level if first else logging.DEBUG, message, *args)
-
-
-def _ov_devices(backend: OV) -> list[str]:
-    from .backends.ov import device_list
-
-    return [d.split(".")[0] for d in device_list(backend.device_name())]
-
-
-def _runs_fp16(backend: Backend) -> bool:
-    """True when ``backend`` would run the model (partly) in float16."""
-    from .backends.ov import OV
-
-    if isinstance(backend, OV):
-        if hasattr(backend, "precision_hint"):  # OV_CPU, OV_GPU: fp16 / bf16 / block-list fields
-            return backend.precision_hint() == "f16" or bool(getattr(backend, "fp16_blacklist_ops", None))
-        hint = backend.custom_config.get("INFERENCE_PRECISION_HINT")
-        if hint is not None:
-            return str(hint).lower() == "f16"
-        return any(d in ("GPU", "NPU", "AUTO") for d in _ov_devices(backend))  # their default precision is f16
-    return bool(getattr(backend, "fp16", False)) and not bool(getattr(backend, "bf16", False))
-
-
-def apply_guard(backend: Backend, model: ModelInfo, clips: Sequence[vs.VideoNode]) -> tuple[Backend, ModelInfo]:
-    """The backend (and model) to run so that no overflowing node runs in fp16; unchanged when nothing overflows.
-
-    Does nothing (and analyses nothing) when the backend runs in float32 or bfloat16, when its ``fp16_guard``
-    is False, or when the model itself has float16 inputs. Otherwise, when nodes overflow, per backend:
-
-    - TRT / TRT_RTX: the nodes are added to ``fp16_blacklist_ops``; the engine identity (sidecar) records them.
-    - ORT_*: the model is converted here with the nodes kept in float32 (cached in the store, IO typed like the
-      clip) and the plugin runs it as given (``fp16=False``).
-    - OV_GPU and ``OV`` on a GPU / AUTO device: the same converted model, run with precision hint f32 so the kept
-      nodes stay float32 (the plugin's own block-list route, by node instead of by op type).
-    - OV_CPU: precision hint f32 on the original model (OpenVINO's CPU runs f16 models in float32 below
-      AVX512-FP16 / AMX-FP16 anyway, so this costs nothing there and is exact where it would not).
-    - NCNN, MIGX (no node block list), or nodes without names: the model runs in float32, with a warning.
-    - OV_NPU (fp16 only): a warning; nothing can be changed.
-    """
-    if not getattr(backend, "fp16_guard", True) or model.fp16_io or not _runs_fp16(backend):
-        return backend, model
-    try:
-        analysis = analyse(model, clips)
-    except Exception as exc:  # the guard must never stop a model the plugin could run
-        _log_once(logging.WARNING, model, backend, "fp16 guard: could not analyse %s (%s); it runs in fp16 "
-                  "unchecked (fp16_guard=False skips the analysis)", model.path, exc)
-        return backend, model
-    if not analysis.nodes:
-        _log_once(logging.INFO, model, backend, "fp16 guard: no float16 overflow in %s (max |x| %.4g on %s): "
-                  "full fp16", model.path, analysis.max_abs, analysis.samples)
-        return backend, model
-    try:
-        return _guarded(backend, model, clips, analysis)
-    except Exception as exc:  # a conversion that fails: float32 is always right
-        _log_once(logging.WARNING, model, backend, "fp16 guard: %s overflows float16 (%s) and could not be "
-                  "converted with those nodes in float32 (%s); running it in float32", model.path,
-                  analysis.summary(), exc)
-        return _replace(backend, fp16=False, fp16_blacklist_ops=None), model
-
-
-def _guarded(
-    backend: Backend, model: ModelInfo, clips: Sequence[vs.VideoNode], analysis: Analysis
-) -> tuple[Backend, ModelInfo]:
-    from .backends.ort import ORT
-    from .backends.ov import OV, OV_CPU
-    from .backends.trt import TRT
-
-    name = type(backend).__name__
-    nodes = analysis.block_list
-    found = f"fp16 guard: {model.path} overflows float16 ({analysis.summary()})"
-    if isinstance(backend, OV) and set(_ov_devices(backend)) == {"NPU"}:
-        _log_once(logging.WARNING, model, backend, "%s; %s computes in fp16 only and its output may be wrong: use "
-                  "OV_CPU or OV_GPU", found, name)
-        return backend, model
-    if analysis.unnamed or not isinstance(backend, TRT | ORT | OV) or isinstance(backend, OV_CPU):
-        why = ("nodes without names cannot be kept in float32 one by one" if analysis.unnamed
-               else "OpenVINO's CPU computes f16 models in float32 with the f32 hint" if isinstance(backend, OV_CPU)
-               else f"{name} has no node block list")
-        level = logging.INFO if isinstance(backend, OV_CPU) and not analysis.unnamed else logging.WARNING
-        _log_once(level, model, backend, "%s; %s: %s runs it in float32", found, why, name)
-        return _replace(backend, fp16=False, fp16_blacklist_ops=None), model
-    _log_once(logging.INFO, model, backend, "%s; %s keeps %d nodes in float32: %s", found, name, len(nodes),
-              ", ".join(nodes))
-    if isinstance(backend, TRT):
-        return dataclasses.replace(backend, fp16_blacklist_ops=sorted({*(backend.fp16_blacklist_ops or ()), *nodes})
-                                   ), model
-    converted = _convert(backend, model, clips, nodes)
-    logger.debug("fp16 guard: %s runs %s", name, converted.path)
-    if isinstance(backend, OV) and not hasattr(backend, "fp16"):  # a device string: the hint goes in the config
-        return dataclasses.replace(backend, custom_config={**backend.custom_config,
-                                                           "INFERENCE_PRECISION_HINT": "f32"}), converted
-    return _replace(backend, fp16=False, fp16_blacklist_ops=None), converted
-
-
-def _replace(backend: Backend, **changes: Any) -> Backend:
-    """``dataclasses.replace`` with the changes the backend has fields for."""
-    names = {f.name for f in dataclasses.fields(backend)}
-    return dataclasses.replace(backend, **{k: v for k, v in changes.items() if k in names})
-
-
-def _convert(backend: Backend, model: ModelInfo, clips: Sequence[vs.VideoNode], nodes: Iterable[str]) -> ModelInfo:
-    """The fp16 model with ``nodes`` (and the user's block list) kept in float32, its IO typed like the clip's."""
-    from .engine.convert import convert_model
-    from .engine.store import Store
-    from .model import model_info
-
-    user = getattr(backend, "fp16_blacklist_ops", None) or ()
-    half_out = getattr(backend, "output_format", None) == 1  # ORT.OutputFormat.FP16 asked for explicitly
-    io = "fp16" if half_out or backend.input_bits(clips, model) == 16 else "fp32"
-    return model_info(convert_model(model, "fp16", sorted({*user, *nodes}), Store(), io=io))
-
-
-# -- the report ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Fp16Report:
-    """What ``vsinfer fp16-check`` prints: the overflowing nodes, the block list and the fp16 error."""
-
-    model: str
-    """Path of the model checked."""
-    analysis: Analysis
-    """The range analysis (nodes, ranges, samples)."""
-    error_before: float
-    """Max |fp16 - fp32| of the output on the samples, converted without a block list."""
-    error_after: float
-    """The same with the guard's block list."""
-    output_max: float
-    """Max |output| of the float32 model on the samples (the scale of the errors)."""
-
-    @property
-    def block_list(self) -> tuple[str, ...]:
-        """The node names the guard keeps in float32 (pass them as ``fp16_blacklist_ops`` to keep them)."""
-        return self.analysis.block_list
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (non-finite numbers as the strings "inf" / "nan")."""
-        return {
-            "model": self.model,
-            "model_crc32": f"{self.analysis.model_crc32:08x}",
-            "samples": self.analysis.samples,
-            "float16_max": FP16_MAX,
-            "limit": LIMIT,
-            "max_abs": _json_number(self.analysis.max_abs),
-            "overflowing": [n.to_json() for n in self.analysis.overflowing],
-            "nodes": [n.to_json() for n in self.analysis.nodes],
-            "block_list": list(self.block_list),
-            "max_error_before": _json_number(self.error_before),
-            "max_error_after": _json_number(self.error_after),
-            "output_max": _json_number(self.output_max),
-            "analysis_seconds": self.analysis.seconds,
-        }
-
-    def __str__(self) -> str:
-        a = self.analysis
-        lines = [f"fp16 check of {self.model} (crc32 {a.model_crc32:08x})",
-                 f"samples: {a.samples}; largest |value| {a.max_abs:.4g}; limit {LIMIT:.0f} (float16 max "
-                 f"{FP16_MAX:.0f} / {MARGIN:g})"]
-        if not a.nodes:
-            lines.append("no node overflows float16: the whole model can run in fp16 (block list empty)")
-        width = max((len(n.name) for n in a.nodes), default=0)
-        for title, reason in (("overflowing nodes (max |output|):", "output"),
-                              ("kept in float32 because they read those values:", "reads"),
-                              ("kept in float32 because they read a constant the converter clamps:", "constant")):
-            group = [n for n in a.nodes if n.reason == reason]
-            if group:
-                lines.append(title)
-                lines += [f"  {n.name:<{width}}  {n.op_type:<12} {n.max_abs:>12.6g}  {', '.join(n.tensors)}"
-                          for n in group]
-        if a.nodes:
-            lines.append(f"block list ({len(self.block_list)} nodes): {', '.join(self.block_list)}")
-        lines.append(f"max |fp16 - fp32| of the output on the samples (output max {self.output_max:.4g}): "
-                     f"before {self.error_before:.3g}, after {self.error_after:.3g}")
-        return "\n".join(lines)
-
-
-def emulate_fp16(model: str | Path | onnx.ModelProto, block_list: Iterable[str] = ()) -> bytes:
-    """The float32 model with every value an fp16 run would store in float16 rounded through float16.
-
-    Mirrors what the fp16 converter makes of ``model`` with ``block_list`` (node names or op types, added to the
-    converter's default op block list): a node kept in float32 reads exact values only from another such node or
-    from the graph input, and its weights stay exact; every other node's weights and outputs go through
-    float16 (so an overflow becomes inf, as in the plugins). The math inside a node stays float32, so the runtime
-    on this machine (which runs fp16 Convs in float32 and drops the casts between them) cannot hide an overflow.
-    """
-    import numpy as np
-    import onnx
-    from onnx import helper, numpy_helper
-    from onnxconverter_common.float16 import DEFAULT_OP_BLOCK_LIST
-
-    source = model if isinstance(model, onnx.ModelProto) else onnx.load(str(model))
-    proto, types = _typed(source)
-    graph = proto.graph
-    listed = set(block_list) | set(DEFAULT_OP_BLOCK_LIST)
-
-    def kept(node: onnx.NodeProto) -> bool:
-        return node.name in listed or node.op_type in listed
-
-    def round_trip(name: str, out: str) -> list[onnx.NodeProto]:
-        half = f"{out}__f16"
-        return [helper.make_node("Cast", [name], [half], to=10, name=half),
-                helper.make_node("Cast", [half], [out], to=1, name=f"{out}__f32")]
-
-    is_float = {name for name, t in types.items() if t == 1}
-    inits = {init.name: init for init in graph.initializer}
-    rounded: dict[str, str] = {}  # exact tensor -> its float16 copy, for the nodes that read through float16
-    nodes: list[onnx.NodeProto] = []
-    for value in graph.input:
-        if value.name in is_float and value.name not in inits:
-            nodes += round_trip(value.name, f"{value.name}__half")
-            rounded[value.name] = f"{value.name}__half"
-    for name, init in inits.items():
-        if init.data_type == 1:
-            values = numpy_helper.to_array(init).astype(np.float16).astype(np.float32)
-            graph.initializer.append(numpy_helper.from_array(values, f"{name}__half"))
-            rounded[name] = f"{name}__half"
-    for node in list(graph.node):
-        copy = onnx.NodeProto()
-        copy.CopyFrom(node)
-        if not kept(node):  # reads through float16; writes float16
-            copy.input[:] = [rounded.get(i, i) for i in node.input]
-        nodes.append(copy)
-        for i, out in enumerate(node.output):
-            if out not in is_float:
-                continue
-            if kept(node):  # exact for kept readers, float16 for the others
-                nodes += round_trip(out, f"{out}__half")
-                rounded[out] = f"{out}__half"
-            else:  # everyone reads the float16 value
-                copy.output[i] = f"{out}__exact"
-                nodes += round_trip(f"{out}__exact", out)
-    del graph.node[:]
-    graph.node.extend(nodes)
-    data: bytes = proto.SerializeToString()
-    return data
-
-
-def _max_error(reference: Sequence[Any], emulated: bytes, pictures: Sequence[Picture]) -> float:
-    """Max |output - reference| of the emulated fp16 model over the samples (inf / nan when it breaks)."""
-    import numpy as np
-
-    session = _session(emulated, optimize=False)
-    worst = 0.0
-    for ref, picture in zip(reference, pictures, strict=True):
-        out = np.asarray(_run(session, picture)[0], dtype=np.float32)
-        if not np.all(np.isfinite(out)):
-            return math.nan if np.isnan(out).any() else math.inf
-        worst = max(worst, float(np.max(np.abs(out - ref))) if out.size else 0.0)
-    return worst
-
-
-def check(model_path: str | Path, *, clip: vs.VideoNode | None = None) -> Fp16Report:
-    """The fp16 guard's findings for ``model_path``: overflowing nodes, block list, fp16 error before / after.
-
-    The model runs on the synthetic samples and, with ``clip``, on three frames of it (centre crops). The
-    errors compare the float32 output with an fp16 run emulated on the CPU (``emulate_fp16``): before is the
-    plain conversion, after keeps the guard's nodes in float32.
-    """
-    import numpy as np
-    import onnx
-
-    from .engine.store import Store
-    from .model import model_info
-
-    model = model_info(model_path)
-    if model.fp16_io:
-        from .errors import ModelError
-
-        raise ModelError("model_path", str(model_path), "a float32 model (its input is float16 already)",
-                         where="fp16 check")
-    clips = [clip] if clip is not None else []
-    frames = 3 if clips else 0
-    analysis = _cached(model, clips, frames, Store())
-    pictures, _ = _samples(model, clips, frames)
-    proto = onnx.load(model.path)
-    session = _session(model.path)
-    reference = [np.asarray(_run(session, p)[0], dtype=np.float32) for p in pictures]
-    output_max = max(float(np.max(np.abs(r))) for r in reference)
-    before = _max_error(reference, emulate_fp16(proto), pictures)
-    after = _max_error(reference, emulate_fp16(proto, analysis.block_list), pictures) if analysis.nodes else before
-    return Fp16Report(model.path, analysis, before, after, output_max)
+    return _cached(model, list(clips), frames, store or Store(), channels)

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..model import ModelInfo
-from .base import Backend, compact
-from .fields import FrozenMapping, check, check_types, frozen_mapping, name_set
+from ...conversion import check_block_list
+from ...model import ModelInfo, TensorInfo
+from ..base import Backend, compact, field_names, variants
+from ..fields import FrozenMapping, check_types, frozen_mapping, name_set, require
+from ..guard import Kept, converted
+from ..registry import CPU, Environment, Offer, all_of, plugin_loaded
+from .checks import check_ov_config, check_ov_device, device_list
 
 if TYPE_CHECKING:
     import vapoursynth as vs
 
 __all__ = ["OV", "OV_CPU", "OV_GPU", "OV_NPU", "OVConfig"]
+
+_HALF_BY_DEFAULT = ("GPU", "NPU", "AUTO")
+"""Devices whose default precision is f16 (the CPU's is f32, or bf16 where the CPU has it)."""
 
 ConfigValue = str | int | float
 
@@ -64,10 +73,10 @@ class OV(Backend):
         super().__post_init__()
         where = type(self).__name__
         if self.fixed_device is not None:
-            check(self.device is None, where, "device", self.device,
+            require(self.device is None, where, "device", self.device,
                   f"None: {where} runs on {self.fixed_device}; use Backend.OV(device=...) for a device string")
         else:
-            check(self.device is None or (isinstance(self.device, str) and bool(device_list(self.device))), where,
+            require(self.device is None or (isinstance(self.device, str) and bool(device_list(self.device))), where,
                   "device", self.device, 'an OpenVINO device string such as "CPU", "AUTO" or "HETERO:GPU,CPU"')
         self._set("custom_config", frozen_mapping(where, "custom_config", self.custom_config, (str, int, float)))
 
@@ -77,7 +86,7 @@ class OV(Backend):
         if self.num_streams is not None:
             props["NUM_STREAMS"] = self.num_streams
         if self.uses_model_cache():
-            from ..engine.store import Store
+            from ...store import Store
 
             props["CACHE_DIR"] = str(Store().folder("ov"))
         return props
@@ -104,11 +113,58 @@ class OV(Backend):
         """The ov plugin takes float32 clips only."""
         return 32
 
+    def devices(self) -> list[str]:
+        """The device kinds this backend runs on: "OV(device='HETERO:GPU.1,CPU')" -> ["GPU", "CPU"]."""
+        return [d.split(".")[0] for d in device_list(self.device_name())]
 
-def device_list(device: str) -> list[str]:
-    """The devices named in an OpenVINO device string: "HETERO:GPU.1,CPU" -> ["GPU.1", "CPU"]."""
-    _, _, names = device.rpartition(":")
-    return [d.strip() for d in names.split(",") if d.strip()]
+    # -- precision and the fp16 guard --
+    def precision(self) -> str:
+        """The precision hint in ``custom_config``, else the devices' default (f16 on GPU / NPU / AUTO)."""
+        hint = self.custom_config.get("INFERENCE_PRECISION_HINT")
+        if hint is not None:
+            return {"f16": "fp16", "bf16": "bf16"}.get(str(hint).lower(), "fp32")
+        return "fp16" if any(d in _HALF_BY_DEFAULT for d in self.devices()) else "fp32"
+
+    def float32(self) -> OV:
+        """Precision hint f32."""
+        return dataclasses.replace(self, custom_config={**self.custom_config, "INFERENCE_PRECISION_HINT": "f32"})
+
+    def guard_on(self) -> bool:
+        """fp16 runs are checked unless ``fp16_guard`` is off."""
+        return self.precision() == "fp16" and self.fp16_guard
+
+    def keep_in_float32(self, nodes: tuple[str, ...], model: ModelInfo, clips: Sequence[vs.VideoNode]) -> Kept:
+        """The converted model (the nodes in float32) with hint f32; an NPU computes in fp16 only: a warning."""
+        name = type(self).__name__
+        if set(self.devices()) == {"NPU"}:
+            return Kept(self, model, f"{name} computes in fp16 only and its output may be wrong: use OV_CPU or "
+                                     "OV_GPU", logging.WARNING)
+        kept = self.float32()
+        return Kept(kept, converted(model, nodes, "fp32"),
+                    f"{name} keeps {len(nodes)} nodes in float32: {', '.join(nodes)}")
+
+    # -- checks --
+    def check_device(self, where: str) -> None:
+        """Every device of the device string is present, and ``custom_config`` values are ones OpenVINO takes."""
+        check_ov_device(self.device_name(), "device", where, self.device_index())
+        check_ov_config(self.custom_config, where)
+
+    def device_index(self) -> int | None:
+        """The ``device_id`` field the device string is made of (OV_GPU), for error messages; else None."""
+        return None
+
+    def check_plugin_kwargs(self, kwargs: Mapping[str, Any], where: str) -> None:
+        """A forwarded ``device`` names devices of this machine."""
+        if "device" in kwargs:
+            from ... import plugins
+
+            check_ov_device(plugins.as_text(kwargs["device"]), "device", where)
+
+    @classmethod
+    def tune_variants(cls, device_id: int = 0) -> list[Backend]:
+        """OpenVINO's own stream count first (the default), then 2 and 1."""
+        base: dict[str, Any] = {"device_id": device_id} if "device_id" in field_names(cls) else {}
+        return variants(cls, ({**base, "num_streams": s} for s in (None, 2, 1)))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,7 +182,7 @@ class _OVPrecision(OV):
         super().__post_init__()
         where = type(self).__name__
         self._set("fp16_blacklist_ops", name_set(where, "fp16_blacklist_ops", self.fp16_blacklist_ops))
-        check(not self.fp16_blacklist_ops or bool(self.fp16), where, "fp16_blacklist_ops", self.fp16_blacklist_ops,
+        require(not self.fp16_blacklist_ops or bool(self.fp16), where, "fp16_blacklist_ops", self.fp16_blacklist_ops,
               "None when fp16 is off (the block list only applies to the fp16 conversion)")
 
     def get_args(self, clips: vs.VideoNode | Sequence[vs.VideoNode]) -> dict[str, Any]:
@@ -139,6 +195,35 @@ class _OVPrecision(OV):
     def precision_hint(self) -> str:
         """OpenVINO INFERENCE_PRECISION_HINT."""
         return "f16" if self.fp16 and not self.fp16_blacklist_ops else "f32"
+
+    def precision(self) -> str:
+        """fp16 with the f16 hint or a block list (the plugin then converts the model), bf16, else fp32."""
+        if self.fp16_blacklist_ops:
+            return "fp16"
+        return {"f16": "fp16", "bf16": "bf16"}.get(self.precision_hint(), "fp32")
+
+    def float32(self) -> OV:
+        """fp16 and bf16 off."""
+        changes: dict[str, Any] = {"fp16": False, "fp16_blacklist_ops": None}
+        if any(f.name == "bf16" for f in dataclasses.fields(self)):
+            changes["bf16"] = False
+        return dataclasses.replace(self, **changes)
+
+    def half(self) -> OV | None:
+        """fp16 on."""
+        return None if self.fp16 else dataclasses.replace(self, fp16=True)
+
+    def keep_in_float32(self, nodes: tuple[str, ...], model: ModelInfo, clips: Sequence[vs.VideoNode]) -> Kept:
+        """The converted model (the nodes and the user's block list in float32), run with hint f32."""
+        model = converted(model, {*(self.fp16_blacklist_ops or ()), *nodes}, "fp32")
+        return Kept(self.float32(), model, f"{type(self).__name__} keeps {len(nodes)} nodes in float32: "
+                                           f"{', '.join(nodes)}")
+
+    def check_call(self, model: ModelInfo, output: TensorInfo, flexible: bool, kwargs: Mapping[str, Any],
+                   where: str) -> None:
+        """Block-list entries that mean nothing for this model are named in a warning (the plugin ignores them)."""
+        if self.fp16_blacklist_ops:
+            check_block_list(model, self.fp16_blacklist_ops, where)
 
     def properties(self) -> dict[str, ConfigValue]:
         """Streams and precision hint."""
@@ -165,11 +250,20 @@ class OV_CPU(_OVPrecision):
             self._set("fp16", not self.bf16)
         self._set("bf16", bool(self.bf16))
         super().__post_init__()
-        check(self.num_threads >= 0, "OV_CPU", "num_threads", self.num_threads, "an int >= 0 (0: automatic)")
+        require(self.num_threads >= 0, "OV_CPU", "num_threads", self.num_threads, "an int >= 0 (0: automatic)")
 
     def precision_hint(self) -> str:
         """bf16 when asked, else as for every device."""
         return "bf16" if self.bf16 else super().precision_hint()
+
+    def keep_in_float32(self, nodes: tuple[str, ...], model: ModelInfo, clips: Sequence[vs.VideoNode]) -> Kept:
+        """Hint f32 on the original model.
+
+        OpenVINO's CPU computes f16 models in float32 below AVX512-FP16 / AMX-FP16 anyway, so this costs nothing there
+        and is exact where it would not.
+        """
+        return Kept(self.float32(), model, "OpenVINO's CPU computes f16 models in float32 with the f32 hint: OV_CPU "
+                                           "runs it in float32")
 
     def properties(self) -> dict[str, ConfigValue]:
         """Threads, pinning, streams and precision."""
@@ -184,6 +278,7 @@ class OV_GPU(_OVPrecision):
     """OpenVINO on an Intel GPU."""
 
     fixed_device: ClassVar[str | None] = "GPU"
+    on_gpu: ClassVar[bool] = True
 
     device_id: int = 0
     """GPU index: the device is ``GPU.<device_id>``."""
@@ -194,9 +289,35 @@ class OV_GPU(_OVPrecision):
         """``GPU.<device_id>``."""
         return f"GPU.{self.device_id}"
 
+    def device_index(self) -> int | None:
+        """``device_id``."""
+        return self.device_id
+
 
 @dataclass(frozen=True, kw_only=True)
 class OV_NPU(OV):
     """OpenVINO on an Intel NPU (runs in fp16 by itself)."""
 
     fixed_device: ClassVar[str | None] = "NPU"
+
+    def float32(self) -> OV:
+        """An NPU computes in fp16 only: unchanged."""
+        return self
+
+
+def _gpu(env: Environment) -> str | None:
+    status = env.plugins.get("ov")
+    if status and any(d.upper().startswith("GPU") for d in status.devices):
+        return None
+    return f"OpenVINO reports no GPU device (devices: {list(status.devices) if status else []})"
+
+
+CLASSES = (OV, OV_CPU, OV_GPU, OV_NPU)
+"""The classes of this family (autoselect is offered OV_GPU and OV_CPU; OV and OV_NPU are chosen by hand)."""
+
+_ov = plugin_loaded("ov")
+OFFERS = (
+    Offer(OV_GPU, frozenset({"intel"}), 90, all_of(_ov, _gpu)),
+    Offer(OV_CPU, frozenset({CPU}), 20, _ov),
+)
+"""What this family offers autoselect."""

@@ -9,13 +9,13 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BuildError, MissingProgramError, TilingError
-from .identity import IDENTITY_VERSION, DeviceInfo, build_fields, plugin_device
-from .store import Store
+from ...errors import BuildError, MissingProgramError, TilingError
+from ...identity import IDENTITY_VERSION, DeviceInfo, build_fields, plugin_device
+from ...store import Store
+from .settings import MIGXSettings
 
 if TYPE_CHECKING:
-    from ..backends.migx import MIGX
-    from ..model import ModelInfo
+    from ...model import ModelInfo
 
 __all__ = ["ProgramBuilder", "find_driver", "require_driver"]
 
@@ -48,7 +48,7 @@ def require_driver() -> str:
 
 
 def _plugin_version() -> str:
-    from ..plugins import plugin_info
+    from ...plugins import plugin_info
 
     info = plugin_info("migx")
     if info is None:  # a missing plugin: programs are then keyed to "unknown"
@@ -60,7 +60,8 @@ class ProgramBuilder:
     """Compiles and caches MIGraphX programs for one MIGX description."""
 
     def __init__(
-        self, backend: MIGX, *, cache_dir: str | os.PathLike[str] | None = None, device: DeviceInfo | None = None
+        self, backend: MIGXSettings, *, cache_dir: str | os.PathLike[str] | None = None,
+        device: DeviceInfo | None = None,
     ):
         """Build for ``backend``; ``device`` overrides what the plugin reports."""
         self.backend = backend

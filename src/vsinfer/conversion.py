@@ -20,9 +20,9 @@ from .store import Store
 if TYPE_CHECKING:
     import onnx
 
-    from ..model import ModelInfo
+    from .model import ModelInfo
 
-__all__ = ["convert_model", "split_block_list"]
+__all__ = ["check_block_list", "convert_model", "split_block_list"]
 
 logger = logging.getLogger(__name__)
 
@@ -197,3 +197,28 @@ def convert_model(
     meta = {"model": Path(model.path).name, "precision": precision, "io": io, "fp16_blacklist_ops": sorted(block_list),
             "source_crc32": model.checksum, "kind": "converted model"}
     return store.get_or_create("onnx", ".onnx", identity, create, prefix=prefix, meta=meta)
+
+
+_block_lists_seen: set[tuple[int, tuple[str, ...]]] = set()
+
+
+def check_block_list(model: ModelInfo, names: Collection[str], where: str) -> None:
+    """Warn (once per model and list) about block-list entries that mean nothing for this model.
+
+    For the families whose plugin converts the model itself and ignores such entries silently. One backend
+    description serves several models, so an ONNX op type this model lacks is fine; an entry that is neither an
+    ONNX op type nor a node name of the model is logged as a warning naming it (``split_block_list``'s rule).
+    Never an error.
+    """
+    key = (model.checksum, tuple(names))
+    if not names or key in _block_lists_seen:
+        return
+    _block_lists_seen.add(key)
+    import onnx
+
+    try:
+        proto = onnx.load_model(model.path, load_external_data=False)
+    except Exception as exc:  # the warning is a courtesy: never stop a run for it
+        logger.debug("could not read %s for its block list: %s", model.path, exc)
+        return
+    split_block_list(proto, list(names), f"{where} {model.path}")

@@ -42,50 +42,39 @@ whole and merged (the TensorRT timing cache) use ``read_checked`` / ``write_chec
 from __future__ import annotations
 
 import contextlib
-import errno
 import glob
 import json
 import logging
 import os
-import sys
 import tempfile
 import threading
 import zlib
-from collections.abc import Buffer, Callable, Iterator, Mapping
+from collections.abc import Buffer, Callable, Mapping
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from ..errors import CacheWriteError
-from ..model import ModelInfo
+from .files import (
+    _DISK_ERRNOS,
+    ENV_VAR,
+    _disk_error,
+    _log_once,
+    _read_json,
+    _share,
+    _touch,
+    _unlink,
+    _write_stream,
+    atomic_write,
+    crc32_of,
+)
+from .locks import lock, lock_file, reap_stale_lock
 
-__all__ = [
-    "ENV_VAR",
-    "ModelMemo",
-    "Store",
-    "atomic_write",
-    "crc32_of",
-    "identity_name",
-    "model_memo",
-    "read_record",
-    "requested_root",
-    "sidecar_of",
-]
+__all__ = ["Store", "canonical_json", "identity_name", "read_record", "requested_root", "sidecar_of"]
 
-logger = logging.getLogger(__name__)
-
-ENV_VAR = "VSINFER_CACHE_DIR"
-"""Environment variable that overrides the default cache root."""
-
-CHUNK = 1 << 20
-"""Bytes per read / write when streaming an artifact through its checksum."""
+logger = logging.getLogger("vsinfer.store")
 
 RECORD_KEYS = ("identity", "size", "mtime_ns", "crc32")
 """Keys every commit record has; a record without them (an older vsinfer's) is a miss."""
-
-_NO_FLOCK = frozenset({errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP})
-"""``flock`` errors of file systems that do not support it (some network mounts): filelock's fallback is used."""
-
-_DISK_ERRNOS = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None), errno.EFBIG) if e is not None)
 
 Creator = Callable[[Path], object]
 """``create(tmp)``: returns the artifact's bytes (any buffer) for the store to write, or writes ``tmp`` itself
@@ -122,214 +111,6 @@ def sidecar_of(path: Path) -> Path:
 def read_record(sidecar: Path) -> dict[str, Any] | None:
     """The sidecar's JSON object, or None when it is missing or not a JSON object."""
     return _read_json(sidecar)
-
-
-# -- logging each problem once --------------------------------------------------------------------------
-_logged: set[tuple[Any, ...]] = set()
-_logged_lock = threading.Lock()
-
-
-def _log_once(level: int, key: tuple[Any, ...], msg: str, *args: Any) -> None:
-    """Log ``msg`` unless the same ``key`` was logged before in this process."""
-    with _logged_lock:
-        if key in _logged:
-            return
-        _logged.add(key)
-    logger.log(level, msg, *args)
-
-
-# -- writing -------------------------------------------------------------------------------------------
-def _write(f: IO[bytes], data: Buffer) -> None:
-    """The one place the store's bytes reach a file (tests patch it to simulate a full disk)."""
-    f.write(data)
-
-
-def _write_stream(f: IO[bytes], data: Buffer) -> int:
-    """Write ``data`` in chunks, fsync, and return its CRC32 computed on the way."""
-    view = memoryview(data).cast("B")
-    crc = 0
-    for start in range(0, len(view), CHUNK):
-        chunk = view[start:start + CHUNK]
-        crc = zlib.crc32(chunk, crc)
-        _write(f, chunk)
-    f.flush()
-    os.fsync(f.fileno())
-    return crc
-
-
-def crc32_of(f: IO[bytes]) -> int:
-    """CRC32 of an open binary file's remaining bytes, read in chunks."""
-    crc = 0
-    while chunk := f.read(CHUNK):
-        crc = zlib.crc32(chunk, crc)
-    return crc
-
-
-def _disk_error(path: Path, exc: OSError) -> CacheWriteError:
-    if exc.errno in _DISK_ERRNOS:
-        detail = (f"{exc.strerror or exc} (the disk is full: free space there, or point {ENV_VAR} at a folder "
-                  "on another disk)")
-    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        detail = f"{exc.strerror or exc} (point {ENV_VAR} at a writable folder)"
-    else:
-        detail = str(exc)
-    return CacheWriteError(str(path), detail)
-
-
-def atomic_write(path: Path, data: Buffer) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder, fsync, then ``os.replace``.
-
-    An OSError leaves no temp file and becomes a CacheWriteError naming the path.
-    """
-    tmp: str | None = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            _write_stream(f, data)
-        _share(tmp)
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        raise _disk_error(path, exc) from exc
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-
-
-def _share(path: str | Path) -> None:
-    """Give a finished artifact a shareable mode (mkstemp makes it private to its writer)."""
-    os.chmod(path, 0o644)
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _unlink(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-
-
-def _touch(path: Path) -> None:
-    """Mark ``path`` used now (its mtime); a read-only cache simply keeps the old time."""
-    with contextlib.suppress(OSError):
-        os.utime(path)
-
-
-# -- locks ---------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _posix_lock(path: Path, blocking: bool = True) -> Iterator[bool]:
-    """``flock`` on ``path``, which is unlinked by its holder before release; yields whether it is held.
-
-    A waiter may hold a descriptor of a lock file that its holder unlinked; after getting the lock it checks
-    that ``path`` still names the file it locked, else it starts over. A dead holder's lock is released by the
-    kernel, so its leftover file never blocks anyone. Not ``blocking``: yields False at once when it is taken.
-    """
-    import fcntl
-
-    fd = -1
-    busy = False
-    while fd < 0:
-        try:
-            candidate = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise _disk_error(path, exc) from exc
-        try:
-            try:
-                fcntl.flock(candidate, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if not blocking:
-                    os.close(candidate)
-                    busy = True
-                    break
-                _log_once(logging.INFO, ("wait", str(path), os.fstat(candidate).st_ino),
-                          "waiting for another process or thread building %s", path.with_suffix(""))
-                fcntl.flock(candidate, fcntl.LOCK_EX)
-            held = os.fstat(candidate)
-            try:
-                now = os.stat(path)
-            except FileNotFoundError:
-                now = None
-        except OSError as exc:
-            os.close(candidate)
-            if exc.errno not in _NO_FLOCK:
-                raise
-            break
-        except BaseException:
-            os.close(candidate)
-            raise
-        if now is not None and (now.st_ino, now.st_dev) == (held.st_ino, held.st_dev):
-            fd = candidate
-        else:  # the holder we waited for removed this file: lock the one that names the path now
-            os.close(candidate)
-    if busy:
-        yield False
-        return
-    if fd < 0:  # this file system has no flock
-        with _portable_lock(path, blocking) as got:
-            yield got
-        return
-    try:
-        yield True
-    finally:
-        try:
-            _unlink(path)  # still holding the lock: nobody can have it, and waiters will notice the unlink
-        finally:
-            os.close(fd)  # releases the lock
-
-
-@contextlib.contextmanager
-def _portable_lock(path: Path, blocking: bool = True) -> Iterator[bool]:
-    """The filelock library's lock: on Windows (it removes its file there) and where ``flock`` is missing."""
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(str(path), thread_local=False)
-    try:
-        lock.acquire(timeout=-1 if blocking else 0)
-    except Timeout:
-        yield False
-        return
-    try:
-        yield True
-    finally:
-        lock.release()
-
-
-def _lock_file(path: Path) -> Path:
-    return path.with_name(path.name + ".lock")
-
-
-def _reap_stale_lock(path: Path) -> None:
-    """Remove the lock file ``path`` when a dead process left it (nobody holds it); one ``stat`` otherwise."""
-    if sys.platform == "win32" or not os.path.exists(os.fspath(path)):
-        return
-    import fcntl
-
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except OSError:
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        held, now = os.fstat(fd), os.stat(path)
-        if (now.st_ino, now.st_dev) == (held.st_ino, held.st_dev):
-            logger.debug("removing %s, left by a process that died holding it", path)
-            os.unlink(path)
-    except OSError:
-        pass  # held by a live builder, or already gone
-    finally:
-        os.close(fd)
-
-
-def _lock(path: Path, blocking: bool = True) -> contextlib.AbstractContextManager[bool]:
-    if sys.platform == "win32":
-        return _portable_lock(path, blocking)
-    return _posix_lock(path, blocking)
 
 
 # -- checking an artifact against its record -----------------------------------------------------------
@@ -388,7 +169,7 @@ def _used(path: Path) -> None:
     artifact = os.fspath(path)
     with contextlib.suppress(OSError):  # a read-only cache simply keeps the old time
         os.utime(os.path.splitext(artifact)[0] + ".json")
-    _reap_stale_lock(Path(artifact + ".lock"))
+    reap_stale_lock(Path(artifact + ".lock"))
 
 
 def _verify(path: Path, verdict: _Verdict) -> tuple[_Verdict, os.stat_result | None]:
@@ -455,14 +236,14 @@ class Store:
 
         The holder removes the lock file before releasing it, so a finished or failed call leaves none.
         """
-        return _lock(_lock_file(path))
+        return lock(lock_file(path))
 
     def try_lock(self, path: Path) -> contextlib.AbstractContextManager[bool]:
         """``lock(path)`` without waiting: yields True when taken, False when someone holds it now.
 
         For maintenance that must not touch an artifact being built (``vsinfer cache clear``).
         """
-        return _lock(_lock_file(path), blocking=False)
+        return lock(lock_file(path), blocking=False)
 
     def path_for(self, kind: str, suffix: str, identity: Mapping[str, Any], prefix: str = "") -> Path:
         """``<root>/<kind>/[<prefix>-]<crc32 of identity><suffix>``."""
@@ -650,70 +431,3 @@ class Store:
 
 def _record_bytes(record: Mapping[str, Any]) -> bytes:
     return json.dumps(record, indent=1, sort_keys=True).encode()
-
-
-class ModelMemo:
-    """On-disk memo of ModelInfo keyed by (path, size, mtime_ns): a cache hit never re-reads the model.
-
-    Each memo file holds ``{"key": [path, size, mtime_ns], "info": {...}, "crc32": <crc32 of the canonical
-    info JSON>}``; a file that is not such a record (corrupt, or an older vsinfer's) is logged once and
-    re-read from the model.
-    """
-
-    def __init__(self, store: Store) -> None:
-        """Keep the memo files in ``<root>/models``."""
-        self.store = store
-        """The store whose ``models`` folder holds the memo."""
-
-    def _file(self, key: tuple[str, int, int]) -> Path | None:
-        try:
-            folder = self.store.folder("models")
-        except OSError:
-            return None
-        return folder / f"{zlib.crc32(key[0].encode()):08x}.json"
-
-    def get(self, key: tuple[str, int, int]) -> ModelInfo | None:
-        """The remembered ModelInfo when path, size and mtime_ns all match and the record is intact."""
-        file = self._file(key)
-        if file is None or not file.exists():
-            return None
-        record = _read_json(file)
-        if record is not None and record.get("key") != list(key):
-            return None  # another model at this name, or this one changed: a plain miss
-        try:
-            if record is None:
-                raise ValueError("not a JSON object")
-            if "crc32" not in record:
-                raise ValueError("written by an older vsinfer, without checksum")
-            info = record["info"]
-            if zlib.crc32(canonical_json(info).encode()) != record["crc32"]:
-                raise ValueError("its checksum differs from its content")
-            return ModelInfo.from_json(info)
-        except (KeyError, TypeError, ValueError) as exc:
-            _log_once(logging.WARNING, ("memo", str(file), key, str(exc)), "model memo %s for %s is not usable (%s); "
-                      "reading the model again", file, key[0], exc)
-            return None
-
-    def put(self, key: tuple[str, int, int], info: ModelInfo) -> None:
-        """Remember ``info``; a folder that cannot be written only costs a re-read later."""
-        file = self._file(key)
-        if file is None:
-            return
-        data = info.to_json()
-        record = {"key": list(key), "info": data, "crc32": zlib.crc32(canonical_json(data).encode())}
-        try:
-            atomic_write(file, json.dumps(record).encode())
-        except OSError as exc:
-            logger.debug("could not remember %s: %s", key[0], exc)
-
-
-_default_memo: ModelMemo | None = None
-
-
-def model_memo() -> ModelMemo:
-    """The process-wide memo in the default store (re-created when ``VSINFER_CACHE_DIR`` changes)."""
-    global _default_memo
-    root = requested_root()
-    if _default_memo is None or _default_memo.store.requested != root:
-        _default_memo = ModelMemo(Store(root))
-    return _default_memo

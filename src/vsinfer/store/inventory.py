@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .store import Store, read_record
+from .artifacts import Store, read_record
 
 __all__ = [
     "ARTIFACT_SUFFIXES",

@@ -1,0 +1,128 @@
+"""What OpenVINO takes: device strings against the devices present, and ``custom_config`` values it accepts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ... import plugins
+from ...errors import ConfigError, DeviceError
+from ...validation import describe
+
+__all__ = ["OV_CONFIG_RULES", "check_ov_config", "check_ov_device", "device_list"]
+
+
+def device_list(device: str) -> list[str]:
+    """The devices named in an OpenVINO device string: "HETERO:GPU.1,CPU" -> ["GPU.1", "CPU"]."""
+    _, _, names = device.rpartition(":")
+    return [d.strip() for d in names.split(",") if d.strip()]
+
+
+def _device_known(name: str, devices: tuple[str, ...]) -> bool:
+    """``name`` ("GPU", "GPU.1") is one of OpenVINO's ``devices`` ("GPU" alone when there is one GPU)."""
+    base, _, index = name.partition(".")
+    if name in devices:
+        return True
+    if not index:  # "GPU" names the first of "GPU.0", "GPU.1"
+        return any(d.partition(".")[0] == base for d in devices)
+    return index == "0" and base in devices  # one GPU is listed as "GPU", and answers to "GPU.0"
+
+
+def check_ov_device(device: str, parameter: str, where: str, device_id: int | None = None) -> None:
+    """Every device an OpenVINO device string names is available, and a virtual device's plugin ships here.
+
+    ``device_id`` is given for OV_GPU, whose device string is made of it: the error then names ``device_id``.
+    """
+    prefix, _, listed = device.rpartition(":")
+    names = [d.strip() for d in listed.split(",") if d.strip()]
+    if not prefix and len(names) == 1 and names[0] in plugins.OV_VIRTUAL:
+        prefix, names = names[0], []
+    devices = ("CPU",) if not prefix and names == ["CPU"] else plugins.available_devices("ov")
+    listed_text = ", ".join(devices) or "none"
+    if prefix:
+        shipped = plugins.ov_virtual_devices()
+        if shipped is not None and prefix not in shipped:
+            example = f"e.g. Backend.OV(device={devices[0]!r})" if devices else "e.g. Backend.OV_CPU()"
+            raise DeviceError(
+                parameter,
+                device,
+                f"a device this OpenVINO can run ({listed_text}): the {prefix} plugin does not ship with core.ov "
+                f"{plugins.plugin_version('ov')}; name a device, {example}",
+                where=where,
+            )
+    for name in names:
+        if _device_known(name, devices):
+            continue
+        if device_id is not None:
+            gpu = any(d.startswith("GPU") for d in devices)
+            raise DeviceError(
+                "device_id",
+                device_id,
+                f"the index of an OpenVINO GPU of this machine; core.ov.AvailableDevices() lists {listed_text}"
+                + ("" if gpu else " (no GPU: install Intel's GPU runtime, Debian: apt install intel-opencl-icd)"),
+                where=where,
+            )
+        raise DeviceError(
+            parameter,
+            device,
+            f"devices of this machine: core.ov.AvailableDevices() lists {listed_text}, not {name} "
+            "(names are case-sensitive)",
+            where=where,
+        )
+
+
+# -- OpenVINO properties ---------------------------------------------------------------------------------------------
+def _int_text(value: Any, minimum: int) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value >= minimum
+    if isinstance(value, float):
+        return value.is_integer() and value >= minimum
+    if isinstance(value, str):
+        text = value.strip()
+        return text.lstrip("-").isdigit() and int(text) >= minimum
+    return False
+
+
+def _one_of(*allowed: str) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: isinstance(v, str) and v in allowed), " / ".join(repr(a) for a in allowed)
+
+
+_YES_NO = (
+    lambda v: (isinstance(v, bool) or (isinstance(v, int) and v in (0, 1)))
+    or (isinstance(v, str) and v.upper() in ("YES", "NO", "TRUE", "FALSE")),
+    "'YES' / 'NO' (or True / False)",
+)
+
+OV_CONFIG_RULES: Mapping[str, tuple[Callable[[Any], bool], str]] = {
+    "NUM_STREAMS": (lambda v: _int_text(v, -2) or v in ("AUTO", "NUMA"), "an int >= 0, or 'AUTO' / 'NUMA'"),
+    "INFERENCE_NUM_THREADS": (lambda v: _int_text(v, 0), "an int >= 0 (0: automatic)"),
+    "PERFORMANCE_HINT_NUM_REQUESTS": (lambda v: _int_text(v, 0), "an int >= 0"),
+    "DYNAMIC_QUANTIZATION_GROUP_SIZE": (lambda v: _int_text(v, 0), "an int >= 0"),
+    "INFERENCE_PRECISION_HINT": _one_of("f32", "f16", "bf16", "undefined", "dynamic"),
+    "PERFORMANCE_HINT": _one_of("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT"),
+    "EXECUTION_MODE_HINT": _one_of("PERFORMANCE", "ACCURACY"),
+    "SCHEDULING_CORE_TYPE": _one_of("ANY_CORE", "PCORE_ONLY", "ECORE_ONLY"),
+    "LOG_LEVEL": _one_of("LOG_NONE", "LOG_ERROR", "LOG_WARNING", "LOG_INFO", "LOG_DEBUG", "LOG_TRACE"),
+    "KV_CACHE_PRECISION": _one_of("f32", "f16", "bf16", "u8", "u4", "i8"),
+    "CACHE_DIR": ((lambda v: isinstance(v, str)), "a folder path (str)"),
+    "ENABLE_CPU_PINNING": _YES_NO,
+    "ENABLE_HYPER_THREADING": _YES_NO,
+    "CPU_DENORMALS_OPTIMIZATION": _YES_NO,
+    "EXCLUSIVE_ASYNC_REQUESTS": _YES_NO,
+    "ENABLE_MMAP": _YES_NO,
+}
+"""The OpenVINO properties whose values are known (read off OpenVINO 2026.4's CPU plugin): a rule and its words.
+
+Values are case-sensitive where OpenVINO's are. Keys not listed are left to OpenVINO (whose refusal is wrapped as a
+PluginError naming the backend).
+"""
+
+
+def check_ov_config(config: Mapping[str, Any], where: str) -> None:
+    """OpenVINO ``custom_config`` values of known keys have a type and a value OpenVINO takes."""
+    for key, value in config.items():
+        rule = OV_CONFIG_RULES.get(key)
+        if rule is not None and not rule[0](value):
+            raise ConfigError(f"custom_config[{key!r}]", describe(value), f"{rule[1]} (OpenVINO's {key})", where=where)

@@ -1,0 +1,212 @@
+"""TensorRT (``core.trt``) and TensorRT-RTX (``core.trt_rtx``): engines built from ONNX with the Python API."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ... import plugins
+from ...errors import ConfigError
+from ...model import ModelInfo, model_info
+from ...tiling import as_pair
+from ...validation import check_device_index
+from ..base import Backend, clip_float_bits, log_level_index
+from ..fields import check_types, name_set, require, shape_pair
+from ..guard import Kept, apply_guard
+from ..registry import Environment, Offer, all_of, plugin_loaded
+from .builder import EngineBuilder
+from .settings import TRTSettings
+
+if TYPE_CHECKING:
+    import vapoursynth as vs
+
+__all__ = ["CLASSES", "OFFERS", "TRT", "TRT_RTX"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TRT(TRTSettings, Backend):
+    """NVIDIA TensorRT: builds (once, cached) an engine for the model and runs it with ``core.trt``."""
+
+    namespace: ClassVar[str] = "trt"
+    path_argument: ClassVar[str] = "engine_path"
+    builds: ClassVar[bool] = True
+    on_gpu: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        """Normalize precision, shapes and enums; reject invalid values."""
+        check_types(self)  # before fp16 / bf16 are normalized: "no" must not become True
+        if self.fp16 is None:
+            self._set("fp16", not self.bf16)
+        self._set("bf16", bool(self.bf16))
+        super().__post_init__()
+        where = type(self).__name__
+        if self.verbosity is not None:
+            self._set("verbosity", int(self.verbosity))
+            require(self.verbosity in range(5), where, "verbosity", self.verbosity, "None or 0 .. 4")
+        self._set("tiling_optimization_level", int(self.tiling_optimization_level))
+        require(self.tiling_optimization_level in range(4), where, "tiling_optimization_level",
+              self.tiling_optimization_level, "0 .. 3")
+        self._set("fp16_blacklist_ops", name_set(where, "fp16_blacklist_ops", self.fp16_blacklist_ops))
+        require(not self.fp16_blacklist_ops or bool(self.fp16 or self.bf16), where, "fp16_blacklist_ops",
+              self.fp16_blacklist_ops, "None when fp16 and bf16 are off (the block list applies to their conversion)")
+        self._set("min_shapes", shape_pair(where, "min_shapes", self.min_shapes, minimum=0))
+        self._set("opt_shapes", shape_pair(where, "opt_shapes", self.opt_shapes))
+        self._set("max_shapes", shape_pair(where, "max_shapes", self.max_shapes))
+        require(self.builder_optimization_level in range(6), where, "builder_optimization_level",
+              self.builder_optimization_level, "0 .. 5")
+        for name in ("workspace", "tactic_dram", "max_threads", "max_num_tactics"):
+            value = getattr(self, name)
+            require(value is None or value >= 1, where, name, value, "None or an int >= 1")
+        require(self.max_aux_streams is None or self.max_aux_streams >= 0, where, "max_aux_streams",
+              self.max_aux_streams, "None or an int >= 0")
+        require(self.avg_timing_iterations >= 1, where, "avg_timing_iterations", self.avg_timing_iterations,
+              "an int >= 1")
+        if self.static_shape:
+            for name in ("opt_shapes", "max_shapes"):
+                require(getattr(self, name) is None, where, name, getattr(self, name),
+                      "None with static_shape=True (a static engine is built for the tile size); "
+                      "set static_shape=False for a dynamic engine")
+            require(self.min_shapes == (0, 0), where, "min_shapes", self.min_shapes,
+                  "(0, 0) with static_shape=True; set static_shape=False for a dynamic engine")
+
+    def get_args(self, clips: vs.VideoNode | Sequence[vs.VideoNode]) -> dict[str, Any]:
+        """Runtime arguments of ``core.trt.Model`` (the engine path is added by ``inference``)."""
+        return {
+            "device_id": self.device_id,
+            "num_streams": self.num_streams,
+            "use_cuda_graph": int(self.use_cuda_graph),
+            "verbosity": 4 - log_level_index() if self.verbosity is None else int(self.verbosity),
+        }
+
+    def input_bits(self, clips: Sequence[vs.VideoNode], model: ModelInfo) -> int:
+        """The engine's IO follows the clips: half floats in, half-float IO; single floats in, float32 IO.
+
+        fp16 / bf16 compute with float32 IO is its own engine (its identity records the IO). Integer clips become
+        half floats for fp16 / bf16 engines; fp32 engines always take single floats.
+        """
+        if model.fp16_io:
+            return 16
+        if not (self.fp16 or self.bf16):
+            return 32
+        return clip_float_bits(clips) or 16
+
+    def prepare_network(
+        self, model: ModelInfo, channels: int, tilesize: tuple[int, int], *, bits: int, input_name: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> Path:
+        """Build or find the engine for this model, channel count, tile size and IO precision."""
+        return EngineBuilder(self, cache_dir=cache_dir).build_engine(model, channels, tilesize, input_name,
+                                                                     io=_io(bits))
+
+    def get_identity(
+        self, network_path: str | os.PathLike[str], channels: int, tilesize: int | tuple[int, int],
+        input_name: str | None = "input",
+        *,
+        io: str | None = None,
+    ) -> dict[str, Any]:
+        """The identity record (what changes the engine's bytes) of the engine ``build_engine`` would return."""
+        model = model_info(network_path)
+        backend, model = apply_guard(self, model, (), channels=channels)
+        io = _check_io(io, type(self).__name__) or _io(backend.input_bits((), model))
+        return EngineBuilder(backend).get_identity(model, channels, as_pair("tilesize", tilesize), input_name, io=io)
+
+    def build_engine(
+        self,
+        network_path: str | os.PathLike[str],
+        channels: int,
+        tilesize: int | tuple[int, int],
+        input_name: str | None = "input",
+        *,
+        cache_dir: str | os.PathLike[str] | None = None,
+        io: str | None = None,
+    ) -> Path:
+        """The cached engine for ``network_path`` at ``tilesize``, built first if the cache has none.
+
+        The same engine ``inference`` uses (``prebuild``: the fp16 guard's block list included). ``input_name`` is
+        the model input the shape profile applies to; a model with one input may name it differently.
+        ``cache_dir`` overrides ``VSINFER_CACHE_DIR`` and the user cache dir. ``io`` is the engine's IO type, "fp16"
+        (for half-float clips) or "fp32" (single-float clips); None means fp16 for fp16 / bf16 builds and fp32
+        otherwise.
+        """
+        io = _check_io(io, type(self).__name__)
+        return self.prebuild(network_path, channels, tilesize, input_name, cache_dir=cache_dir,
+                             bits=None if io is None else 16 if io == "fp16" else 32)
+
+    # -- precision and the fp16 guard --
+    def precision(self) -> str:
+        """bf16, fp16 or fp32."""
+        return "bf16" if self.bf16 else "fp16" if self.fp16 else "fp32"
+
+    def float32(self) -> TRT:
+        """fp16 and bf16 off, no block list."""
+        return dataclasses.replace(self, fp16=False, bf16=False, fp16_blacklist_ops=None)
+
+    def half(self) -> TRT | None:
+        """fp16 on (bf16 off)."""
+        return None if self.fp16 else dataclasses.replace(self, fp16=True, bf16=False)
+
+    def guard_on(self) -> bool:
+        """fp16 builds are checked unless ``fp16_guard`` is off (bf16 has float32's range)."""
+        return bool(self.fp16) and not self.bf16 and self.fp16_guard
+
+    def keep_in_float32(self, nodes: tuple[str, ...], model: ModelInfo, clips: Sequence[vs.VideoNode]) -> Kept:
+        """The nodes join ``fp16_blacklist_ops``; the engine's identity (its sidecar) records them."""
+        listed = sorted({*(self.fp16_blacklist_ops or ()), *nodes})
+        how = f"{type(self).__name__} keeps {len(nodes)} nodes in float32: {', '.join(nodes)}"
+        return Kept(dataclasses.replace(self, fp16_blacklist_ops=listed), model, how)
+
+    # -- checks --
+    def check_device(self, where: str) -> None:
+        """``device_id`` is one of the GPUs the plugin lists."""
+        check_device_index(self.namespace, self.device_id, where)
+
+    @classmethod
+    def tuning_skip(cls, device_id: int = 0) -> str | None:
+        """Left out when the plugin sees no such GPU."""
+        if plugins.device_properties(cls.namespace, device_id) is None:
+            return f"core.{cls.namespace} sees no GPU {device_id}"
+        return None
+
+
+def _io(bits: int) -> str:
+    return "fp16" if bits == 16 else "fp32"
+
+
+def _check_io(io: str | None, where: str) -> str | None:
+    if io not in (None, "fp16", "fp32"):
+        raise ConfigError("io", io, 'None, "fp16" or "fp32"', where=where)
+    return io
+
+
+@dataclass(frozen=True, kw_only=True)
+class TRT_RTX(TRT):
+    """NVIDIA TensorRT for RTX: JIT-specialized engines for GeForce RTX GPUs, run with ``core.trt_rtx``."""
+
+    namespace: ClassVar[str] = "trt_rtx"
+    module: ClassVar[str] = "tensorrt_rtx"
+    extra: ClassVar[str] = "trt-rtx"
+    timing_cache: ClassVar[bool] = False
+
+
+def _module(name: str, extra: str) -> Callable[[Environment], str | None]:
+    def check(env: Environment) -> str | None:
+        if name in env.modules:
+            return None
+        return f"the {name} Python module (the engine builder) is missing: pip install 'vsinfer[{extra}]'"
+
+    return check
+
+
+CLASSES = (TRT, TRT_RTX)
+"""The classes of this family."""
+
+OFFERS = tuple(
+    Offer(cls, frozenset({"nvidia"}), priority, all_of(plugin_loaded(cls.namespace), _module(cls.module, cls.extra)),
+          modules=(cls.module,))
+    for cls, priority in ((TRT, 100), (TRT_RTX, 90))
+)
+"""What this family offers autoselect."""

@@ -1,0 +1,93 @@
+"""What every ``vsinfer`` command shares: usage errors, size pairs, backend names, consoles, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from cyclopts import Parameter
+
+from ..backends import registry
+from ..errors import ModelError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..backends.base import Backend
+
+__all__ = ["Json", "UsageError", "backend_class", "emit_json", "err", "model_file", "out", "parse_size_pair", "split"]
+
+Json = Annotated[bool, Parameter(name="--json", negative="")]
+"""The ``--json`` flag every command that a program may read has."""
+
+
+class UsageError(Exception):
+    """A command-line value that cannot be used (printed; exit status 2)."""
+
+
+def parse_size_pair(text: str, option: str) -> tuple[int, int]:
+    """``"1280x720"`` (or a single ``"256"``) -> (1280, 720); UsageError naming ``option`` otherwise."""
+    parts = text.strip().lower().replace("*", "x").split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or min(values) < 1:
+        raise UsageError(f"{option}={text!r} is not valid; expected WIDTHxHEIGHT, e.g. 1280x720")
+    return values[0], values[-1]
+
+
+def split(text: str) -> list[str]:
+    """The comma-separated items of ``text``, stripped, empty ones dropped."""
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def backend_class(name: str, option: str, *, builds: bool = False) -> type[Backend]:
+    """The registered backend class named ``name`` on the command line ("ort-cpu"); UsageError naming ``option``.
+
+    With ``builds``, only classes that build an artifact ahead (an engine, a program) are accepted.
+    """
+    choices = [c for c in registry.classes() if c.builds or not builds]
+    cls = registry.find(name)
+    if cls is None or cls not in choices:
+        names = ", ".join(registry.cli_name(c) for c in choices)
+        raise UsageError(f"{option}={name!r} is not valid; expected one of {names}")
+    return cls
+
+
+def out() -> Console:
+    """The console for results (stdout): whole lines when it is not a terminal."""
+    from rich.console import Console
+
+    wide = None if sys.stdout.isatty() else 200  # a pipe or file gets whole lines, not 80 columns
+    return Console(highlight=False, width=wide)
+
+
+def err() -> Console:
+    """The console for progress and errors (stderr)."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty())
+
+
+def emit_json(data: Any) -> None:
+    """``data`` as indented JSON on stdout."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def ago(timestamp: float, now: float) -> str:
+    """"3 h ago": how long before ``now`` ``timestamp`` was."""
+    seconds = max(0.0, now - timestamp)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit} ago"
+    return "just now"
+
+
+def model_file(path: Path) -> Path:
+    """``path`` when it is an existing file, else a ModelError naming MODEL."""
+    if not path.is_file():
+        raise ModelError("MODEL", str(path), "an existing ONNX file")
+    return path

@@ -1,0 +1,90 @@
+"""``vsinfer info``: this machine as vsinfer sees it."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from typing import Any
+
+from ..backends import registry
+from .common import Json, emit_json
+
+__all__ = ["cmd_info", "info"]
+
+
+def info() -> dict[str, Any]:
+    """OS, Python, VapourSynth, GPUs, plugins, the autoselect decision and the cache folder, as plain data."""
+    import vapoursynth as vs
+
+    from ..device import probe_gpu
+    from ..errors import VsinferError
+    from ..plugins import EXTRAS, plugin_status
+    from ..select import explain_autoselect, usable_classes
+    from ..store import Store
+
+    gpu = probe_gpu(0)
+    report: dict[str, Any] = {
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "vapoursynth": {"version": str(vs.__version__), "core": vs.core.core_version.release_major},
+        "gpu": {"device_id": 0, "vendor": gpu.vendor, "model": gpu.model, "count": gpu.count, "detail": gpu.detail},
+        "plugins": {},
+    }
+    for namespace in EXTRAS:
+        status = plugin_status(namespace)
+        report["plugins"][namespace] = {"loaded": status.loaded, "version": status.version, "error": status.error}
+    try:
+        decision = explain_autoselect(0)
+        report["autoselect"] = {
+            "chosen": decision.cls.__name__,
+            "steps": [{"backend": s.name, "taken": s.taken, "reason": s.reason} for s in decision.steps],
+        }
+    except VsinferError as exc:
+        report["autoselect"] = {"chosen": None, "error": str(exc)}
+    usable = set(usable_classes(0))
+    report["backends"] = [{"name": registry.cli_name(c), "class": c.__name__, "usable": c in usable}
+                          for c in registry.classes()]
+    store = Store()
+    report["cache"] = {"requested": str(store.requested), "engines": str(store.folder("trt"))}
+    return report
+
+
+def _text(report: dict[str, Any]) -> str:
+    gpu = report["gpu"]
+    lines = [
+        f"OS           {report['os']}",
+        f"Python       {report['python']}",
+        f"VapourSynth  R{report['vapoursynth']['core']} (python module {report['vapoursynth']['version']})",
+        f"GPU 0        {gpu['vendor'] or 'none'}" + (f" ({gpu['model']})" if gpu["model"] else "")
+        + f"  [{gpu['detail']}]",
+        "Plugins",
+    ]
+    for name, p in report["plugins"].items():
+        state = f"loaded {p['version']}" if p["loaded"] else f"not loaded: {p['error']}"
+        lines.append(f"  {name:8s} {state}")
+    auto = report["autoselect"]
+    lines.append(f"Autoselect   {auto['chosen'] or 'nothing usable'}")
+    for step in auto.get("steps", []):
+        lines.append(f"  {'->' if step['taken'] else '  '} {step['backend']}: {step['reason']}")
+    if "error" in auto:
+        lines.append(f"  {auto['error']}")
+    names = ", ".join(b["name"] + ("" if b["usable"] else " (not here)") for b in report["backends"])
+    lines.append(f"Backends     {names}")
+    lines.append(f"Cache        {report['cache']['requested']} (engines in {report['cache']['engines']})")
+    return "\n".join(lines)
+
+
+
+def cmd_info(*, json: Json = False) -> int:
+    """Describe this machine as vsinfer sees it: GPU, plugins, the autoselect decision, the cache folder.
+
+    Args:
+        json: Machine-readable output.
+
+    """
+    report = info()
+    if json:
+        emit_json(report)
+    else:
+        sys.stdout.write(_text(report) + "\n")
+    return 0

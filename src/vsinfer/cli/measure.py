@@ -1,0 +1,217 @@
+"""``vsinfer bench``, ``vsinfer tune`` and ``vsinfer fp16-check``: measuring models on this machine."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from cyclopts import Parameter
+
+from .common import Json, UsageError, backend_class, emit_json, err, model_file, out, parse_size_pair, split
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend
+    from ..bench import Measurement
+
+__all__ = ["cmd_bench", "cmd_fp16_check", "cmd_tune", "load_vpy_output"]
+
+logger = logging.getLogger("vsinfer.cli")
+
+
+def _bench_configs(backends: str | None, streams: str | None, fp16: bool | None) -> list[Backend]:
+    from ..errors import ConfigError
+    from ..select import usable_classes
+
+    classes = [backend_class(n, "--backends") for n in split(backends)] if backends else usable_classes()
+    if not classes:
+        raise UsageError("no backend is usable here; name some with --backends")
+    stream_values: list[int | None] | None = None
+    if streams:
+        stream_values = []
+        for item in split(streams):
+            if item.lower() in ("auto", "none"):
+                stream_values.append(None)
+            elif item.isdigit() and int(item) >= 1:
+                stream_values.append(int(item))
+            else:
+                raise UsageError(f"--streams={streams!r} is not valid; expected ints >= 1 or 'auto', e.g. 1,2,auto")
+    configs: list[Backend] = []
+    for cls in classes:
+        names = {f.name for f in dataclasses.fields(cls)}
+        base: dict[str, Any] = {"fp16": fp16} if fp16 is not None and "fp16" in names else {}
+        variants = [base] if stream_values is None else [{**base, "num_streams": v} for v in stream_values]
+        for kw in variants:
+            try:
+                configs.append(cls(**kw))
+            except ConfigError as exc:
+                logger.warning("skipping %s(%s): %s", cls.__name__, kw, exc)
+    return configs
+
+
+def cmd_bench(
+    model: Path,
+    *,
+    backends: str | None = None,
+    size: str = "1280x720",
+    frames: int = 24,
+    streams: str | None = None,
+    fp16: bool | None = None,
+    half: Annotated[bool, Parameter(negative="")] = False,
+    timeout: float = 900.0,
+    json: Json = False,
+) -> int:
+    """Render a synthetic clip with each backend and setting, once each in a fresh process; fastest first.
+
+    Shows steady fps (frame 0 excluded), first-frame time (graph, session or engine creation) and the
+    child process's peak memory.
+
+    Args:
+        model: The ONNX model.
+        backends: Comma-separated backends (e.g. ort-cpu,ov-cpu,ncnn); default: those usable here.
+        size: Frame size WxH.
+        frames: Frames per configuration (frame 0 is timed apart).
+        streams: Comma-separated num_streams values to try for each backend (ints, or 'auto' for None).
+        fp16: Run in half precision (--no-fp16: float32); default: each backend's default.
+        half: Feed a half-float clip (RGBH) instead of RGBS.
+        timeout: Seconds before one configuration is given up.
+        json: Machine-readable output.
+
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from ..backends.spec import label
+    from ..bench import measure, synthetic_formats
+    from ..model import model_info
+
+    path = model_file(model)
+    width, height = parse_size_pair(size, "--size")
+    if frames < 2:
+        raise UsageError(f"--frames={frames} is not valid; expected 2 or more (frame 0 is timed apart)")
+    channels = model_info(path).input().channels or 3
+    formats = synthetic_formats(channels, half)
+    configs = _bench_configs(backends, streams, fp16)
+    results: list[Measurement] = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=err(), transient=True) as progress:
+        task = progress.add_task("bench", total=len(configs))
+        for backend in configs:
+            progress.update(task, description=f"bench {label(backend)}")
+            results.append(measure(backend, path, width=width, height=height, frames=frames, formats=formats,
+                                   timeout=timeout))
+            progress.advance(task)
+    results.sort(key=lambda m: (m.error is not None, -m.fps))
+    if json:
+        emit_json({"model": str(path), "size": [width, height], "formats": formats, "frames": frames,
+                    "results": [m.to_json() for m in results]})
+        return 0
+    table = Table("#", "backend", "fps", "first frame", "peak memory", "note",
+                  title=f"{path.name} on {width}x{height} {'+'.join(formats)}, {frames} frames, one process each",
+                  title_justify="left", box=None)
+    for i, m in enumerate(results, 1):
+        if m.error:
+            table.add_row(str(i), label(m.backend), "-", "-", "-", m.error)
+        else:
+            table.add_row(str(i), label(m.backend), f"{m.fps:.2f}", f"{m.first_frame_s:.3f} s",
+                          f"{m.peak_rss_mib:.0f} MiB", "")
+    out().print(table)
+    return 0
+
+
+# -- tune ----------------------------------------------------------------------------------------------------------
+def cmd_tune(
+    model: Path,
+    *,
+    size: str = "1280x720",
+    format: str = "",
+    frames: int = 6,
+    tiles: Annotated[bool, Parameter(negative="")] = False,
+    retune: Annotated[bool, Parameter(negative="")] = False,
+    json: Json = False,
+) -> int:
+    """Autotune on a synthetic clip of this size and format; a script with such clips then reuses the decision.
+
+    Args:
+        model: The ONNX model.
+        size: Frame size WxH.
+        format: VapourSynth format name(s), comma-separated (default: RGBS / GRAYS clips for the model's channels).
+        frames: Frames per candidate.
+        tiles: Let 2x2 tiles compete with the whole frame.
+        retune: Time again even when a decision is stored.
+        json: Machine-readable output.
+
+    """
+    from rich.status import Status
+
+    from ..backends.spec import label
+    from ..bench import synthetic_clip, synthetic_formats
+    from ..model import model_info
+    from ..tune import tune
+
+    path = model_file(model)
+    width, height = parse_size_pair(size, "--size")
+    channels = model_info(path).input().channels or 3
+    formats = split(format) if format else synthetic_formats(channels)
+    clips = [synthetic_clip(width, height, f, length=max(frames, 2)) for f in formats]
+    with Status("autotune", console=err()) as status:
+        result = tune(path, clips, frames=frames, retune=retune, tilesizes=None if tiles else (None,),
+                      progress=lambda label: status.update(f"autotune: timing {label}"))
+    if json:
+        best = result.best_measured()
+        emit_json({"backend": label(result.backend, result.tilesize), "tilesize": result.tilesize,
+                    "fps": result.fps, "reused": result.reused, "seconds": result.seconds,
+                    "best_measured_fps": best.fps if best else None, "path": str(result.path),
+                    "timings": [t.to_json() for t in result.timings]})
+        return 0
+    console = out()
+    for t in result.timings:
+        note = t.error or ("stopped early" if t.stopped_early else "")
+        console.print(f"  {t.trial!s:60s} {t.fps:7.2f} fps  first frame {t.first_frame_s:6.3f} s  {note}")
+    how = "reused the stored decision" if result.reused else f"tuned in {result.seconds:.1f} s"
+    console.print(f"pick: {label(result.backend, result.tilesize)}  {result.fps:.2f} fps ({how})")
+    return 0
+
+
+# -- fp16-check -----------------------------------------------------------------------------------------------------
+def load_vpy_output(script: Path) -> Any:
+    """Run a .vpy script in a fresh namespace and return its output 0 clip."""
+    import runpy
+
+    import vapoursynth as vs
+
+    from ..errors import ClipError
+
+    if not script.is_file():
+        raise ClipError("--clip", str(script), "an existing .vpy script", where="vsinfer fp16-check")
+    vs.clear_outputs()
+    runpy.run_path(str(script), run_name="__vapoursynth__")
+    try:
+        output = vs.get_output(0)
+    except (KeyError, IndexError) as exc:
+        raise ClipError("--clip", str(script), "a script that sets output 0 (clip.set_output())",
+                        where="vsinfer fp16-check") from exc
+    return getattr(output, "clip", output)
+
+
+def cmd_fp16_check(model: Path, *, clip: Path | None = None, json: Json = False) -> int:
+    """Check whether MODEL can run in fp16: the float32 values that would overflow and the nodes kept in float32.
+
+    Args:
+        model: The ONNX model.
+        clip: A .vpy script whose output 0 is the sample (default: synthetic samples).
+        json: Machine-readable output.
+
+    """
+    from ..fp16 import report as fp16_report
+
+    path = model_file(model)
+    sample = load_vpy_output(clip) if clip is not None else None
+    report = fp16_report(path, clip=sample)
+    if json:
+        emit_json(report.to_json())
+    else:
+        sys.stdout.write(f"{report}\n")
+    return 0

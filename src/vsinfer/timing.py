@@ -1,0 +1,236 @@
+"""Timing a configuration as a user would see it: a fresh node, frame 0 apart from the steady rate, the outputs kept.
+
+VapourSynth caches frames per node, so every measurement builds its node anew and renders each frame once.
+``machine`` names what makes one machine's timings differ from another's.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import platform
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .backends.spec import backend_spec, label
+from .errors import BackendUnavailable, InvalidValueError, VsinferError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import vapoursynth as vs
+
+    from .backends.base import Backend
+
+__all__ = ["Timing", "Trial", "machine", "planes", "render", "sample_clips", "time_trial"]
+
+logger = logging.getLogger("vsinfer.tune")
+
+Pair = tuple[int, int]
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+RUNTIME_KEYS = ("version", "openvino_version", "onnxruntime_version", "ncnn_version", "tensorrt_version",
+                "migraphx_version", "cuda_runtime_version")
+"""``Version()`` keys that name what a plugin runs on."""
+
+
+def machine() -> dict[str, Any]:
+    """What makes timings on this machine differ from another's: CPU, cores, GPU, plugins and runtimes."""
+    import vapoursynth as vs
+
+    from .device import probe_gpu
+    from .plugins import EXTRAS, plugin_info
+
+    try:
+        gpu = probe_gpu(0)
+        gpu_name = gpu.model or gpu.vendor
+    except VsinferError:
+        gpu_name = None
+    plugins = {}
+    for namespace in EXTRAS:
+        info = plugin_info(namespace)
+        if info is not None:
+            plugins[namespace] = {k: info[k] for k in RUNTIME_KEYS if k in info}
+    return {"cpu": cpu_model(), "cores": cpu_count(), "vs_threads": vs.core.num_threads, "gpu": gpu_name,
+            "plugins": plugins}
+
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One configuration: a backend and a tile size (None: the whole frame)."""
+
+    backend: Backend
+    """The backend to time."""
+    tilesize: Pair | None = None
+    """Tile size passed to ``inference``; None runs the whole frame."""
+
+    def __str__(self) -> str:
+        return label(self.backend, self.tilesize)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """What timing one Trial gave."""
+
+    trial: Trial
+    """The configuration."""
+    fps: float
+    """Steady frames per second (frame 0 excluded); 0 when it could not run."""
+    first_frame_s: float
+    """Seconds from ``inference()`` to frame 0 (graph construction, session / engine creation)."""
+    frames: int
+    """Steady frames rendered."""
+    error: str | None = None
+    """Why it could not run or was rejected (output out of tolerance); None when usable."""
+    max_abs_diff: float | None = None
+    """Largest difference from the float32 whole-frame output, when compared."""
+    stopped_early: bool = False
+    """True when it was clearly slower than the best so far and timing stopped before the last frame."""
+
+    @property
+    def usable(self) -> bool:
+        """True when it ran and its output is within tolerance."""
+        return self.error is None and self.fps > 0
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for the stored decision and ``--json`` output."""
+        return {"backend": backend_spec(self.trial.backend), "tilesize": self.trial.tilesize, "fps": self.fps,
+                "first_frame_s": self.first_frame_s, "frames": self.frames, "error": self.error,
+                "max_abs_diff": self.max_abs_diff, "stopped_early": self.stopped_early, "label": str(self.trial)}
+
+
+@dataclass
+class _Rendered:
+    """Timing figures plus the output frames kept for comparison."""
+
+    first_frame_s: float
+    steady_s: float
+    frames: int
+    stopped_early: bool
+    outputs: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+def planes(frame: vs.VideoFrame) -> np.ndarray:
+    """The frame's planes stacked as one float32 array (planes, height, width)."""
+    import numpy as np
+
+    return np.stack([np.asarray(frame[p], dtype=np.float32) for p in range(frame.format.num_planes)])
+
+
+def render(
+    make: Callable[[], vs.VideoNode], frames: int, *, keep: Sequence[int] = (), deadline_s: float | None = None,
+    requests: int | None = None,
+) -> _Rendered:
+    """Build a node with ``make()`` and render frames 0..frames-1 once each.
+
+    Frame 0 is awaited alone (its time includes ``make()``); the rest are requested ``requests`` at a time
+    (default: the core's threads, like vspipe). Past ``deadline_s`` of steady rendering no new frame is
+    requested; those in flight are awaited, so nothing keeps running into the next measurement.
+    """
+    import vapoursynth as vs
+
+    start = time.perf_counter()
+    node = make()
+    first = node.get_frame(0)
+    first_s = time.perf_counter() - start
+    outputs = {0: planes(first)} if 0 in keep else {}
+    del first
+    in_flight = max(1, requests or vs.core.num_threads)
+    pending: deque[tuple[int, Any]] = deque()
+    done, next_n, stopped = 0, 1, False
+    t0 = time.perf_counter()
+    while pending or (next_n < frames and not stopped):
+        while not stopped and next_n < frames and len(pending) < in_flight:
+            pending.append((next_n, node.get_frame_async(next_n)))
+            next_n += 1
+        n, future = pending.popleft()
+        frame = future.result()
+        done += 1
+        if n in keep:
+            outputs[n] = planes(frame)
+        del frame
+        if deadline_s is not None and not stopped and time.perf_counter() - t0 > deadline_s and next_n < frames:
+            stopped = True
+    return _Rendered(first_s, time.perf_counter() - t0, done, stopped, outputs)
+
+
+def time_trial(
+    trial: Trial,
+    clips: Sequence[vs.VideoNode],
+    network_path: str | os.PathLike[str],
+    *,
+    frames: int,
+    overlap: Pair = (0, 0),
+    keep: Sequence[int] = (),
+    deadline_s: float | None = None,
+) -> tuple[Timing, dict[int, np.ndarray]]:
+    """Time ``trial`` on a fresh node over ``clips``; the frames in ``keep`` come back as arrays.
+
+    A backend that cannot run here (BackendUnavailable, a plugin error while rendering) gives a Timing with
+    ``error`` set; mistakes in the call itself (clips, model, tiling of the whole frame) are raised.
+    """
+    import vapoursynth as vs
+
+    def make() -> vs.VideoNode:
+        if trial.tilesize is None:
+            return trial.backend.inference(list(clips), network_path)
+        return trial.backend.inference(list(clips), network_path, overlap, trial.tilesize)
+
+    try:
+        done = render(make, frames, keep=keep, deadline_s=deadline_s)
+    except (BackendUnavailable, vs.Error) as exc:
+        logger.info("autotune: %s cannot run here: %s", trial, exc)
+        return Timing(trial, 0.0, 0.0, 0, error=f"{type(exc).__name__}: {exc}"), {}
+    except InvalidValueError as exc:
+        if trial.tilesize is None:
+            raise
+        return Timing(trial, 0.0, 0.0, 0, error=f"{type(exc).__name__}: {exc}"), {}
+    fps = done.frames / done.steady_s if done.steady_s > 0 else math.inf
+    return Timing(trial, fps, done.first_frame_s, done.frames, stopped_early=done.stopped_early), done.outputs
+
+
+# -- the sample clip -------------------------------------------------------------------------------------------
+def sample_clips(clips: Sequence[vs.VideoNode], frames: int) -> list[vs.VideoNode]:
+    """``frames`` frames spread over each clip, rendered once and served from memory by new clips.
+
+    Every candidate then reads the same input at no cost, whatever the user's source filter costs.
+    """
+    import vapoursynth as vs
+
+    length = min(c.num_frames for c in clips)
+    count = max(1, min(frames, length))
+    picks = sorted({round(i * (length - 1) / max(1, count - 1)) for i in range(count)})
+    out = []
+    for clip in clips:
+        stored = [clip.get_frame(i) for i in picks]
+        blank = vs.core.std.BlankClip(clip, length=frames)
+
+        def serve(n: int, f: vs.VideoFrame, stored: list[vs.VideoFrame] = stored) -> vs.VideoFrame:
+            return stored[n % len(stored)]
+
+        out.append(vs.core.std.ModifyFrame(blank, blank, serve))
+    return out
