@@ -19,7 +19,7 @@ REQUIRED = {ns for ns in os.environ.get("VSINFER_REQUIRE", "").split(",") if ns}
 
 def vulkan_missing() -> str | None:
     """Why core.ncnn cannot run here (no Vulkan device), or None when one answers: vsinfer's own device probe."""
-    from vsinfer.inputs import VULKAN_HINT
+    from vsinfer.backends.ncnn import VULKAN_HINT
     from vsinfer.plugins import device_names
 
     return None if device_names("ncnn") else f"core.ncnn finds no Vulkan device; {VULKAN_HINT}"

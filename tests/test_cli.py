@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import ModelFactory, need_module, need_plugin
 from tests.engine.test_inventory import held, store  # a builder holding a lock; the store fixture
 from vsinfer.cli import main, parse_size_pair
-from vsinfer.engine.store import Store
+from vsinfer.store import Store
 
 __all__ = ["held", "store"]  # the fixture is used by name, not referenced
 

@@ -10,10 +10,10 @@ import onnx
 import pytest
 import vapoursynth as vs
 
-import vsinfer.engine.trt as trt_module
+import vsinfer.backends.trt.builder as trt_module
 from tests.conftest import clip_from_planes, need_module, need_plugin, planes_of, reference
 from vsinfer import Backend
-from vsinfer.engine.identity import DeviceInfo
+from vsinfer.identity import DeviceInfo
 from vsinfer.model import read_model
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -29,7 +29,7 @@ FAMILY_PAGES = {"ort": "ort.md", "ov": "ov.md", "ncnn": "ncnn.md", "trt": "trt.m
 
 REFERENCE_MODULES = ["vsinfer", "vsinfer.backends.base", "vsinfer.backends.ort", "vsinfer.backends.ov",
                      "vsinfer.backends.ncnn", "vsinfer.backends.trt", "vsinfer.backends.migx", "vsinfer.errors",
-                     "vsinfer.tiling", "vsinfer.select", "vsinfer.presets", "vsinfer.engine.store",
+                     "vsinfer.tiling", "vsinfer.select", "vsinfer.presets", "vsinfer.store",
                      "vsinfer.jetpack", "vsinfer.fp16", "vsinfer.tune"]
 """Modules whose docstrings must be rendered in docs/reference (those that exist in src/)."""
 

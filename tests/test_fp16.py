@@ -18,12 +18,15 @@ import onnx
 import pytest
 import vapoursynth as vs
 
-import vsinfer.fp16 as fp16
+import vsinfer.fp16.analysis as fp16
+import vsinfer.backends.guard as guard_module
+from vsinfer.backends.guard import apply_guard
+from vsinfer.fp16 import report as fp16_report
 from tests.conftest import clip_from_planes, need_module, need_plugin, planes_of, reference
 from tests.fp16.models import EXPECTED, MODELS, constant, unnamed
 from vsinfer import Backend
-from vsinfer.engine.convert import convert_model
-from vsinfer.engine.store import Store
+from vsinfer.conversion import convert_model
+from vsinfer.store import Store
 from vsinfer.model import model_info
 
 OVERFLOWING = sorted(name for name in MODELS if EXPECTED[name])
@@ -34,7 +37,7 @@ TOLERANCE = 2e-2
 def _fresh_memory() -> None:
     """Each test starts without the process-wide memo, so the per-test cache dir is what counts."""
     fp16._memo.clear()
-    fp16._decisions.clear()
+    guard_module._decisions.clear()
 
 
 def bright(h: int = 48, w: int = 64, seed: int = 7) -> np.ndarray:
@@ -62,7 +65,7 @@ def error(backend: Any, model: Path, fmt: int = vs.RGBS) -> tuple[float, vs.Vide
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_check_names_exactly_the_nodes(tmp_path: Path, name: str) -> None:
-    report = fp16.check(build(tmp_path, name))
+    report = fp16_report(build(tmp_path, name))
     assert set(report.block_list) == EXPECTED[name]
     assert {n.name for n in report.analysis.overflowing} <= EXPECTED[name]
     data = json.loads(json.dumps(report.to_json()))
@@ -80,7 +83,7 @@ def test_check_names_exactly_the_nodes(tmp_path: Path, name: str) -> None:
 def test_check_reads_frames_of_a_clip(tmp_path: Path) -> None:
     model = build(tmp_path, "single")
     clip = clip_from_planes(bright(300, 400), vs.RGBS, length=10)
-    report = fp16.check(model, clip=clip)
+    report = fp16_report(model, clip=clip)
     assert "+ 3 frames (128x128) of the clip" in report.analysis.samples  # centre crops
     assert set(report.block_list) == EXPECTED["single"]
 
@@ -135,7 +138,7 @@ def test_analysis_is_cached_in_the_store(tmp_path: Path, isolated_cache: Path,
     second = fp16.analyse(model, clips)
     assert second.cached and second.block_list == first.block_list and second.nodes == first.nodes
     assert "+ 1 frame (64x48) of the clip" in second.samples
-    backend, _ = fp16.apply_guard(Backend.ORT_CPU(), model, clips)
+    backend, _ = apply_guard(Backend.ORT_CPU(), model, clips)
     assert backend.fp16 is False  # guarded from the stored record
 
 
@@ -206,7 +209,7 @@ def test_the_safe_model_keeps_full_fp16(tmp_path: Path) -> None:
     model = model_info(build(tmp_path, "safe"))
     clips = [clip_from_planes(bright(), vs.RGBS)]
     for backend in (Backend.ORT_CPU(), Backend.TRT_RTX(), Backend.NCNN(), Backend.OV_GPU(), Backend.MIGX(fp16=True)):
-        guarded, same = fp16.apply_guard(backend, model, clips)
+        guarded, same = apply_guard(backend, model, clips)
         assert guarded is backend and same is model
     assert fp16.analyse(model).block_list == ()
 
@@ -224,12 +227,12 @@ def test_no_analysis_when_nothing_runs_in_fp16(tmp_path: Path, backend: Any, mon
         raise AssertionError("nothing runs in fp16: the guard must not analyse")
 
     monkeypatch.setattr(fp16, "_run_analysis", no_run)
-    assert fp16.apply_guard(backend, model, [clip_from_planes(bright(), vs.RGBS)]) == (backend, model)
+    assert apply_guard(backend, model, [clip_from_planes(bright(), vs.RGBS)]) == (backend, model)
 
 
 def test_ort_runs_the_converted_model_without_converting_again(tmp_path: Path) -> None:
     model = model_info(build(tmp_path, "chain"))
-    backend, guarded = fp16.apply_guard(Backend.ORT_CPU(fp16_blacklist_ops=["Relu"]), model,
+    backend, guarded = apply_guard(Backend.ORT_CPU(fp16_blacklist_ops=["Relu"]), model,
                                         [clip_from_planes(bright(), vs.RGBS)])
     assert backend == Backend.ORT_CPU(fp16=False)
     assert guarded.path != model.path and guarded.inputs[0].elem_type == 1 and guarded.outputs[0].elem_type == 1
@@ -238,22 +241,22 @@ def test_ort_runs_the_converted_model_without_converting_again(tmp_path: Path) -
     half_nodes = fp16.tensor_ranges(guarded.path, fp16.synthetic_samples(3, 32, 32), (10,))
     assert kept <= {n.name for n in converted.graph.node}
     assert max(half_nodes.values()) < fp16.LIMIT
-    _, half = fp16.apply_guard(Backend.ORT_CPU(), model, [clip_from_planes(bright(), vs.RGBH)])
+    _, half = apply_guard(Backend.ORT_CPU(), model, [clip_from_planes(bright(), vs.RGBH)])
     assert half.inputs[0].elem_type == 10  # a half clip gets a half-IO model
 
 
 def test_ov_gpu_runs_the_converted_model_with_the_f32_hint(tmp_path: Path) -> None:
     model = model_info(build(tmp_path, "resize"))
-    backend, guarded = fp16.apply_guard(Backend.OV_GPU(), model, [clip_from_planes(bright(), vs.RGBS)])
+    backend, guarded = apply_guard(Backend.OV_GPU(), model, [clip_from_planes(bright(), vs.RGBS)])
     assert backend == Backend.OV_GPU(fp16=False) and backend.precision_hint() == "f32"
     assert guarded.path != model.path and guarded.inputs[0].elem_type == 1 and guarded.outputs[0].elem_type == 1
-    generic, same = fp16.apply_guard(Backend.OV(device="GPU"), model, [clip_from_planes(bright(), vs.RGBS)])
+    generic, same = apply_guard(Backend.OV(device="GPU"), model, [clip_from_planes(bright(), vs.RGBS)])
     assert generic.custom_config["INFERENCE_PRECISION_HINT"] == "f32" and same == guarded
 
 
 def test_ov_cpu_switches_to_the_f32_hint(tmp_path: Path) -> None:
     model = model_info(build(tmp_path, "single"))
-    backend, same = fp16.apply_guard(Backend.OV_CPU(), model, [clip_from_planes(bright(), vs.RGBS)])
+    backend, same = apply_guard(Backend.OV_CPU(), model, [clip_from_planes(bright(), vs.RGBS)])
     assert backend == Backend.OV_CPU(fp16=False) and same is model
 
 
@@ -263,7 +266,7 @@ def test_no_node_block_list_means_float32_with_a_warning(
 ) -> None:
     model = model_info(build(tmp_path, "single"))
     with caplog.at_level(logging.INFO, logger="vsinfer.fp16"):
-        guarded, same = fp16.apply_guard(backend, model, [clip_from_planes(bright(), vs.RGBS)])
+        guarded, same = apply_guard(backend, model, [clip_from_planes(bright(), vs.RGBS)])
     assert guarded.fp16 is False and same is model
     (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert "/big/Conv" in record.getMessage() and "float32" in record.getMessage()
@@ -282,8 +285,8 @@ def test_the_decision_is_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFi
     model = model_info(build(tmp_path, "chain"))
     clips = [clip_from_planes(bright(), vs.RGBS)]
     with caplog.at_level(logging.DEBUG, logger="vsinfer.fp16"):
-        fp16.apply_guard(Backend.ORT_CPU(), model, clips)
-        fp16.apply_guard(Backend.ORT_CPU(), model, clips)
+        apply_guard(Backend.ORT_CPU(), model, clips)
+        apply_guard(Backend.ORT_CPU(), model, clips)
     decisions = [r for r in caplog.records if "keeps 4 nodes in float32" in r.getMessage()]
     assert [r.levelno for r in decisions] == [logging.INFO, logging.DEBUG]
 
@@ -304,13 +307,13 @@ def test_trt_rtx_build_keeps_the_nodes_in_float32(
     tmp_path: Path, isolated_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     need_module("tensorrt_rtx")
-    import vsinfer.engine.trt as trt_module
-    from vsinfer.engine.identity import DeviceInfo
+    import vsinfer.backends.trt.builder as trt_module
+    from vsinfer.identity import DeviceInfo
 
     monkeypatch.setattr(trt_module, "plugin_device", lambda namespace, device_id: DeviceInfo("Test RTX", "8.9"))
     path = build(tmp_path, "chain")
     model = model_info(path)
-    backend, same = fp16.apply_guard(Backend.TRT_RTX(fp16_blacklist_ops=["Relu"]), model,
+    backend, same = apply_guard(Backend.TRT_RTX(fp16_blacklist_ops=["Relu"]), model,
                                      [clip_from_planes(bright(), vs.RGBH)])
     assert same is model and set(backend.fp16_blacklist_ops) == EXPECTED["chain"] | {"Relu"}
     engine = backend.build_engine(path, 3, (64, 48))
@@ -329,25 +332,25 @@ def test_a_conversion_that_fails_falls_back_to_float32(tmp_path: Path, monkeypat
                                                        caplog: pytest.LogCaptureFixture) -> None:
     model = model_info(build(tmp_path, "single"))
 
-    def broken(*args: Any) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("converter exploded")
 
-    monkeypatch.setattr(fp16, "_convert", broken)
+    monkeypatch.setattr(guard_module, "convert_model", broken)
     with caplog.at_level(logging.WARNING, logger="vsinfer.fp16"):
-        backend, same = fp16.apply_guard(Backend.ORT_CPU(), model, [clip_from_planes(bright(), vs.RGBS)])
+        backend, same = apply_guard(Backend.ORT_CPU(), model, [clip_from_planes(bright(), vs.RGBS)])
     assert backend == Backend.ORT_CPU(fp16=False) and same is model
     assert any("converter exploded" in r.getMessage() for r in caplog.records)
 
 
 def test_an_explicit_half_output_gets_a_half_io_model(tmp_path: Path) -> None:
     model = model_info(build(tmp_path, "single"))
-    backend, guarded = fp16.apply_guard(Backend.ORT_CPU(output_format=1), model,
+    backend, guarded = apply_guard(Backend.ORT_CPU(output_format=1), model,
                                         [clip_from_planes(bright(), vs.RGBS)])
     assert backend.output_format == 1 and guarded.outputs[0].elem_type == 10
 
 
 def test_the_record_shows_in_the_cache_listing(tmp_path: Path) -> None:
-    from vsinfer.engine.inventory import scan
+    from vsinfer.store.inventory import scan
 
     path = build(tmp_path, "chain")
     fp16.analyse(model_info(path))

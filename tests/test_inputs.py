@@ -1,4 +1,4 @@
-"""vsinfer.inputs: each check on its own, with the device queries read from the real plugins or stand-ins."""
+"""vsinfer.validation and the families' own checks: each check on its own, with the device queries read from the real plugins or stand-ins."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ import vapoursynth as vs
 from onnx import TensorProto, helper
 
 from tests.conftest import ModelFactory, need_plugin
-from vsinfer import Backend, inputs, plugins
+from vsinfer import Backend, plugins, validation
+from vsinfer.backends.ov.checks import OV_CONFIG_RULES, check_ov_config
+from vsinfer.conversion import check_block_list
+from vsinfer.model import foreign_ops
 from vsinfer.errors import (
     ArgumentError,
     ClipError,
@@ -29,30 +32,43 @@ from vsinfer.model import ModelInfo, TensorInfo, model_info
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def check_output(backend: Backend, model: ModelInfo, flexible: bool, where: str,
+                 kwargs: dict[str, Any] | None = None) -> None:
+    """What ``inference`` checks of the output: the generic rule, then the family's own (``check_call``)."""
+    output = validation.check_output(model, flexible, where)
+    backend.check_call(model, output, flexible, kwargs or {}, where)
+
+
+def check_kwargs(backend: Backend, kwargs: dict[str, Any], where: str) -> None:
+    """What ``inference`` checks of forwarded kwargs: the generic rules, then the family's (``check_plugin_kwargs``)."""
+    validation.check_kwargs(backend.namespace, backend.path_argument, kwargs, where)
+    backend.check_plugin_kwargs(kwargs, where)
+
+
 def blank(fmt: int = vs.RGBS, w: int = 32, h: int = 24, length: int = 2) -> vs.VideoNode:
     return vs.core.std.BlankClip(width=w, height=h, format=fmt, length=length)
 
 
 # -- describe --------------------------------------------------------------------------------------------------------
 def test_describe_keeps_short_values_and_shortens_the_rest() -> None:
-    assert inputs.describe(3) == 3 and inputs.describe("a.onnx") == "a.onnx" and inputs.describe(None) is None
-    assert repr(inputs.describe(np.zeros((2, 3), np.uint8))) == "<numpy.ndarray shape=(2, 3) dtype=uint8>"
-    assert repr(inputs.describe(blank())) == "<VideoNode RGBS 32x24, 2 frames>"
+    assert validation.describe(3) == 3 and validation.describe("a.onnx") == "a.onnx" and validation.describe(None) is None
+    assert repr(validation.describe(np.zeros((2, 3), np.uint8))) == "<numpy.ndarray shape=(2, 3) dtype=uint8>"
+    assert repr(validation.describe(blank())) == "<VideoNode RGBS 32x24, 2 frames>"
     audio = vs.core.std.BlankAudio(length=100)
-    assert repr(inputs.describe(audio)) == "<AudioNode 44100 Hz, 2 channels, 100 samples>"
-    assert repr(inputs.describe([blank(vs.GRAYS)])) == "[<VideoNode GrayS 32x24, 2 frames>]"
-    assert repr(inputs.describe(b"x" * 100)) == "<bytes of length 100>"
-    assert repr(inputs.describe(list(range(100)))) == "<list of 100 items>"
-    assert inputs.describe(inputs.Shown("a")) == inputs.Shown("a") and hash(inputs.Shown("a")) == hash("a")
+    assert repr(validation.describe(audio)) == "<AudioNode 44100 Hz, 2 channels, 100 samples>"
+    assert repr(validation.describe([blank(vs.GRAYS)])) == "[<VideoNode GrayS 32x24, 2 frames>]"
+    assert repr(validation.describe(b"x" * 100)) == "<bytes of length 100>"
+    assert repr(validation.describe(list(range(100)))) == "<list of 100 items>"
+    assert validation.describe(validation.Shown("a")) == validation.Shown("a") and hash(validation.Shown("a")) == hash("a")
 
 
 # -- clip_list -------------------------------------------------------------------------------------------------------
 def test_clip_list_accepts_a_clip_a_list_and_a_tuple() -> None:
     a, b = blank(), blank(vs.GRAYS)
-    assert inputs.clip_list(a, "X") == [a]
-    assert inputs.clip_list([a, b], "X") == [a, b]
-    assert inputs.clip_list((a, b), "X") == [a, b]
-    assert inputs.clip_list([blank(vs.YUV444P8)], "X")[0].format.id == vs.YUV444P8  # unsubsampled YUV is fine
+    assert validation.clip_list(a, "X") == [a]
+    assert validation.clip_list([a, b], "X") == [a, b]
+    assert validation.clip_list((a, b), "X") == [a, b]
+    assert validation.clip_list([blank(vs.YUV444P8)], "X")[0].format.id == vs.YUV444P8  # unsubsampled YUV is fine
 
 
 def test_clip_list_never_iterates_an_audio_node(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,7 +81,7 @@ def test_clip_list_never_iterates_an_audio_node(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(vs.AudioNode, "__getitem__", no_iteration, raising=False)
     monkeypatch.setattr(vs.AudioNode, "__len__", no_iteration, raising=False)
     with pytest.raises(ClipError, match=r"X: clips=<AudioNode 44100 Hz, 2 channels, 441000 samples> is not valid"):
-        inputs.clip_list(audio, "X")
+        validation.clip_list(audio, "X")
 
 
 @pytest.mark.parametrize(("clips", "parameter", "text"), [
@@ -77,7 +93,7 @@ def test_clip_list_never_iterates_an_audio_node(monkeypatch: pytest.MonkeyPatch)
 ])
 def test_clip_list_refuses(clips: Any, parameter: str, text: str) -> None:
     with pytest.raises(ClipError) as info:
-        inputs.clip_list(clips(), "X")
+        validation.clip_list(clips(), "X")
     assert info.value.parameter == parameter and text in str(info.value)
 
 
@@ -85,17 +101,17 @@ def test_clip_list_refuses(clips: Any, parameter: str, text: str) -> None:
 def test_model_path(tmp_path: Path) -> None:
     file = tmp_path / "m.onnx"
     file.write_bytes(b"x")
-    assert inputs.model_path(str(file), "X") == file
-    assert inputs.model_path(file, "X") == file
+    assert validation.model_path(str(file), "X") == file
+    assert validation.model_path(file, "X") == file
 
     class Pathish:
         def __fspath__(self) -> bytes:
             return b"/m.onnx"
 
     with pytest.raises(ModelError, match=r"this os\.PathLike gives bytes"):
-        inputs.model_path(Pathish(), "X")
+        validation.model_path(Pathish(), "X")
     with pytest.raises(ModelError, match=r"X: network_path=' ' is not valid; expected a path to an ONNX file"):
-        inputs.model_path(" ", "X")
+        validation.model_path(" ", "X")
 
 
 # -- image_input -----------------------------------------------------------------------------------------------------
@@ -106,7 +122,7 @@ def info(inputs_: list[TensorInfo], outputs: list[TensorInfo] | None = None) -> 
 
 def test_image_input_returns_the_one_input(make_model: ModelFactory) -> None:
     model = model_info(make_model(3, 3, input_name="x.1"))
-    assert inputs.image_input(model, "X").name == "x.1"
+    assert validation.image_input(model, "X").name == "x.1"
 
 
 def test_image_input_reads_the_op_domains_once_per_checksum(make_model: ModelFactory,
@@ -114,9 +130,9 @@ def test_image_input_reads_the_op_domains_once_per_checksum(make_model: ModelFac
     import onnx
 
     model = model_info(make_model(3, 3))
-    inputs.image_input(model, "X")
+    validation.image_input(model, "X")
     monkeypatch.setattr(onnx, "load_model", lambda *a, **k: pytest.fail("the model was read again"))
-    inputs.image_input(model, "X")
+    validation.image_input(model, "X")
 
 
 def test_foreign_ops_sees_subgraphs_and_spares_known_and_local_domains() -> None:
@@ -133,62 +149,62 @@ def test_foreign_ops_sees_subgraphs_and_spares_known_and_local_domains() -> None
     function = helper.make_function("local.fns", "MyFn", ["a"], ["b"], [helper.make_node("Identity", ["a"], ["b"])],
                                     [helper.make_opsetid("", 17)])
     proto = helper.make_model(graph, functions=[function])
-    assert inputs.foreign_ops(proto) == ("acme.Secret",)
+    assert foreign_ops(proto) == ("acme.Secret",)
 
 
 def test_image_input_prefers_the_ops_model_info_records() -> None:
     model = ModelInfo("/nowhere.onnx", 1, (TensorInfo("x", 1, (1, 3, None, None)),), (), ("acme.Secret",))
     with pytest.raises(ModelError, match=r"it uses acme\.Secret, which no vs-mlrt runtime implements"):
-        inputs.image_input(model, "X")
+        validation.image_input(model, "X")
 
 
 # -- check_output ----------------------------------------------------------------------------------------------------
 def test_check_output() -> None:
     four = info([TensorInfo("x", 1, (1, 3, None, None))], [TensorInfo("y", 1, (1, 4, None, None))])
-    inputs.check_output(Backend.ORT_CPU(), four, True, "X")
-    inputs.check_output(Backend.NCNN(), four, True, "X")  # fp16: no crash
+    check_output(Backend.ORT_CPU(), four, True, "X")
+    check_output(Backend.NCNN(), four, True, "X")  # fp16: no crash
     with pytest.raises(ModelError, match="pass flexible=True"):
-        inputs.check_output(Backend.ORT_CPU(), four, False, "X")
+        check_output(Backend.ORT_CPU(), four, False, "X")
     with pytest.raises(ModelError, match=r"fp16=False is not valid; expected fp16=True for a model with 4 output"):
-        inputs.check_output(Backend.NCNN(fp16=False), four, True, "X")
+        check_output(Backend.NCNN(fp16=False), four, True, "X")
     with pytest.raises(ModelError, match="multiple of 4"):  # fp16 switched off by a forwarded argument
-        inputs.check_output(Backend.NCNN(), four, True, "X", {"fp16": 0})
+        check_output(Backend.NCNN(), four, True, "X", {"fp16": 0})
     five = info([TensorInfo("x", 1, (1, 3, None, None))], [TensorInfo("y", 1, (1, 5, None, None))])
-    inputs.check_output(Backend.NCNN(fp16=False), five, True, "X")  # measured: 5 channels run
+    check_output(Backend.NCNN(fp16=False), five, True, "X")  # measured: 5 channels run
 
 
 def test_check_output_warns_on_dynamic_channels(caplog: pytest.LogCaptureFixture) -> None:
     dynamic = info([TensorInfo("x", 1, (1, 3, None, None))], [TensorInfo("y", 1, (1, None, None, None))])
-    inputs.check_output(Backend.NCNN(fp16=False), dynamic, True, "X")
+    check_output(Backend.NCNN(fp16=False), dynamic, True, "X")
     assert "dynamic channels" in caplog.text
 
 
 # -- check_kwargs ----------------------------------------------------------------------------------------------------
 def test_no_kwargs_never_touch_the_plugin(forbid_plugin_call: list[str]) -> None:
-    inputs.check_kwargs(Backend.ORT_CPU(), {}, "X")
+    check_kwargs(Backend.ORT_CPU(), {}, "X")
 
 
 def test_forbidden_kwargs_never_touch_the_plugin(forbid_plugin_call: list[str]) -> None:
     for name in ("clips", "network_path", "engine_path", "program_path", "flexible_output_prop",
                  "path_is_serialization"):
         with pytest.raises(ArgumentError) as err:
-            inputs.check_kwargs(Backend.TRT_RTX(), {name: 1}, "X")
+            check_kwargs(Backend.TRT_RTX(), {name: 1}, "X")
         assert err.value.parameter == name
 
 
 def test_kwargs_checked_against_the_loaded_signature() -> None:
     need_plugin("ort")
     need_plugin("ov")
-    inputs.check_kwargs(Backend.ORT_CPU(), {"fp16": True, "fp16_blacklist_ops": ["Conv"], "provider": "CPU"}, "X")
-    inputs.check_kwargs(Backend.ORT_CPU(), {"fp16_blacklist_ops": "Conv", "num_streams": np.int64(2)}, "X")
-    inputs.check_kwargs(Backend.OV_CPU(), {"config": dict, "device": "CPU"}, "X")
+    check_kwargs(Backend.ORT_CPU(), {"fp16": True, "fp16_blacklist_ops": ["Conv"], "provider": "CPU"}, "X")
+    check_kwargs(Backend.ORT_CPU(), {"fp16_blacklist_ops": "Conv", "num_streams": np.int64(2)}, "X")
+    check_kwargs(Backend.OV_CPU(), {"config": dict, "device": "CPU"}, "X")
     with pytest.raises(UnknownArgumentError) as err:
-        inputs.check_kwargs(Backend.OV_CPU(), {"provider": "CPU"}, "X")
+        check_kwargs(Backend.OV_CPU(), {"provider": "CPU"}, "X")
     assert isinstance(err.value, UnsupportedOptionError) and "device, num_streams" in str(err.value)
     with pytest.raises(ArgumentError, match=r"an int or a list of them \(core\.ort\.Model takes overlap"):
-        inputs.check_kwargs(Backend.ORT_CPU(), {"overlap": ["1"]}, "X")
+        check_kwargs(Backend.ORT_CPU(), {"overlap": ["1"]}, "X")
     with pytest.raises(ArgumentError, match=r"an int \(core\.ort\.Model takes fp16 as int\)"):
-        inputs.check_kwargs(Backend.ORT_CPU(), {"fp16": [1]}, "X")
+        check_kwargs(Backend.ORT_CPU(), {"fp16": [1]}, "X")
 
 
 # -- check_device ----------------------------------------------------------------------------------------------------
@@ -222,17 +238,17 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 def test_ncnn_device_ids(fake: Any) -> None:
     fake(FakePlugin(names=2))
-    inputs.check_device(Backend.NCNN(device_id=1), "NCNN")
+    Backend.NCNN(device_id=1).check_device("NCNN")
     with pytest.raises(DeviceError, match=r"NCNN: device_id=2 is not valid; expected 0 \.\. 1: this machine has 2 "
                                           r"Vulkan device\(s\) \(0: gpu0, 1: gpu1\)"):
-        inputs.check_device(Backend.NCNN(device_id=2), "NCNN")
+        Backend.NCNN(device_id=2).check_device("NCNN")
 
 
 def test_ncnn_without_a_vulkan_loader(fake: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     fake(FakePlugin(names=0))
     monkeypatch.setattr(plugins, "vulkan_loader_error", lambda: "libvulkan.so.1: cannot open shared object file")
     with pytest.raises(DeviceError) as err:
-        inputs.check_device(Backend.NCNN(), "NCNN")
+        Backend.NCNN().check_device("NCNN")
     assert str(err.value) == (
         "NCNN: device_id=0 is not valid; expected a Vulkan device, but no Vulkan device was found (the Vulkan loader "
         "does not load: libvulkan.so.1: cannot open shared object file); install a Vulkan driver (Debian: apt "
@@ -244,8 +260,8 @@ def test_ncnn_without_a_vulkan_device_in_a_real_process() -> None:
     """The real ncnn plugin with a Vulkan loader that finds no driver: a DeviceError, no crash, Model not called."""
     need_plugin("ncnn")
     code = (
-        "from vsinfer import Backend, inputs\n"
-        "try:\n    inputs.check_device(Backend.NCNN(), 'NCNN')\n"
+        "from vsinfer import Backend\n"
+        "try:\n    Backend.NCNN().check_device('NCNN')\n"
         "except Exception as e:\n    print(type(e).__name__, e)\n"
     )
     env = os.environ | {"VK_ICD_FILENAMES": "/nonexistent/none.json", "VK_DRIVER_FILES": "/nonexistent/none.json"}
@@ -262,65 +278,65 @@ def test_ncnn_devices_of_this_machine() -> None:
     names = plugins.device_names("ncnn")
     if not names:
         pytest.skip("no Vulkan device on this machine")
-    inputs.check_device(Backend.NCNN(device_id=len(names) - 1), "NCNN")
+    Backend.NCNN(device_id=len(names) - 1).check_device("NCNN")
     with pytest.raises(DeviceError, match=rf"device_id={len(names)} is not valid; expected 0 \.\. {len(names) - 1}"):
-        inputs.check_device(Backend.NCNN(device_id=len(names)), "NCNN")
+        Backend.NCNN(device_id=len(names)).check_device("NCNN")
 
 
 def test_ov_devices(fake: Any, tmp_path: Path) -> None:
     fake(FakePlugin(devices=["CPU", "GPU.0", "GPU.1"]))
-    inputs.check_device(Backend.OV_GPU(device_id=1), "OV_GPU")
-    inputs.check_device(Backend.OV(device="GPU"), "OV")
+    Backend.OV_GPU(device_id=1).check_device("OV_GPU")
+    Backend.OV(device="GPU").check_device("OV")
     with pytest.raises(DeviceError, match=r"OV_GPU: device_id=2 is not valid; expected the index of an OpenVINO GPU "
                                           r"of this machine; core.ov.AvailableDevices\(\) lists CPU, GPU.0, GPU.1$"):
-        inputs.check_device(Backend.OV_GPU(device_id=2), "OV_GPU")
+        Backend.OV_GPU(device_id=2).check_device("OV_GPU")
     fake(FakePlugin(devices=["CPU", "GPU"]))  # a single GPU is listed without its index
     plugins.clear_device_cache()
-    inputs.check_device(Backend.OV_GPU(), "OV_GPU")
+    Backend.OV_GPU().check_device("OV_GPU")
     with pytest.raises(DeviceError, match="NPU"):
-        inputs.check_device(Backend.OV_NPU(), "OV_NPU")
+        Backend.OV_NPU().check_device("OV_NPU")
     assert plugins.ov_virtual_devices() is None  # the fake's folder does not exist: nothing can be said
-    inputs.check_device(Backend.OV(), "OV")
+    Backend.OV().check_device("OV")
     (tmp_path / "libvsov.so").write_bytes(b"")
     (tmp_path / "libopenvino_hetero_plugin.so").write_bytes(b"")
     plugin = FakePlugin(devices=["CPU", "GPU"])
     plugin.Version = lambda: {"version": "v17.1", "path": str(tmp_path / "libvsov.so")}  # type: ignore[method-assign]
     fake(plugin)
     assert plugins.ov_virtual_devices() == ("HETERO",)
-    inputs.check_device(Backend.OV(device="HETERO:GPU,CPU"), "OV")
+    Backend.OV(device="HETERO:GPU,CPU").check_device("OV")
     with pytest.raises(DeviceError, match=r"OV: device='AUTO' is not valid; expected a device this OpenVINO can run "
                                           r"\(CPU, GPU\): the AUTO plugin does not ship with core\.ov v17\.1"):
-        inputs.check_device(Backend.OV(), "OV")
+        Backend.OV().check_device("OV")
     with pytest.raises(DeviceError, match=r"not GPU\.3"):
-        inputs.check_device(Backend.OV(device="HETERO:GPU.3,CPU"), "OV")
+        Backend.OV(device="HETERO:GPU.3,CPU").check_device("OV")
 
 
 def test_ov_gpu_missing_says_how_to_install(fake: Any) -> None:
     fake(FakePlugin(devices=["CPU"]))
     with pytest.raises(DeviceError, match=r"lists CPU \(no GPU: install Intel's GPU runtime"):
-        inputs.check_device(Backend.OV_GPU(), "OV_GPU")
+        Backend.OV_GPU().check_device("OV_GPU")
 
 
 def test_ov_cpu_needs_no_device_query(forbid_plugin_call: list[str]) -> None:
-    inputs.check_device(Backend.OV_CPU(custom_config={"NUM_STREAMS": "AUTO"}), "OV_CPU")
+    Backend.OV_CPU(custom_config={"NUM_STREAMS": "AUTO"}).check_device("OV_CPU")
 
 
 def test_ort_providers(fake: Any) -> None:
     fake(FakePlugin(providers="CUDA,DML"))
     assert plugins.ort_providers() == ("CPU", "CUDA", "DML")
-    inputs.check_device(Backend.ORT_DML(), "ORT_DML")
+    Backend.ORT_DML().check_device("ORT_DML")
     with pytest.raises(DeviceError, match=r"provider='COREML' is not valid; expected a provider compiled into this "
                                           r"core.ort build \(CPU, CUDA, DML\)"):
-        inputs.check_device(Backend.ORT_COREML(), "ORT_COREML")
+        Backend.ORT_COREML().check_device("ORT_COREML")
 
 
 def test_gpu_ids_only_checked_when_a_device_is_listed(fake: Any) -> None:
     fake(FakePlugin(names=0))  # no CUDA: the engine may still be built; the plugin's own error is wrapped later
-    inputs.check_device(Backend.TRT_RTX(device_id=3), "TRT_RTX")
+    Backend.TRT_RTX(device_id=3).check_device("TRT_RTX")
     plugins.clear_device_cache()
     fake(FakePlugin(names=1))
     with pytest.raises(DeviceError, match=r"device_id=3 is not valid; expected 0 \.\. 0: this machine has 1 GPU"):
-        inputs.check_device(Backend.TRT_RTX(device_id=3), "TRT_RTX")
+        Backend.TRT_RTX(device_id=3).check_device("TRT_RTX")
 
 
 def test_real_plugins_device_queries_never_call_model() -> None:
@@ -339,7 +355,7 @@ def test_real_plugins_device_queries_never_call_model() -> None:
     ("ENABLE_CPU_PINNING", 1), ("INFERENCE_NUM_THREADS", "4"), ("CACHE_DIR", "/tmp"), ("SOME_NEW_KEY", "x"),
 ])
 def test_ov_config_accepted(key: str, value: Any) -> None:
-    inputs.check_ov_config({key: value}, "OV_CPU")
+    check_ov_config({key: value}, "OV_CPU")
 
 
 @pytest.mark.parametrize(("key", "value"), [
@@ -350,7 +366,7 @@ def test_ov_config_accepted(key: str, value: Any) -> None:
 ])
 def test_ov_config_refused(key: str, value: Any) -> None:
     with pytest.raises(ConfigError) as err:
-        inputs.check_ov_config({key: value}, "OV_CPU")
+        check_ov_config({key: value}, "OV_CPU")
     assert err.value.parameter == f"custom_config[{key!r}]" and f"{value!r}" in str(err.value)
 
 
@@ -362,7 +378,7 @@ def test_ov_config_refused(key: str, value: Any) -> None:
 def test_ov_config_rules_agree_with_openvino(key: str, value: Any, accepted: bool, make_model: ModelFactory) -> None:
     """The rules say what OpenVINO itself says, on the real plugin."""
     need_plugin("ov")
-    assert inputs.OV_CONFIG_RULES[key][0](value) is accepted
+    assert OV_CONFIG_RULES[key][0](value) is accepted
     clip = blank(length=1)
     try:
         vs.core.ov.Model(clips=[clip], network_path=str(make_model(3, 3)), device="CPU",
@@ -381,10 +397,10 @@ def test_block_list_entries_warn_only_when_they_mean_nothing(make_model: ModelFa
     model = model_info(make_model(3, 3))  # one Conv node named "/body/conv0/Conv"
     with caplog.at_level(logging.WARNING):
         # an op type absent from this model (the backend serves other models too) and a node name: no warning
-        inputs.check_block_list(Backend.ORT_CPU(fp16_blacklist_ops=["Resize", "/body/conv0/Conv"]), model, "ORT_CPU")
+        check_block_list(model, Backend.ORT_CPU(fp16_blacklist_ops=["Resize", "/body/conv0/Conv"]).fp16_blacklist_ops, "ORT_CPU")
         assert caplog.text == ""
-        inputs.check_block_list(Backend.OV_CPU(fp16=True, fp16_blacklist_ops=["Resise", "Conv"]), model, "OV_CPU")
+        check_block_list(model, Backend.OV_CPU(fp16=True, fp16_blacklist_ops=["Resise", "Conv"]).fp16_blacklist_ops, "OV_CPU")
         assert "'Resise' is neither an ONNX op type nor a node name of OV_CPU" in caplog.text
         caplog.clear()
-        inputs.check_block_list(Backend.OV_CPU(fp16=True, fp16_blacklist_ops=["Resise", "Conv"]), model, "OV_CPU")
+        check_block_list(model, Backend.OV_CPU(fp16=True, fp16_blacklist_ops=["Resise", "Conv"]).fp16_blacklist_ops, "OV_CPU")
         assert caplog.text == ""  # once per model and list

@@ -288,8 +288,8 @@ def test_trt_rtx_engine_is_built_by_vsinfer(
     """ArtCNN on as_jetpack(TRT_RTX) builds its engine into vsinfer's store; running it needs a GPU."""
     need_module("tensorrt_rtx")
     need_plugin("trt_rtx")
-    import vsinfer.engine.trt as trt_module
-    from vsinfer.engine.identity import DeviceInfo
+    import vsinfer.backends.trt.builder as trt_module
+    from vsinfer.identity import DeviceInfo
 
     monkeypatch.setattr(trt_module, "plugin_device", lambda namespace, device_id: DeviceInfo("Test RTX 4090", "8.9"))
     seen: list[dict[str, Any]] = []

@@ -14,6 +14,7 @@ import vapoursynth as vs
 
 from tests.conftest import ModelFactory, clip_from_planes, pattern
 from vsinfer import Backend, select
+from vsinfer.backends import registry
 from vsinfer.errors import ConfigError, NoBackendError
 from vsinfer.plugins import PluginStatus
 from vsinfer.select import Environment, decide
@@ -96,7 +97,7 @@ def test_explanation_names_each_reason() -> None:
 
 @pytest.fixture
 def fake_machine(monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr(select, "_registry", [])  # a clean registry: the built-ins are kept apart and always there
+    monkeypatch.setattr(registry, "_registered", [])  # a clean registry: the built-ins are kept apart and always there
 
     def use(environment: Environment) -> None:
         monkeypatch.setattr(select, "current_environment", lambda device_id=0: environment)
@@ -206,10 +207,9 @@ def test_vsinfer_info_runs(command: list[str]) -> None:
 
 def test_register_adds_to_the_builtins_without_help(monkeypatch: pytest.MonkeyPatch) -> None:
     """A register() before any autoselect must not hide the built-ins (it used to)."""
-    monkeypatch.setattr(select, "_registry", [])
-    select._builtins.cache_clear()
+    monkeypatch.setattr(registry, "_registered", [])
     select.register(MyBackend, vendors=["nvidia"], priority=95)
-    names = [c.cls.__name__ for c in select.candidates("nvidia")]
+    names = [c.cls.__name__ for c in registry.offers("nvidia")]
     assert names[:3] == ["TRT", "MyBackend", "TRT_RTX"] and "NCNN" in names
     decision = decide(env("nvidia", loaded=("ncnn", "ov")))
     assert decision.cls is Backend.NCNN
@@ -219,7 +219,7 @@ def test_register_adds_to_the_builtins_without_help(monkeypatch: pytest.MonkeyPa
 def test_a_cpu_runtime_registered_above_the_builtins_serves_a_machine_without_gpu(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(select, "_registry", [])
+    monkeypatch.setattr(registry, "_registered", [])
     select.register(MyBackend, vendors=["cpu"], priority=30)
     status = PluginStatus("myfake", True, "v1", {}, (), None)
     base = env(None, loaded=("ov", "ort"))
@@ -231,7 +231,7 @@ def test_a_cpu_runtime_registered_above_the_builtins_serves_a_machine_without_gp
     assert decision.cls is Backend.OV_CPU
     assert ("MyBackend", "core.myfake is not loaded in VapourSynth") in [(s.name, s.reason) for s in decision.steps]
     # below the built-ins it is only tried after them
-    monkeypatch.setattr(select, "_registry", [])
+    monkeypatch.setattr(registry, "_registered", [])
     select.register(MyBackend, vendors=["cpu"], priority=5)
     assert decide(Environment(None, "linux", dict(base.plugins) | {"myfake": status})).cls is Backend.OV_CPU
 

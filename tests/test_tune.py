@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 import vapoursynth as vs
 
-import vsinfer.tune as tune_module
+import vsinfer.tune.search as tune_module
+from vsinfer.backends.ncnn import CPU_DEVICE_TYPE
+from vsinfer.backends.spec import backend_from_spec, backend_spec
+from vsinfer.timing import render
 from tests.conftest import ModelFactory, clip_from_planes, need_plugin, pattern, planes_of, reference
 from vsinfer import Backend
 from vsinfer.errors import ConfigError
-from vsinfer.tune import autotune, backend_from_spec, backend_spec, default_candidates, render, tune
+from vsinfer.tune import autotune, default_candidates, tune
 
 
 @pytest.fixture
@@ -199,22 +202,20 @@ def test_default_candidates_here() -> None:
             kind = get_plugin("ncnn").DeviceProperties(device_id=0)["type"]
         except vs.Error:
             kind = None
-        if kind in (None, tune_module.NCNN_CPU_DEVICE):  # no Vulkan device, or a CPU one (lavapipe)
+        if kind in (None, CPU_DEVICE_TYPE):  # no Vulkan device, or a CPU one (lavapipe)
             assert not any(isinstance(b, Backend.NCNN) for b in found)
 
 
 def test_other_precision() -> None:
-    from vsinfer.tune import other_precision
 
-    assert other_precision(Backend.OV_CPU()) == Backend.OV_CPU(fp16=False)
-    assert other_precision(Backend.ORT_CPU(fp16=False)) == Backend.ORT_CPU(fp16=True)
-    assert other_precision(Backend.TRT_RTX(bf16=True)) == Backend.TRT_RTX(fp16=False, bf16=False)
-    assert other_precision(Backend.OV_NPU()) is None
+    assert Backend.OV_CPU().other_precision() == Backend.OV_CPU(fp16=False)
+    assert Backend.ORT_CPU(fp16=False).other_precision() == Backend.ORT_CPU(fp16=True)
+    assert Backend.TRT_RTX(bf16=True).other_precision() == Backend.TRT_RTX(fp16=False, bf16=False)
+    assert Backend.OV_NPU().other_precision() is None
 
 
 def test_the_default_is_kept_unless_a_candidate_is_clearly_faster() -> None:
     """Noise must not trade the default for a configuration that only won by a few percent."""
-    from vsinfer import tune as tune_module
 
     default, other = Backend.OV_CPU(), Backend.OV_CPU(num_streams=2)
     search = tune_module._Search([], "m.onnx", 6, (0, 0), 0.01, None)

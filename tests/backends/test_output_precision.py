@@ -97,8 +97,8 @@ def test_trt_engine_io_follows_the_clip(fmt: int, io: str, make_model: ModelFact
                                         tmp_path: Path) -> None:
     """fp16 compute with float32 IO is its own engine; its identity records the IO (no GPU needed to check)."""
     need_module("tensorrt_rtx")
-    import vsinfer.engine.trt as trt_module
-    from vsinfer.engine.identity import DeviceInfo
+    import vsinfer.backends.trt.builder as trt_module
+    from vsinfer.identity import DeviceInfo
 
     monkeypatch.setattr(trt_module, "plugin_device", lambda namespace, device_id: DeviceInfo("Test GPU", "8.9"))
     built: list[dict[str, Any]] = []

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-import vsinfer.engine.trt as trt_module
-from vsinfer.engine.identity import DeviceInfo
+import vsinfer.backends.trt.builder as trt_module
+from vsinfer.identity import DeviceInfo
 
 TEST_DEVICE = DeviceInfo("Test RTX 4090", "8.9")
 

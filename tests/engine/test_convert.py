@@ -7,8 +7,8 @@ import onnx
 import pytest
 
 from tests.conftest import ModelFactory, pattern, reference
-from vsinfer.engine.convert import convert_model
-from vsinfer.engine.store import Store
+from vsinfer.conversion import convert_model
+from vsinfer.store import Store
 from vsinfer.model import model_info
 
 

@@ -10,14 +10,14 @@ import pytest
 
 from tests.conftest import ModelFactory
 from vsinfer import Backend
-from vsinfer.engine.identity import RUNTIME_ONLY_FIELDS, build_fields, canonical
-from vsinfer.engine.store import identity_name
+from vsinfer.identity import RUNTIME_ONLY_FIELDS, build_fields, canonical
+from vsinfer.store import identity_name
 
 SCRIPT = """
 import json, sys
-import vsinfer.engine.trt as t
-from vsinfer.engine.identity import DeviceInfo
-from vsinfer.engine.store import identity_name
+import vsinfer.backends.trt.builder as t
+from vsinfer.identity import DeviceInfo
+from vsinfer.store import identity_name
 from vsinfer import Backend
 t.plugin_device = lambda ns, i: DeviceInfo("Test GPU", "8.9")
 b = Backend.TRT_RTX(fp16_blacklist_ops=set(sys.argv[2].split(",")), static_shape=False, max_shapes=(256, 128))

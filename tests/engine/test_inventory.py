@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from vsinfer.engine import inventory
-from vsinfer.engine.inventory import clear, parse_size, prune, scan, verify
-from vsinfer.engine.store import Store, atomic_write
+from vsinfer.store import inventory
+from vsinfer.store.inventory import clear, parse_size, prune, scan, verify
+from vsinfer.store import Store, atomic_write
 from vsinfer.errors import ConfigError
 
 META = {"model": "net.onnx", "precision": "fp16", "shapes": {"min": [64, 48], "opt": [64, 48], "max": [64, 48]},

@@ -11,8 +11,8 @@ import pytest
 
 from tests.conftest import ModelFactory
 from vsinfer import Backend
-from vsinfer.engine.identity import DeviceInfo
-from vsinfer.engine.migx import ProgramBuilder, find_driver
+from vsinfer.identity import DeviceInfo
+from vsinfer.backends.migx.builder import ProgramBuilder, find_driver
 from vsinfer.errors import BackendUnavailable, BuildError, MissingProgramError, TilingError
 from vsinfer.model import model_info
 

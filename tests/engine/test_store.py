@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
-import vsinfer.engine.store as store_module
+import vsinfer.store.artifacts as artifacts_module
+import vsinfer.store.files as store_module
 from tests.conftest import ModelFactory
-from vsinfer.engine.store import ModelMemo, Store, identity_name
+from vsinfer.model import ModelMemo
+from vsinfer.store import Store, identity_name
 from vsinfer.errors import CacheWriteError
 
 IDENT = {"version": 1, "what": "test"}
@@ -69,7 +71,7 @@ def test_a_hit_reads_neither_artifact_nor_checksum(tmp_path: Path, monkeypatch: 
     def no(*args: object) -> None:
         raise AssertionError("a cache hit must not hash the artifact")
 
-    monkeypatch.setattr(store_module, "crc32_of", no)
+    monkeypatch.setattr(artifacts_module, "crc32_of", no)
     calls: list[Path] = []
     assert store.get_or_create("trt", ".engine", IDENT, write(b"other", calls)) == path
     assert calls == [] and path.read_bytes() == b"engine"
@@ -326,7 +328,7 @@ def test_concurrent_processes_build_once(tmp_path: Path) -> None:
     import sys
 
     code = (
-        "import sys, time; from pathlib import Path; from vsinfer.engine.store import Store\n"
+        "import sys, time; from pathlib import Path; from vsinfer.store import Store\n"
         "def slow(tmp):\n"
         "    Path(sys.argv[1], 'builds').open('a').write('x')\n"
         "    time.sleep(0.5); tmp.write_bytes(b'engine')\n"

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import ModelFactory, need_module
 from vsinfer import Backend
-from vsinfer.engine.trt import EngineBuilder
+from vsinfer.backends.trt.builder import EngineBuilder
 from vsinfer.errors import ModelError, TilingError
 
 

@@ -47,10 +47,10 @@ def main() -> None:
 
     import tensorrt_rtx  # noqa: F401  (imported before the barrier so that the calls start together)
 
-    import vsinfer.engine.store as store_module
-    import vsinfer.engine.trt as trt_module
+    import vsinfer.store.artifacts as store_module
+    import vsinfer.backends.trt.builder as trt_module
     from vsinfer import Backend
-    from vsinfer.engine.identity import DeviceInfo
+    from vsinfer.identity import DeviceInfo
 
     trt_module.plugin_device = lambda namespace, device_id: DeviceInfo("Test RTX 4090", "8.9")  # type: ignore[assignment]
     hang = spec.get("hang")

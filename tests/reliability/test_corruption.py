@@ -46,7 +46,7 @@ def zero_100_bytes(path: Path) -> None:
 def store_says(caplog: pytest.LogCaptureFixture, *words: str) -> int:
     """How many store log lines contain all ``words``."""
     return len([r for r in caplog.records
-                if r.name == "vsinfer.engine.store" and all(w in r.getMessage() for w in words)])
+                if r.name == "vsinfer.store" and all(w in r.getMessage() for w in words)])
 
 
 def build(model: Path, **fields: object) -> Path:
@@ -81,7 +81,7 @@ def test_touched_engine_is_verified_once_and_kept(make_model: ModelFactory, buil
     model = make_model(3, 3)
     engine = build(model)
     os.utime(engine, ns=(1, 2 * 10**18))  # e.g. a backup tool restored it with other times
-    with caplog.at_level(logging.INFO, logger="vsinfer.engine.store"):
+    with caplog.at_level(logging.INFO, logger="vsinfer.store"):
         for _ in range(3):
             assert build(model) == engine
     assert len(builds) == 1

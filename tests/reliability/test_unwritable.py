@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-import vsinfer.engine.store as store_module
+import vsinfer.store.files as store_module
 from tests.conftest import ModelFactory, need_module
 from tests.reliability.conftest import assert_committed, files
 from vsinfer import Backend
@@ -35,13 +35,13 @@ def test_root_under_a_file_falls_back_with_one_warning(make_model: ModelFactory,
     monkeypatch.setenv("VSINFER_CACHE_DIR", str(blocker / "cache"))
     monkeypatch.setattr("platformdirs.user_cache_dir", lambda *a, **k: str(tmp_path / "user-cache"))
     model = make_model(3, 3)
-    engine = Backend.TRT_RTX(fp16=True).build_engine(model, 3, (32, 32))  # uses trt/, onnx/ and models/
+    engine = Backend.TRT_RTX(fp16=True).build_engine(model, 3, (32, 32))  # uses trt/, onnx/, models/ and fp16/ (the guard)
     assert engine.parent == tmp_path / "user-cache" / "trt"
     assert_committed(engine)
     assert Backend.TRT_RTX(fp16=True).build_engine(model, 3, (32, 32)) == engine and len(builds) == 1
     warnings = [r.getMessage() for r in caplog.records if "not writable" in r.getMessage()]
     assert len(warnings) == 1 and str(blocker) in warnings[0] and str(tmp_path / "user-cache") in warnings[0]
-    assert {p.split("/")[0] for p in files(tmp_path / "user-cache")} == {"trt", "onnx", "models"}
+    assert {p.split("/")[0] for p in files(tmp_path / "user-cache")} == {"trt", "onnx", "models", "fp16"}
 
 
 @pytest.mark.parametrize("fp16", [True, False], ids=["converted model write", "sidecar write"])

@@ -187,7 +187,8 @@ class Backend(metaclass=_Families):
 
     def keep_in_float32(self, nodes: tuple[str, ...], model: ModelInfo, clips: Sequence[vs.VideoNode]) -> Kept:
         """Run ``model`` so that ``nodes`` (they overflow float16) compute in float32; by default all of it."""
-        return Kept(self.float32(), model, f"{type(self).__name__} has no node block list: it runs in float32")
+        return Kept(self.float32(), model, f"{type(self).__name__} has no node block list: it runs in float32",
+                    logging.WARNING)
 
     def check_device(self, where: str) -> None:
         """Refuse a device this machine lacks (read from the plugin's query functions, never ``Model``)."""
