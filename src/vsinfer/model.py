@@ -1,7 +1,7 @@
 """ONNX introspection: input names, channels, IO precision, dynamic dims, content checksum.
 
-A model is read once per (path, size, mtime_ns) in a process; ``engine.store`` keeps the same facts on
-disk so that a later process resolving a cached engine does not re-read a large model.
+A model is read once per (path, size, mtime_ns) in a process; ``ModelMemo`` keeps the same facts in the
+store so that a later process resolving a cached engine does not re-read a large model.
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ class ModelInfo:
     outputs: tuple[TensorInfo, ...]
     """Graph outputs."""
     foreign_ops: tuple[str, ...] | None = None
-    """Ops ("domain.op") outside the ONNX standard domains and the runtimes' own; None when not recorded (an old
-    memo): ``vsinfer.inputs`` then reads the model once to find them."""
+    """Ops ("domain.op") outside the ONNX standard domains and the runtimes' own (``vsinfer.validation`` refuses
+    them); None when not recorded."""
 
     def input(self, name: str | None = None) -> TensorInfo:
         """The input called ``name``; without a name, the model's only input."""

@@ -3,8 +3,9 @@
 ``Backend.preset("exact")`` is ``Backend.autoselect()`` with the fields that intent sets. Fields the chosen
 class lacks are skipped, so a preset works on every machine.
 
-* ``default``: autoselect's choice with its defaults.
 Each class says what an intent means for it (``Backend.preset_fields``); by default:
+
+* ``default``: autoselect's choice with its defaults.
 
 * ``fast``: half precision (fp16 on, bf16 off); on GPU backends (``on_gpu``) two inference streams, the vs-mlrt
   recommendation for keeping a GPU busy; CPU backends keep their defaults (OpenVINO picks its own streams,

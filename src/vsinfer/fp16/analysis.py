@@ -64,13 +64,14 @@ LIMIT = FP16_MAX / HEADROOM
 """A float tensor whose largest magnitude on the samples exceeds this overflows float16 (16376)."""
 CONSTANT_LIMIT = 1e4
 """Float constants beyond this are clamped by the fp16 converter (onnxconverter-common's ``max_finite_val``
-default, used by ``vsinfer.engine.convert``): their readers stay in float32 so they keep the exact value."""
+default, used by ``vsinfer.conversion``): their readers stay in float32 so they keep the exact value."""
 SAMPLE_SIZE = 256
 """Side of the synthetic sample for models with dynamic spatial dims."""
 CLIP_CROP = 128
 """Largest side of the crops of the user's clip: a frame costs a quarter of the synthetic sample's run."""
 CLIP_FRAMES = 1
-"""Frames of the user's clip added to the synthetic sample by the guard (the middle one; ``check`` takes three)."""
+"""Frames of the user's clip ``analyse`` adds to the synthetic sample by default (the middle one; ``report`` takes
+three; the guard takes none, so that a prebuild and ``inference`` agree)."""
 ANALYSIS_VERSION = 1
 """Bumped whenever the analysis or its record changes meaning; older records then stop matching."""
 SAMPLING_VERSION = 2
