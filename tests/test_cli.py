@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ModelFactory, need_module, need_plugin
-from tests.engine.test_inventory import held, store  # a builder holding a lock; the store fixture
+from tests.store.test_inventory import held, store  # a builder holding a lock; the store fixture
 from vsinfer.cli import main, parse_size_pair
 from vsinfer.store import Store
 
@@ -189,10 +189,6 @@ def test_tune_command_then_reuse(capsys: pytest.CaptureFixture[str], make_model:
 
 
 def test_fp16_check(capsys: pytest.CaptureFixture[str], make_model: ModelFactory, tmp_path: Path) -> None:
-    import vsinfer.fp16 as fp16
-
-    if not hasattr(fp16, "check"):
-        pytest.skip("vsinfer.fp16.check is not there yet (helper H2 writes it)")
     model = make_model(3, 3)
     report = run_json(capsys, "fp16-check", str(model))
     assert isinstance(report, dict)

@@ -47,8 +47,8 @@ def main() -> None:
 
     import tensorrt_rtx  # noqa: F401  (imported before the barrier so that the calls start together)
 
-    import vsinfer.store.artifacts as store_module
     import vsinfer.backends.trt.builder as trt_module
+    import vsinfer.store.artifacts as store_module
     from vsinfer import Backend
     from vsinfer.identity import DeviceInfo
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.engine.conftest import TEST_DEVICE, builds, known_device  # the same injected device and build counter
+from tests.trt_fixtures import TEST_DEVICE, builds, known_device  # the same injected device and build counter
 
 __all__ = ["TEST_DEVICE", "builds", "known_device"]
 REPO = Path(__file__).resolve().parents[2]

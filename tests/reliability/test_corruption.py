@@ -14,8 +14,8 @@ import onnx
 import pytest
 
 import vsinfer.model as model_module
+from tests.backends.trt import fake_tensorrt
 from tests.conftest import ModelFactory, need_module
-from tests.engine import fake_tensorrt
 from tests.reliability.conftest import assert_committed, files
 from vsinfer import Backend
 

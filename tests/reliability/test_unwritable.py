@@ -35,7 +35,7 @@ def test_root_under_a_file_falls_back_with_one_warning(make_model: ModelFactory,
     monkeypatch.setenv("VSINFER_CACHE_DIR", str(blocker / "cache"))
     monkeypatch.setattr("platformdirs.user_cache_dir", lambda *a, **k: str(tmp_path / "user-cache"))
     model = make_model(3, 3)
-    engine = Backend.TRT_RTX(fp16=True).build_engine(model, 3, (32, 32))  # uses trt/, onnx/, models/ and fp16/ (the guard)
+    engine = Backend.TRT_RTX(fp16=True).build_engine(model, 3, (32, 32))  # trt/, onnx/, models/, fp16/
     assert engine.parent == tmp_path / "user-cache" / "trt"
     assert_committed(engine)
     assert Backend.TRT_RTX(fp16=True).build_engine(model, 3, (32, 32)) == engine and len(builds) == 1

@@ -11,9 +11,9 @@ import pytest
 
 from tests.conftest import ModelFactory
 from vsinfer import Backend
-from vsinfer.identity import DeviceInfo
 from vsinfer.backends.migx.builder import ProgramBuilder, find_driver
 from vsinfer.errors import BackendUnavailable, BuildError, MissingProgramError, TilingError
+from vsinfer.identity import DeviceInfo
 from vsinfer.model import model_info
 
 FAKE_DRIVER = """#!/bin/sh

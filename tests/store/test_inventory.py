@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from vsinfer.store import inventory
-from vsinfer.store.inventory import clear, parse_size, prune, scan, verify
-from vsinfer.store import Store, atomic_write
 from vsinfer.errors import ConfigError
+from vsinfer.store import Store, atomic_write, inventory
+from vsinfer.store.inventory import clear, parse_size, prune, scan, verify
 
 META = {"model": "net.onnx", "precision": "fp16", "shapes": {"min": [64, 48], "opt": [64, 48], "max": [64, 48]},
         "runtime": "TensorRT-RTX 1.7.1", "device": "Test RTX 4090"}

@@ -1,3 +1,5 @@
+"""Fixtures for tests that build engines: a device the plugin cannot show here, and a counter of real builds."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

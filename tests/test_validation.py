@@ -1,4 +1,7 @@
-"""vsinfer.validation and the families' own checks: each check on its own, with the device queries read from the real plugins or stand-ins."""
+"""vsinfer.validation and the families' own checks: each check on its own.
+
+The device queries are read from the real plugins or stand-ins.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +19,6 @@ from onnx import TensorProto, helper
 from tests.conftest import ModelFactory, need_plugin
 from vsinfer import Backend, plugins, validation
 from vsinfer.backends.ov.checks import OV_CONFIG_RULES, check_ov_config
-from vsinfer.conversion import check_block_list
-from vsinfer.model import foreign_ops
 from vsinfer.errors import (
     ArgumentError,
     ClipError,
@@ -27,7 +28,7 @@ from vsinfer.errors import (
     UnknownArgumentError,
     UnsupportedOptionError,
 )
-from vsinfer.model import ModelInfo, TensorInfo, model_info
+from vsinfer.model import ModelInfo, TensorInfo, foreign_ops, model_info
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +52,8 @@ def blank(fmt: int = vs.RGBS, w: int = 32, h: int = 24, length: int = 2) -> vs.V
 
 # -- describe --------------------------------------------------------------------------------------------------------
 def test_describe_keeps_short_values_and_shortens_the_rest() -> None:
-    assert validation.describe(3) == 3 and validation.describe("a.onnx") == "a.onnx" and validation.describe(None) is None
+    describe = validation.describe
+    assert describe(3) == 3 and describe("a.onnx") == "a.onnx" and describe(None) is None
     assert repr(validation.describe(np.zeros((2, 3), np.uint8))) == "<numpy.ndarray shape=(2, 3) dtype=uint8>"
     assert repr(validation.describe(blank())) == "<VideoNode RGBS 32x24, 2 frames>"
     audio = vs.core.std.BlankAudio(length=100)
@@ -59,7 +61,8 @@ def test_describe_keeps_short_values_and_shortens_the_rest() -> None:
     assert repr(validation.describe([blank(vs.GRAYS)])) == "[<VideoNode GrayS 32x24, 2 frames>]"
     assert repr(validation.describe(b"x" * 100)) == "<bytes of length 100>"
     assert repr(validation.describe(list(range(100)))) == "<list of 100 items>"
-    assert validation.describe(validation.Shown("a")) == validation.Shown("a") and hash(validation.Shown("a")) == hash("a")
+    shown = validation.Shown("a")
+    assert validation.describe(shown) == shown and hash(shown) == hash("a")
 
 
 # -- clip_list -------------------------------------------------------------------------------------------------------
@@ -397,10 +400,13 @@ def test_block_list_entries_warn_only_when_they_mean_nothing(make_model: ModelFa
     model = model_info(make_model(3, 3))  # one Conv node named "/body/conv0/Conv"
     with caplog.at_level(logging.WARNING):
         # an op type absent from this model (the backend serves other models too) and a node name: no warning
-        check_block_list(model, Backend.ORT_CPU(fp16_blacklist_ops=["Resize", "/body/conv0/Conv"]).fp16_blacklist_ops, "ORT_CPU")
+        ort = Backend.ORT_CPU(fp16_blacklist_ops=["Resize", "/body/conv0/Conv"])
+        ort.check_call(model, model.outputs[0], False, {}, "ORT_CPU")
         assert caplog.text == ""
-        check_block_list(model, Backend.OV_CPU(fp16=True, fp16_blacklist_ops=["Resise", "Conv"]).fp16_blacklist_ops, "OV_CPU")
+        Backend.OV_CPU(fp16=True, fp16_blacklist_ops=["Resise", "Conv"]).check_call(model, model.outputs[0], False, {},
+                                                                                    "OV_CPU")
         assert "'Resise' is neither an ONNX op type nor a node name of OV_CPU" in caplog.text
         caplog.clear()
-        check_block_list(model, Backend.OV_CPU(fp16=True, fp16_blacklist_ops=["Resise", "Conv"]).fp16_blacklist_ops, "OV_CPU")
+        Backend.OV_CPU(fp16=True, fp16_blacklist_ops=["Resise", "Conv"]).check_call(model, model.outputs[0], False, {},
+                                                                                    "OV_CPU")
         assert caplog.text == ""  # once per model and list

@@ -11,12 +11,12 @@ import pytest
 import vapoursynth as vs
 
 import vsinfer.tune.search as tune_module
-from vsinfer.backends.ncnn import CPU_DEVICE_TYPE
-from vsinfer.backends.spec import backend_from_spec, backend_spec
-from vsinfer.timing import render
 from tests.conftest import ModelFactory, clip_from_planes, need_plugin, pattern, planes_of, reference
 from vsinfer import Backend
+from vsinfer.backends.ncnn import CPU_DEVICE_TYPE
+from vsinfer.backends.spec import backend_from_spec, backend_spec
 from vsinfer.errors import ConfigError
+from vsinfer.timing import render
 from vsinfer.tune import autotune, default_candidates, tune
 
 

@@ -7,9 +7,10 @@ import onnx
 import pytest
 
 from tests.conftest import ModelFactory, pattern, reference
+from tests.trt_fixtures import builds, known_device  # noqa: F401 (fixtures: the injected device, the build counter)
 from vsinfer.conversion import convert_model
-from vsinfer.store import Store
 from vsinfer.model import model_info
+from vsinfer.store import Store
 
 
 def test_fp16_conversion_is_cached_and_correct(make_model: ModelFactory) -> None:
@@ -127,7 +128,7 @@ def test_converted_model_is_committed_with_meta(make_model: ModelFactory) -> Non
                               "kind": "converted model"}
 
 
-def test_tensorrt_rtx_builds_bf16_with_a_shared_block_list(tmp_path: Path, builds: list[Path]) -> None:
+def test_tensorrt_rtx_builds_bf16_with_a_shared_block_list(tmp_path: Path, builds: list[Path]) -> None:  # noqa: F811
     from tests.conftest import need_module
     from vsinfer import Backend
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ModelFactory
+from tests.trt_fixtures import builds, known_device  # noqa: F401 (fixtures: the injected device, the build counter)
 from vsinfer import Backend
 from vsinfer.identity import RUNTIME_ONLY_FIELDS, build_fields, canonical
 from vsinfer.store import identity_name

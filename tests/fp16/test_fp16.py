@@ -18,16 +18,16 @@ import onnx
 import pytest
 import vapoursynth as vs
 
-import vsinfer.fp16.analysis as fp16
 import vsinfer.backends.guard as guard_module
-from vsinfer.backends.guard import apply_guard
-from vsinfer.fp16 import report as fp16_report
+import vsinfer.fp16.analysis as fp16
 from tests.conftest import clip_from_planes, need_module, need_plugin, planes_of, reference
 from tests.fp16.models import EXPECTED, MODELS, constant, unnamed
 from vsinfer import Backend
+from vsinfer.backends.guard import apply_guard
 from vsinfer.conversion import convert_model
-from vsinfer.store import Store
+from vsinfer.fp16 import report as fp16_report
 from vsinfer.model import model_info
+from vsinfer.store import Store
 
 OVERFLOWING = sorted(name for name in MODELS if EXPECTED[name])
 TOLERANCE = 2e-2

@@ -15,9 +15,9 @@ import pytest
 import vsinfer.store.artifacts as artifacts_module
 import vsinfer.store.files as store_module
 from tests.conftest import ModelFactory
+from vsinfer.errors import CacheWriteError
 from vsinfer.model import ModelMemo
 from vsinfer.store import Store, identity_name
-from vsinfer.errors import CacheWriteError
 
 IDENT = {"version": 1, "what": "test"}
 

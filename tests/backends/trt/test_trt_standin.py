@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.backends.trt import fake_tensorrt
 from tests.conftest import ModelFactory, need_module
-from tests.engine import fake_tensorrt
 from vsinfer import Backend
 from vsinfer.errors import MissingDependencyError, UnsupportedOptionError
 
