@@ -29,6 +29,7 @@ demo: install
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks scripts tools examples
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 test: lint
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VPY) -m pytest $(PYTEST_ARGS)

@@ -199,7 +199,7 @@ def test_vsinfer_info_runs(command: list[str]) -> None:
     if "--json" in command:
         report = json.loads(result.stdout)  # stdout holds the report and nothing else
         assert report["plugins"]["ort"]["loaded"] and report["autoselect"]["chosen"] in ("OV_CPU", "ORT_CPU")
-        assert "engines" in report["cache"]
+        assert "root" in report["cache"]
     else:
         assert "Autoselect" in result.stdout and "Plugins" in result.stdout
         assert "ov       loaded" in result.stdout

@@ -6,6 +6,7 @@ alone; ``synthetic_clip`` is the float sample with real structure that ``tune`` 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -66,7 +67,8 @@ def measure(
     timeout: float | None = None,
 ) -> Measurement:
     """Render ``backend`` on a ``width`` x ``height`` synthetic clip in a fresh Python process."""
-    spec = {"backend": backend_spec(backend), "model": str(Path(network_path).resolve()), "width": width,
+    spec = {"backend": backend_spec(backend), "module": type(backend).__module__,
+            "model": str(Path(network_path).resolve()), "width": width,
             "height": height, "frames": frames, "formats": list(formats), "tilesize": tilesize,
             "overlap": list(overlap)}
     with tempfile.TemporaryDirectory(prefix="vsinfer-bench-") as tmp:
@@ -88,7 +90,11 @@ def measure(
 
 
 def child_main(spec_path: str, result_path: str) -> None:
-    """Entry point of ``measure``'s child: read the spec, render once, write the figures (never stdout)."""
+    """Entry point of ``measure``'s child: read the spec, render once, write the figures (never stdout).
+
+    The spec is the parent's own file in a private temp folder; its ``module`` is the backend class's module,
+    imported first so that a family registered from outside vsinfer is known here too.
+    """
     import resource
 
     import vapoursynth as vs
@@ -96,6 +102,7 @@ def child_main(spec_path: str, result_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     result: dict[str, Any] = {"fps": 0.0, "first_frame_s": 0.0, "frames": 0, "error": None}
     try:
+        importlib.import_module(spec["module"])  # a family registered from outside vsinfer registers on import
         backend = backend_from_spec(spec["backend"])
         clips = [vs.core.std.BlankClip(width=spec["width"], height=spec["height"], format=getattr(vs, name),
                                        length=spec["frames"], color=_mid_grey(getattr(vs, name)), keep=False)

@@ -16,6 +16,7 @@ from ..plugins import get_plugin, select_args
 from ..tiling import as_pair
 from .fields import check_types, require
 from .guard import Kept, apply_guard
+from .plugin_io import output_bits, split_planes, to_float
 
 if TYPE_CHECKING:
     import vapoursynth as vs
@@ -27,70 +28,9 @@ if TYPE_CHECKING:
 else:
     _Families = type
 
-__all__ = [
-    "Backend",
-    "as_nodes",
-    "auto_float_bits",
-    "clip_float_bits",
-    "compact",
-    "field_names",
-    "log_level_index",
-    "output_bits",
-    "variants",
-]
+__all__ = ["Backend", "field_names", "variants"]
 
 logger = logging.getLogger("vsinfer")
-
-
-def compact(args: dict[str, Any]) -> dict[str, Any]:
-    """``args`` without the None values: an unset option is left to the plugin's own default."""
-    return {k: v for k, v in args.items() if v is not None}
-
-
-def log_level_index() -> int:
-    """The ``vsinfer`` logger's effective level as 0 (DEBUG or lower) .. 4 (CRITICAL or higher)."""
-    level = logger.getEffectiveLevel()
-    thresholds = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
-    return next((i for i, t in enumerate(thresholds) if level <= t), 4)
-
-
-def as_nodes(clips: vs.VideoNode | Sequence[vs.VideoNode]) -> list[vs.VideoNode]:
-    """``clips`` as a list (a lone clip becomes a one-element list)."""
-    import vapoursynth as vs
-
-    return [clips] if isinstance(clips, vs.VideoNode) else list(clips)
-
-
-def auto_float_bits(nodes: Sequence[vs.VideoNode], model: ModelInfo | None, fp16: bool) -> int:
-    """Float bits for plugins that convert the model themselves (ort, ncnn).
-
-    An fp16-IO model needs half floats; float32 clips stay as they are; integer clips become half floats
-    when the plugin runs the model in fp16 (it then takes fp16 input), else single floats.
-    """
-    if model is not None and model.fp16_io:
-        return 16
-    float_bits = clip_float_bits(nodes)
-    if float_bits is not None:
-        return float_bits if fp16 or float_bits == 32 else 32  # fp32 runs take single floats
-    return 16 if fp16 else 32
-
-
-def clip_float_bits(nodes: Sequence[vs.VideoNode]) -> int | None:
-    """16 when every clip is half float, 32 when every clip is float and one is single; None with integer clips."""
-    import vapoursynth as vs
-
-    if not all(n.format.sample_type == vs.FLOAT for n in nodes):
-        return None
-    return 16 if all(n.format.bits_per_sample == 16 for n in nodes) else 32
-
-
-def output_bits(clips: Sequence[vs.VideoNode], converted_bits: int) -> int:
-    """The float bits of the output: those of the clips given, or, for integer clips, those they were converted to.
-
-    DESIGN principle 11: float32 in, float32 out; half in, half out; on every backend.
-    """
-    return clip_float_bits(clips) or converted_bits
-
 
 @dataclass(frozen=True, kw_only=True)
 class Backend(metaclass=_Families):
@@ -337,7 +277,7 @@ class Backend(metaclass=_Families):
             backend.check_call(model, output, flexible, kwargs, where)
         bits = backend.input_bits(clips, model)
         target_bits = output_bits(clips, bits)
-        nodes = tiling.pad(_to_float(clips, bits), plan)
+        nodes = tiling.pad(to_float(clips, bits), plan)
         channels = sum(n.format.num_planes for n in nodes)
         network = backend.prepare_network(model, channels, plan.tiling.tilesize, bits=bits)
 
@@ -353,10 +293,10 @@ class Backend(metaclass=_Families):
             result = plugin.Model(**args)
         except vs.Error as exc:
             raise PluginError(where, self.namespace, str(exc)) from exc
-        outputs = _split_planes(result, self.flexible_output_prop) if flexible else [result]
+        outputs = split_planes(result, self.flexible_output_prop) if flexible else [result]
         outputs = [tiling.crop(o, plan) for o in outputs]
         if "output_format" not in kwargs and not backend.sets_output_format():  # an explicit one wins
-            outputs = [_to_float([o], target_bits)[0] for o in outputs]  # a no-op when the plugin gave those bits
+            outputs = [to_float([o], target_bits)[0] for o in outputs]  # a no-op when the plugin gave those bits
         return outputs if flexible else outputs[0]
 
     def _check_model(self, model: ModelInfo, tensor: TensorInfo, where: str) -> None:
@@ -451,20 +391,3 @@ def _check_static_size(model: ModelInfo, tensor: TensorInfo, tiling: tiling.Tili
             f"pass tilesize=({width}, {height})",
             where=where,
         )
-
-
-def _to_float(nodes: list[vs.VideoNode], bits: int) -> list[vs.VideoNode]:
-    import vapoursynth as vs
-
-    if all(n.format.sample_type == vs.FLOAT and n.format.bits_per_sample == bits for n in nodes):
-        return nodes
-    from vstools import depth
-
-    return [depth(n, bits, sample_type=vs.FLOAT) for n in nodes]
-
-
-def _split_planes(result: Any, prop: str) -> list[vs.VideoNode]:
-    import vapoursynth as vs
-
-    clip, count = result["clip"], int(result["num_planes"])
-    return [vs.core.std.PropToClip(clip, prop=f"{prop}{i}") for i in range(count)]

@@ -12,8 +12,9 @@ from .. import plugins
 from ..errors import DeviceError, ModelError
 from ..model import ModelInfo, TensorInfo
 from ..validation import id_range
-from .base import Backend, as_nodes, auto_float_bits, compact
+from .base import Backend
 from .fields import require
+from .plugin_io import as_nodes, auto_float_bits, compact
 from .registry import Offer, plugin_loaded
 
 if TYPE_CHECKING:

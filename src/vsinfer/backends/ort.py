@@ -12,9 +12,10 @@ from .. import plugins
 from ..conversion import check_block_list
 from ..errors import ArgumentError, DeviceError
 from ..model import ModelInfo, TensorInfo
-from .base import Backend, as_nodes, auto_float_bits, compact, log_level_index
+from .base import Backend
 from .fields import name_set, require
 from .guard import Kept, converted
+from .plugin_io import as_nodes, auto_float_bits, compact, log_level_index
 from .registry import CPU, Environment, Offer, all_of, plugin_loaded
 
 if TYPE_CHECKING:

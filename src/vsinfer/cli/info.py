@@ -45,7 +45,8 @@ def info() -> dict[str, Any]:
     report["backends"] = [{"name": registry.cli_name(c), "class": c.__name__, "usable": c in usable}
                           for c in registry.classes()]
     store = Store()
-    report["cache"] = {"requested": str(store.requested), "engines": str(store.folder("trt"))}
+    used = store.folder("models").parent  # the root in use: the requested one, or the fallback it was not writable
+    report["cache"] = {"requested": str(store.requested), "root": str(used)}
     return report
 
 
@@ -70,7 +71,9 @@ def _text(report: dict[str, Any]) -> str:
         lines.append(f"  {auto['error']}")
     names = ", ".join(b["name"] + ("" if b["usable"] else " (not here)") for b in report["backends"])
     lines.append(f"Backends     {names}")
-    lines.append(f"Cache        {report['cache']['requested']} (engines in {report['cache']['engines']})")
+    cache = report["cache"]
+    fallback = "" if cache["root"] == cache["requested"] else f" (not writable: using {cache['root']})"
+    lines.append(f"Cache        {cache['requested']}{fallback}")
     return "\n".join(lines)
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..backends.base import as_nodes
+from ..backends.plugin_io import as_nodes
 from ..backends.spec import backend_spec, label
 from ..errors import ConfigError, NoBackendError, VsinferError
 from ..model import model_info

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...conversion import check_block_list
 from ...model import ModelInfo, TensorInfo
-from ..base import Backend, compact, field_names, variants
+from ..base import Backend, field_names, variants
 from ..fields import FrozenMapping, check_types, frozen_mapping, name_set, require
 from ..guard import Kept, converted
+from ..plugin_io import compact
 from ..registry import CPU, Environment, Offer, all_of, plugin_loaded
 from .checks import check_ov_config, check_ov_device, device_list
 

@@ -14,9 +14,10 @@ from ...errors import ConfigError
 from ...model import ModelInfo, model_info
 from ...tiling import as_pair
 from ...validation import check_device_index
-from ..base import Backend, clip_float_bits, log_level_index
+from ..base import Backend
 from ..fields import check_types, name_set, require, shape_pair
 from ..guard import Kept, apply_guard
+from ..plugin_io import clip_float_bits, log_level_index
 from ..registry import Environment, Offer, all_of, plugin_loaded
 from .builder import EngineBuilder
 from .settings import TRTSettings
