@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from ... import plugins
 from ...validation import check_device_index
 from ..base import Backend
 from ..fields import check_types, frozen_mapping, require, shape_pair
+from ..precision import HalfOrBfloat16
 from ..registry import Offer, plugin_loaded
 from .builder import ProgramBuilder
 from .settings import MIGXSettings
@@ -26,7 +26,7 @@ __all__ = ["CLASSES", "MIGX", "OFFERS"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class MIGX(MIGXSettings, Backend):
+class MIGX(HalfOrBfloat16, MIGXSettings, Backend):
     """AMD MIGraphX on ROCm: compiles (once, cached) a program for the model and runs it with ``core.migx``."""
 
     namespace: ClassVar[str] = "migx"
@@ -71,22 +71,7 @@ class MIGX(MIGXSettings, Backend):
         """The cached MIGraphX program for ``network_path`` at ``tilesize``, compiled first if missing."""
         return self.prebuild(network_path, channels, tilesize, input_name, cache_dir=cache_dir)
 
-    # -- precision and the fp16 guard (no node block list: an overflowing model runs in float32) --
-    def precision(self) -> str:
-        """bf16, fp16 or fp32."""
-        return "bf16" if self.bf16 else "fp16" if self.fp16 else "fp32"
-
-    def float32(self) -> MIGX:
-        """fp16 and bf16 off."""
-        return dataclasses.replace(self, fp16=False, bf16=False)
-
-    def half(self) -> MIGX | None:
-        """fp16 on (bf16 off)."""
-        return None if self.fp16 else dataclasses.replace(self, fp16=True, bf16=False)
-
-    def guard_on(self) -> bool:
-        """fp16 programs are checked unless ``fp16_guard`` is off."""
-        return bool(self.fp16) and not self.bf16 and self.fp16_guard
+    # -- precision: HalfOrBfloat16; no node block list, so an overflowing model runs in float32 --
 
     # -- checks --
     def check_device(self, where: str) -> None:

@@ -18,6 +18,7 @@ from ..base import Backend
 from ..fields import check_types, name_set, require, shape_pair
 from ..guard import Kept, apply_guard
 from ..plugin_io import clip_float_bits, log_level_index
+from ..precision import HalfOrBfloat16
 from ..registry import Environment, Offer, all_of, plugin_loaded
 from .builder import EngineBuilder
 from .settings import TRTSettings
@@ -29,7 +30,7 @@ __all__ = ["CLASSES", "OFFERS", "TRT", "TRT_RTX"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class TRT(TRTSettings, Backend):
+class TRT(HalfOrBfloat16, TRTSettings, Backend):
     """NVIDIA TensorRT: builds (once, cached) an engine for the model and runs it with ``core.trt``."""
 
     namespace: ClassVar[str] = "trt"
@@ -137,23 +138,7 @@ class TRT(TRTSettings, Backend):
         return self.prebuild(network_path, channels, tilesize, input_name, cache_dir=cache_dir,
                              bits=None if io is None else 16 if io == "fp16" else 32)
 
-    # -- precision and the fp16 guard --
-    def precision(self) -> str:
-        """bf16, fp16 or fp32."""
-        return "bf16" if self.bf16 else "fp16" if self.fp16 else "fp32"
-
-    def float32(self) -> TRT:
-        """fp16 and bf16 off, no block list."""
-        return dataclasses.replace(self, fp16=False, bf16=False, fp16_blacklist_ops=None)
-
-    def half(self) -> TRT | None:
-        """fp16 on (bf16 off)."""
-        return None if self.fp16 else dataclasses.replace(self, fp16=True, bf16=False)
-
-    def guard_on(self) -> bool:
-        """fp16 builds are checked unless ``fp16_guard`` is off (bf16 has float32's range)."""
-        return bool(self.fp16) and not self.bf16 and self.fp16_guard
-
+    # -- the fp16 guard (precision: HalfOrBfloat16) --
     def keep_in_float32(self, nodes: tuple[str, ...], model: ModelInfo, clips: Sequence[vs.VideoNode]) -> Kept:
         """The nodes join ``fp16_blacklist_ops``; the engine's identity (its sidecar) records them."""
         listed = sorted({*(self.fp16_blacklist_ops or ()), *nodes})
