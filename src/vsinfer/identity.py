@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 IDENTITY_VERSION = 1
 """Bumped whenever the meaning of an identity record changes; old artifacts then stop matching."""
 
-RUNTIME_ONLY_FIELDS = frozenset({"device_id", "num_streams", "use_cuda_graph", "verbosity", "force_rebuild",
+RUNTIME_ONLY_FIELDS = frozenset({"device_id", "device_weights", "num_streams",
+                                 "use_cuda_graph", "verbosity", "force_rebuild",
                                  "max_threads", "fp16_guard"})
 """Backend fields that do not change an engine's bytes (device_id: the device's name and compute
 capability count instead, so identical GPUs share engines)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -9,11 +10,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
 
-from .. import tiling, validation
+from .. import plugins, tiling, validation
 from ..errors import BackendUnavailable, ClipError, ConfigError, ModelError, NoBackendError, PluginError
 from ..model import FLOAT16, ModelInfo, TensorInfo, model_info
 from ..plugins import get_plugin, select_args
 from ..tiling import as_pair
+from .devices import device_tuple, join_frames, split_frames, weight_tuple
 from .fields import check_types, require
 from .guard import Kept, apply_guard
 from .plugin_io import output_bits, split_planes, to_float
@@ -64,8 +66,9 @@ class Backend(metaclass=_Families):
             n = values["num_streams"]
             require(n is None or (isinstance(n, int) and n >= 1), where, "num_streams", n, "None or an int >= 1")
         if "device_id" in values:
-            d = values["device_id"]
-            require(isinstance(d, int) and d >= 0, where, "device_id", d, "an int >= 0")
+            self._set("device_id", device_tuple(values["device_id"], where))
+        if "device_weights" in values:
+            self._set("device_weights", weight_tuple(values["device_weights"], len(self.device_ids()), where))
         if values.get("fp16") and values.get("bf16"):
             require(False, where, "fp16", values["fp16"], "fp16 and bf16 not both True; pick one precision")
 
@@ -262,8 +265,6 @@ class Backend(metaclass=_Families):
         kwargs: dict[str, Any],
     ) -> vs.VideoNode | list[vs.VideoNode]:
         """Check this backend against the call, build what it needs, call the plugin, and finish the output."""
-        import vapoursynth as vs
-
         where = type(self).__name__
         self._check_model(model, model.input(), where)
         output = validation.check_output(model, flexible, where)
@@ -278,14 +279,36 @@ class Backend(metaclass=_Families):
         bits = backend.input_bits(clips, model)
         target_bits = output_bits(clips, bits)
         nodes = tiling.pad(to_float(clips, bits), plan)
-        channels = sum(n.format.num_planes for n in nodes)
-        network = backend.prepare_network(model, channels, plan.tiling.tilesize, bits=bits)
+        singles = backend.on_each_device()
+        weights = backend.frame_weights()
+        length = nodes[0].num_frames
+        if len(singles) > 1 and length >= sum(weights):
+            parts = split_frames(nodes, weights)
+            per_device = [s._plugin_outputs(plugin, part, model, plan, flexible, kwargs, bits)
+                          for s, part in zip(singles, parts, strict=True)]
+            outputs = join_frames(per_device, weights, length)
+        else:  # one device (or fewer frames than one dealing cycle: the first device renders them all)
+            outputs = singles[0]._plugin_outputs(plugin, nodes, model, plan, flexible, kwargs, bits)
+        outputs = [tiling.crop(o, plan) for o in outputs]
+        if "output_format" not in kwargs and not backend.sets_output_format():  # an explicit one wins
+            outputs = [to_float([o], target_bits)[0] for o in outputs]  # a no-op when the plugin gave those bits
+        return outputs if flexible else outputs[0]
 
-        own = backend.get_args(nodes)
+    def _plugin_outputs(
+        self, plugin: Any, nodes: list[vs.VideoNode], model: ModelInfo, plan: tiling.TilePlan, flexible: bool,
+        kwargs: dict[str, Any], bits: int,
+    ) -> list[vs.VideoNode]:
+        """One plugin node on this backend's (one) device: its output clip, or its plane clips when ``flexible``."""
+        import vapoursynth as vs
+
+        where = type(self).__name__
+        channels = sum(n.format.num_planes for n in nodes)
+        network = self.prepare_network(model, channels, plan.tiling.tilesize, bits=bits)
+        own = self.get_args(nodes)
         args: dict[str, Any] = {"clips": nodes, self.path_argument: str(network), **plan.tiling.plugin_args(), **own}
         if flexible:
             args["flexible_output_prop"] = self.flexible_output_prop
-        user_set = backend.user_set_args(nodes, own) | kwargs.keys()
+        user_set = self.user_set_args(nodes, own) | kwargs.keys()
         args.update(kwargs)
         args = select_args(self.namespace, args, user_set)
         logger.debug("core.%s.Model(%s)", self.namespace, {k: v for k, v in args.items() if k != "clips"})
@@ -293,11 +316,32 @@ class Backend(metaclass=_Families):
             result = plugin.Model(**args)
         except vs.Error as exc:
             raise PluginError(where, self.namespace, str(exc)) from exc
-        outputs = split_planes(result, self.flexible_output_prop) if flexible else [result]
-        outputs = [tiling.crop(o, plan) for o in outputs]
-        if "output_format" not in kwargs and not backend.sets_output_format():  # an explicit one wins
-            outputs = [to_float([o], target_bits)[0] for o in outputs]  # a no-op when the plugin gave those bits
-        return outputs if flexible else outputs[0]
+        return split_planes(result, self.flexible_output_prop) if flexible else [result]
+
+    # -- several devices ----------------------------------------------------------------------------------------
+    def device_ids(self) -> tuple[int, ...]:
+        """The devices this backend runs on, in order; () for a family without device ids (``device_id``)."""
+        value = getattr(self, "device_id", None)
+        if value is None:
+            return ()
+        return value if isinstance(value, tuple) else (value,)
+
+    def on_each_device(self) -> list[Backend]:
+        """The same backend once per device it runs on (itself on one device, or without device ids)."""
+        ids = self.device_ids()
+        if len(ids) <= 1:
+            return [self]
+        return [dataclasses.replace(self, device_id=i, device_weights=None) for i in ids]  # type: ignore[call-arg]
+
+    def frame_weights(self) -> tuple[int, ...]:
+        """Frames per dealing cycle for each device (``device_weights``, else one each)."""
+        weights: tuple[int, ...] | None = getattr(self, "device_weights", None)
+        return weights or (1,) * max(1, len(self.device_ids()))
+
+    @classmethod
+    def devices_present(cls) -> tuple[str, ...]:
+        """The names of the devices this class can use here, by id (what ``DeviceProperties`` lists)."""
+        return plugins.device_names(cls.namespace) if plugins.is_loaded(cls.namespace) else ()
 
     def _check_model(self, model: ModelInfo, tensor: TensorInfo, where: str) -> None:
         """Model facts this backend cannot take (float16 IO on ov / ncnn)."""
@@ -336,8 +380,10 @@ class Backend(metaclass=_Families):
         backend, model = apply_guard(self, model, (), channels=channels)
         if bits is None:
             bits = backend.input_bits((), model)
-        return backend.prepare_network(model, channels, as_pair("tilesize", tilesize), bits=bits,
-                                       input_name=input_name, cache_dir=cache_dir)
+        built = [single.prepare_network(model, channels, as_pair("tilesize", tilesize), bits=bits,
+                                        input_name=input_name, cache_dir=cache_dir)
+                 for single in backend.on_each_device()]  # identical devices share one artifact
+        return built[0]
 
 
 def field_names(cls: type) -> set[str]:

@@ -40,8 +40,11 @@ class NCNN(Backend):
     on_gpu: ClassVar[bool] = True
     takes_fp16_io: ClassVar[bool] = False  # core.ncnn 17.1 crashes the process on a float16-input model
 
-    device_id: int = 0
-    """Vulkan device index."""
+    device_id: int | tuple[int, ...] = 0
+    """Vulkan device index, or several, e.g. (0, 1): the frames are dealt out over them (see ``device_weights``)."""
+    device_weights: tuple[int, ...] | None = None
+    """With several ``device_id``: frames each device renders per cycle, e.g. (2, 1) for a GPU twice as fast as the
+    other; None deals the frames evenly."""
     num_streams: int = 1
     """Parallel inference streams."""
     fp16: bool = True
@@ -102,7 +105,8 @@ class NCNN(Backend):
     # -- checks --
     def check_device(self, where: str) -> None:
         """A Vulkan device with this index exists."""
-        _check_vulkan_device(self.device_id, where)
+        for device_id in self.device_ids():
+            _check_vulkan_device(device_id, where)
 
     def check_plugin_kwargs(self, kwargs: Mapping[str, Any], where: str) -> None:
         """A forwarded ``device_id`` names a Vulkan device of this machine."""

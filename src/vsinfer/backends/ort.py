@@ -147,6 +147,11 @@ class ORT(Backend):
                 where=where,
             )
 
+    @classmethod
+    def devices_present(cls) -> tuple[str, ...]:
+        """core.ort has no device query: unknown here (autoselect then counts the vendor's GPUs)."""
+        return ()
+
     def check_plugin_kwargs(self, kwargs: Mapping[str, Any], where: str) -> None:
         """A forwarded ``provider`` is one of this build's."""
         if "provider" in kwargs:
@@ -172,8 +177,11 @@ class ORT_CUDA(ORT):
     provider: ClassVar[str] = "CUDA"
     on_gpu: ClassVar[bool] = True
 
-    device_id: int = 0
-    """CUDA device index."""
+    device_id: int | tuple[int, ...] = 0
+    """CUDA device index, or several, e.g. (0, 1): the frames are dealt out over them (see ``device_weights``)."""
+    device_weights: tuple[int, ...] | None = None
+    """With several ``device_id``: frames each device renders per cycle, e.g. (2, 1) for a GPU twice as fast as the
+    other; None deals the frames evenly."""
     cudnn_benchmark: bool = True
     """Let cuDNN benchmark convolution algorithms on the first frame."""
     use_cuda_graph: bool = False
@@ -201,8 +209,11 @@ class ORT_DML(ORT):
     provider: ClassVar[str] = "DML"
     on_gpu: ClassVar[bool] = True
 
-    device_id: int = 0
-    """DirectX adapter index."""
+    device_id: int | tuple[int, ...] = 0
+    """DirectX adapter index, or several, e.g. (0, 1): the frames are dealt out over them."""
+    device_weights: tuple[int, ...] | None = None
+    """With several ``device_id``: frames each device renders per cycle, e.g. (2, 1) for a GPU twice as fast as the
+    other; None deals the frames evenly."""
 
     def get_args(self, clips: vs.VideoNode | Sequence[vs.VideoNode]) -> dict[str, Any]:
         """The ORT arguments plus the adapter index."""

@@ -76,7 +76,8 @@ class MIGX(HalfOrBfloat16, MIGXSettings, Backend):
     # -- checks --
     def check_device(self, where: str) -> None:
         """``device_id`` is one of the GPUs the plugin lists."""
-        check_device_index(self.namespace, self.device_id, where)
+        for device_id in self.device_ids():
+            check_device_index(self.namespace, device_id, where)
 
     @classmethod
     def tuning_skip(cls, device_id: int = 0) -> str | None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ...errors import BuildError, MissingProgramError, TilingError
 from ...identity import IDENTITY_VERSION, DeviceInfo, build_fields, plugin_device
 from ...store import Store
+from ..devices import first_device
 from .settings import MIGXSettings
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ class ProgramBuilder:
 
     def get_identity(self, model: ModelInfo, channels: int, tilesize: Shape, input_name: str | None) -> dict[str, Any]:
         """The identity record of the program for these inputs."""
-        device = self._device or plugin_device("migx", self.backend.device_id)
+        device = self._device or plugin_device("migx", first_device(self.backend.device_id))
         return {
             "version": IDENTITY_VERSION,
             "backend": "MIGX",

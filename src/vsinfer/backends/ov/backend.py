@@ -281,8 +281,11 @@ class OV_GPU(_OVPrecision):
     fixed_device: ClassVar[str | None] = "GPU"
     on_gpu: ClassVar[bool] = True
 
-    device_id: int = 0
-    """GPU index: the device is ``GPU.<device_id>``."""
+    device_id: int | tuple[int, ...] = 0
+    """GPU index: the device is ``GPU.<device_id>``; several, e.g. (0, 1), deal the frames out over them."""
+    device_weights: tuple[int, ...] | None = None
+    """With several ``device_id``: frames each device renders per cycle, e.g. (2, 1) for a GPU twice as fast as the
+    other; None deals the frames evenly."""
     fp16: bool | None = True
     """Run in half precision (precision hint f16)."""
 
@@ -292,7 +295,15 @@ class OV_GPU(_OVPrecision):
 
     def device_index(self) -> int | None:
         """``device_id``."""
-        return self.device_id
+        return self.device_id if isinstance(self.device_id, int) else None
+
+    @classmethod
+    def devices_present(cls) -> tuple[str, ...]:
+        """OpenVINO's GPU devices ("GPU.0", "GPU.1", or "GPU" alone)."""
+        from ... import plugins
+
+        return tuple(d for d in plugins.available_devices("ov") if d.startswith("GPU")) if plugins.is_loaded("ov") \
+            else ()
 
 
 @dataclass(frozen=True, kw_only=True)

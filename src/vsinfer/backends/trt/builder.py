@@ -21,6 +21,7 @@ from ...conversion import convert_model
 from ...errors import BuildError, ConfigError, MissingDependencyError, ModelError, TilingError, UnsupportedOptionError
 from ...identity import IDENTITY_VERSION, DeviceInfo, ShapeProfile, build_fields, plugin_device, plugin_runtime_version
 from ...store import Store
+from ..devices import first_device
 from .settings import Shape, TRTSettings
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ class EngineBuilder:
     @property
     def device(self) -> DeviceInfo:
         """The device the engine is built for."""
-        return self._device or plugin_device(self.backend.namespace, self.backend.device_id)
+        return self._device or plugin_device(self.backend.namespace, first_device(self.backend.device_id))
 
     def shape_profile(self, tensor: TensorInfo, tilesize: Shape) -> ShapeProfile:
         """The optimization profile for ``tilesize``: exactly the tile, or the dynamic min / opt / max."""

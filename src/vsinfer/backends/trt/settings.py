@@ -25,8 +25,11 @@ class TRTSettings:
     """Whether builds share a timing cache (TensorRT-RTX made it a no-op)."""
 
     # -- runtime (do not change the engine) --
-    device_id: int = 0
-    """CUDA device index."""
+    device_id: int | tuple[int, ...] = 0
+    """CUDA device index, or several, e.g. (0, 1): the frames are dealt out over them (see ``device_weights``)."""
+    device_weights: tuple[int, ...] | None = None
+    """With several ``device_id``: frames each device renders per cycle, e.g. (2, 1) for a GPU twice as fast as the
+    other; None deals the frames evenly."""
     num_streams: int = 1
     """Parallel inference streams."""
     use_cuda_graph: bool = True
