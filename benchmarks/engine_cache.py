@@ -27,7 +27,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from vsinfer import Backend
-from vsinfer.engine.trt import EngineBuilder
+from vsinfer.backends.trt.builder import EngineBuilder
 from vsinfer.model import model_info
 
 

@@ -152,8 +152,9 @@ def main() -> None:
     import onnxruntime as ort
     import vapoursynth as vs
 
-    import vsinfer.fp16 as fp16
+    import vsinfer.fp16.analysis as fp16
     from vsinfer import Backend
+    from vsinfer.backends.guard import apply_guard
     from vsinfer.model import model_info
 
     fp16.SAMPLE_SIZE = args.size
@@ -175,13 +176,13 @@ def main() -> None:
     assert hit.cached and hit.block_list == analysis.block_list
     clip = vs.core.std.BlankClip(format=vs.RGBS, width=1920, height=1080, length=10)
     timed("apply_guard ORT_CPU, cold (mosaic + 1 clip frame, conversion)",
-          lambda: fp16.apply_guard(Backend.ORT_CPU(), model, [clip]), floor)
+          lambda: apply_guard(Backend.ORT_CPU(), model, [clip]), floor)
     fp16._memo.clear()
     timed("apply_guard ORT_CPU, cache hit (analysis + converted model)",
-          lambda: fp16.apply_guard(Backend.ORT_CPU(), model, [clip]))
+          lambda: apply_guard(Backend.ORT_CPU(), model, [clip]))
     fp16._memo.clear()
-    timed("apply_guard TRT_RTX, cache hit", lambda: fp16.apply_guard(Backend.TRT_RTX(), model, [clip]))
-    timed("apply_guard ORT_CPU(fp16=False): nothing to do", lambda: fp16.apply_guard(Backend.ORT_CPU(fp16=False),
+    timed("apply_guard TRT_RTX, cache hit", lambda: apply_guard(Backend.TRT_RTX(), model, [clip]))
+    timed("apply_guard ORT_CPU(fp16=False): nothing to do", lambda: apply_guard(Backend.ORT_CPU(fp16=False),
                                                                                     model, [clip]))
     print(f"max |value| {analysis.max_abs:.4g}; {len(analysis.block_list)} nodes kept in float32: "
           f"{', '.join(analysis.block_list)}")

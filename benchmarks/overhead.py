@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.conftest import conv_model
 from vsinfer import Backend
 from vsinfer.plugins import select_args
-from vsinfer.tune import render
+from vsinfer.timing import render
 
 core = vs.core
 

@@ -15,7 +15,7 @@ import importlib.util
 import logging
 import platform
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
 from .backends import Backend
 from .backends.registry import CPU, Environment, Offer, offers, register
@@ -24,6 +24,7 @@ from .errors import ConfigError, NoBackendError
 __all__ = [
     "Decision",
     "Environment",
+    "all_devices",
     "autoselect",
     "current_environment",
     "decide",
@@ -107,7 +108,7 @@ def current_environment(device_id: int = 0) -> Environment:
             continue
         dists.add(name)
     return Environment(gpu.vendor, system, {ns: plugin_status(ns) for ns in sorted(namespaces)}, modules,
-                       frozenset(dists), gpu.detail)
+                       frozenset(dists), gpu.detail, gpu.count or 0)
 
 
 def usable_classes(device_id: int = 0, env: Environment | None = None) -> list[type[Backend]]:
@@ -134,14 +135,22 @@ def explain_autoselect(device_id: int = 0) -> Decision:
     return decide(current_environment(device_id))
 
 
-def autoselect(device_id: int = 0, *, strict: bool = False, **kwargs: Any) -> Backend:
+def autoselect(
+    device_id: int = 0, *, devices: Literal["one", "all"] = "one", strict: bool = False, **kwargs: Any
+) -> Backend:
     """An instance of the chosen backend class.
 
-    ``device_id`` reaches the chosen class when it has that field. Other ``kwargs`` the class does not take
-    are dropped (logged at debug), or rejected with ``strict=True``.
+    ``device_id`` reaches the chosen class when it has that field; with ``devices="all"`` the class gets every
+    device of that kind on this machine (``device_id=(0, 1, ...)``: one ``inference`` spread over them). Other
+    ``kwargs`` the class does not take are dropped (logged at debug), or rejected with ``strict=True``.
     """
-    decision = explain_autoselect(device_id)
-    logger.info("autoselect chose %s\n%s", decision.cls.__name__, decision)
+    if devices not in ("one", "all"):
+        raise ConfigError("devices", devices, '"one" (GPU device_id) or "all" (every GPU of the chosen kind)',
+                          where="autoselect")
+    env = current_environment(device_id)
+    decision = decide(env)
+    logger.info("autoselect chose %s", decision.cls.__name__)
+    logger.debug("autoselect:\n%s", decision)
     names = {f.name for f in fields(decision.cls)}
     args = {k: v for k, v in kwargs.items() if k in names}
     dropped = sorted(set(kwargs) - names)
@@ -152,5 +161,11 @@ def autoselect(device_id: int = 0, *, strict: bool = False, **kwargs: Any) -> Ba
                               where="autoselect")
         logger.debug("autoselect: %s does not take %s; dropped", decision.cls.__name__, dropped)
     if "device_id" in names:
-        args["device_id"] = device_id
+        args["device_id"] = all_devices(decision.cls, env.gpu_count) if devices == "all" else device_id
     return decision.cls(**args)
+
+
+def all_devices(cls: type[Backend], gpu_count: int = 0) -> int | tuple[int, ...]:
+    """Every device ``cls`` can use here: the ids its plugin lists, else the vendor's GPU count, else device 0."""
+    count = len(cls.devices_present()) or gpu_count or 1
+    return tuple(range(count)) if count > 1 else 0

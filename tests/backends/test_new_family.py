@@ -69,7 +69,7 @@ def test_the_cli_lists_builds_and_benches_it(thin: Any, make_model: ModelFactory
                                              capsys: pytest.CaptureFixture[str]) -> None:
     model = make_model(3, 3)
     report = run_json(capsys, "info")
-    assert {"name": "ort-thin", "class": "ORT_THIN", "usable": True} in report["backends"]
+    assert {"name": "ort-thin", "class": "ORT_THIN", "usable": True, "offered": True} in report["backends"]
     built = run_json(capsys, "build", str(model), "--backend", "ort-thin", "--tilesize", "32x24")
     assert Path(built["path"]).is_file() and built["backend"]["class"] == "ORT_THIN"
     bench = run_json(capsys, "bench", str(model), "--backends", "ort-thin", "--size", "32x24", "--frames", "3")

@@ -15,6 +15,7 @@ import pytest
 import vapoursynth as vs
 
 from tests.conftest import ModelFactory, need_plugin
+from tests.trt_fixtures import builds, known_device  # noqa: F401 (fixtures: the injected device, the build counter)
 from vsinfer import Backend
 from vsinfer.backends.devices import join_frames, split_frames
 from vsinfer.errors import ConfigError
@@ -99,3 +100,62 @@ def test_frame_weights() -> None:
     assert Backend.NCNN(device_id=(0, 1)).frame_weights() == (1, 1)
     assert Backend.NCNN(device_id=(0, 1), device_weights=(3, 1)).frame_weights() == (3, 1)
     assert Backend.NCNN().frame_weights() == (1,)
+
+
+# -- stand-ins for the GPU families (no CUDA / ROCm here) ---------------------------------------------------------
+class RecordingOrt:
+    """core.ort standing in for a CUDA machine: Model passes the clip through and records its arguments."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def Model(self, **args: Any) -> vs.VideoNode:  # noqa: N802 (the plugin's name)
+        self.calls.append({k: v for k, v in args.items() if k != "clips"})
+        return args["clips"][0]
+
+
+def test_one_plugin_node_per_device_with_its_id(monkeypatch: pytest.MonkeyPatch, make_model: ModelFactory) -> None:
+    import vsinfer.backends.base as base_module
+    from vsinfer import plugins
+
+    need_plugin("ort")
+    fake = RecordingOrt()
+    monkeypatch.setattr(base_module, "get_plugin", lambda namespace: fake)
+    monkeypatch.setattr(plugins, "ort_providers", lambda: ("CPU", "CUDA"))
+    clip = vs.core.std.BlankClip(width=16, height=8, format=vs.RGBS, length=5)
+    out = Backend.ORT_CUDA(device_id=(0, 1), fp16=False).inference(clip, make_model(3, 3))
+    assert sorted(call["device_id"] for call in fake.calls) == [0, 1] and out.num_frames == 5
+
+
+def test_identical_gpus_share_one_engine_different_ones_build_their_own(
+    monkeypatch: pytest.MonkeyPatch, make_model: ModelFactory, builds: list[Path]  # noqa: F811
+) -> None:
+    import vsinfer.backends.trt.builder as builder
+    from vsinfer.identity import DeviceInfo
+
+    need_plugin("trt_rtx")
+    model = make_model(3, 3)
+    monkeypatch.setattr(builder, "plugin_device", lambda namespace, device_id: DeviceInfo("RTX 4090", "8.9"))
+    Backend.TRT_RTX(device_id=(0, 1), fp16=False).prebuild(model, 3, (32, 16))
+    assert len(builds) == 1  # two identical GPUs: one engine
+    models = {0: DeviceInfo("RTX 4090", "8.9"), 1: DeviceInfo("RTX 3060", "8.6")}
+    monkeypatch.setattr(builder, "plugin_device", lambda namespace, device_id: models[device_id])
+    Backend.TRT_RTX(device_id=(0, 1), fp16=False).prebuild(model, 3, (32, 16))
+    assert len(builds) == 2  # the 3060 builds its own; the 4090's is reused
+
+
+def test_autoselect_all_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vsinfer import select
+    from vsinfer.backends.registry import Environment
+    from vsinfer.plugins import PluginStatus
+
+    ncnn = PluginStatus("ncnn", True, "v17.1", {"version": "v17.1"}, (), None)
+    environment = Environment("amd", "linux", {"ncnn": ncnn}, gpu_count=2)
+    monkeypatch.setattr(select, "current_environment", lambda device_id=0: environment)
+    monkeypatch.setattr(Backend.NCNN, "devices_present", classmethod(lambda cls: ("gpu a", "gpu b", "gpu c")))
+    assert Backend.autoselect(devices="all") == Backend.NCNN(device_id=(0, 1, 2))
+    assert Backend.autoselect() == Backend.NCNN(device_id=0)
+    monkeypatch.setattr(Backend.NCNN, "devices_present", classmethod(lambda cls: ()))
+    assert Backend.autoselect(devices="all") == Backend.NCNN(device_id=(0, 1))  # the vendor's GPU count
+    with pytest.raises(ConfigError, match="devices"):
+        Backend.autoselect(devices="every")  # type: ignore[arg-type]

@@ -63,6 +63,8 @@ class Environment:
     """Optional wheels installed, of those the offers ask about (``Offer.distributions``)."""
     gpu_detail: str = ""
     """How the vendor was found, for explanations."""
+    gpu_count: int = 0
+    """GPUs of that vendor found (0 when unknown)."""
 
     def loaded(self, namespace: str) -> bool:
         """Whether ``core.<namespace>`` is loaded."""

@@ -16,10 +16,11 @@ def info() -> dict[str, Any]:
     """OS, Python, VapourSynth, GPUs, plugins, the autoselect decision and the cache folder, as plain data."""
     import vapoursynth as vs
 
+    from ..backends.base import field_names
     from ..device import probe_gpu
     from ..errors import VsinferError
     from ..plugins import EXTRAS, plugin_status
-    from ..select import explain_autoselect, usable_classes
+    from ..select import all_devices, explain_autoselect, usable_classes
     from ..store import Store
 
     gpu = probe_gpu(0)
@@ -41,9 +42,16 @@ def info() -> dict[str, Any]:
         }
     except VsinferError as exc:
         report["autoselect"] = {"chosen": None, "error": str(exc)}
+    report["devices"] = {}
+    for cls in registry.classes():
+        present = cls.devices_present() if "device_id" in field_names(cls) else ()
+        if present:
+            report["devices"][cls.__name__] = {"devices": list(present), "all": all_devices(cls)}
     usable = set(usable_classes(0))
-    report["backends"] = [{"name": registry.cli_name(c), "class": c.__name__, "usable": c in usable}
-                          for c in registry.classes()]
+    offered = {o.cls for o in registry.offers()}
+    report["backends"] = [{"name": registry.cli_name(c), "class": c.__name__, "usable": c in usable,
+                           "offered": c in offered}
+                          for c in registry.classes() if not vars(c).get("abstract", False)]
     store = Store()
     used = store.folder("models").parent  # the root in use: the requested one, or the fallback it was not writable
     report["cache"] = {"requested": str(store.requested), "root": str(used)}
@@ -69,7 +77,11 @@ def _text(report: dict[str, Any]) -> str:
         lines.append(f"  {'->' if step['taken'] else '  '} {step['backend']}: {step['reason']}")
     if "error" in auto:
         lines.append(f"  {auto['error']}")
-    names = ", ".join(b["name"] + ("" if b["usable"] else " (not here)") for b in report["backends"])
+    for name, found in report["devices"].items():
+        listed = ", ".join(f"{i}: {d}" for i, d in enumerate(found["devices"]))
+        lines.append(f"Devices      {name}: {listed}; devices='all' gives device_id={found['all']!r}")
+    names = ", ".join(b["name"] + ("" if b["usable"] else " (not here)" if b["offered"] else " (by hand)")
+                      for b in report["backends"])
     lines.append(f"Backends     {names}")
     cache = report["cache"]
     fallback = "" if cache["root"] == cache["requested"] else f" (not writable: using {cache['root']})"
