@@ -198,10 +198,11 @@ def test_helper_on_vsinfer_matches_its_own_backend(case: str, family: str, calls
 def test_the_helpers_replace_keeps_vsinfer(calls: dict[str, list[Any]]) -> None:
     """ArtCNN adds ORT's fp16 block list with dataclasses.replace; DPIR adds its own; vsinfer still runs."""
     need_plugin("ort")
-    scaler = ArtCNN.R8F64(backend=as_jetpack(Backend.ORT_CPU()))
+    scaler = ArtCNN.R8F64(backend=as_jetpack(Backend.ORT_CPU(fp16=True)))
     assert scaler.backend.fp16_blacklist_ops == ("ConstantOfShape", "Resize")
-    assert scaler.backend.vsinfer_backend == Backend.ORT_CPU(fp16_blacklist_ops=["Resize", "ConstantOfShape"])
-    deblock = DPIR.DrunetDeblock(10, backend=as_jetpack(Backend.ORT_CPU()))
+    assert scaler.backend.vsinfer_backend == Backend.ORT_CPU(fp16=True, fp16_blacklist_ops=["Resize",
+                                                                                          "ConstantOfShape"])
+    deblock = DPIR.DrunetDeblock(10, backend=as_jetpack(Backend.ORT_CPU(fp16=True)))
     assert deblock.backend.vsinfer_backend.fp16_blacklist_ops == ("ConstantOfShape", "Conv_123", "Resize")
     scaler.supersample(_clip(vs.GRAYS), 2)
     deblock.scale(_clip(vs.RGBS))

@@ -400,7 +400,7 @@ def test_block_list_entries_warn_only_when_they_mean_nothing(make_model: ModelFa
     model = model_info(make_model(3, 3))  # one Conv node named "/body/conv0/Conv"
     with caplog.at_level(logging.WARNING):
         # an op type absent from this model (the backend serves other models too) and a node name: no warning
-        ort = Backend.ORT_CPU(fp16_blacklist_ops=["Resize", "/body/conv0/Conv"])
+        ort = Backend.ORT_CPU(fp16=True, fp16_blacklist_ops=["Resize", "/body/conv0/Conv"])
         ort.check_call(model, model.outputs[0], False, {}, "ORT_CPU")
         assert caplog.text == ""
         Backend.OV_CPU(fp16=True, fp16_blacklist_ops=["Resise", "Conv"]).check_call(model, model.outputs[0], False, {},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
 
     from .backends.base import Backend
 
-__all__ = ["Measurement", "child_main", "measure", "synthetic_clip", "synthetic_formats"]
+__all__ = [
+    "Measurement", "PrecisionCheck", "child_main", "measure", "precision_checks", "synthetic_clip", "synthetic_formats",
+]
 
 Pair = tuple[int, int]
 
@@ -157,3 +160,71 @@ def _mid_grey(fmt: int) -> list[float]:
 
     info = vs.core.get_video_format(fmt)
     return [0.5 if info.color_family != vs.YUV or p == 0 else 0.0 for p in range(info.num_planes)]
+
+
+@dataclass(frozen=True)
+class PrecisionCheck:
+    """What one CPU backend really computes in here, and its error against its own float32 run."""
+
+    backend: Backend
+    """The configuration."""
+    effective: str
+    """What it computes in on this machine ("fp32", "fp16", "bf16")."""
+    why: str
+    """Why that differs from what it asks for ("" when it does not)."""
+    max_error: float | None
+    """Max |output - float32 output| on the sample; None when it could not run."""
+    error: str | None = None
+    """Why it could not run."""
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for ``--json`` output (non-finite numbers as strings)."""
+        number = None if self.max_error is None else self.max_error if math.isfinite(self.max_error) \
+            else str(self.max_error)
+        return {"backend": backend_spec(self.backend), "label": label(self.backend), "asks": self.backend.precision(),
+                "computes": self.effective, "why": self.why, "max_error": number, "error": self.error}
+
+
+def precision_checks(
+    network_path: str | os.PathLike[str], *, width: int = 128, height: int = 96
+) -> list[PrecisionCheck]:
+    """Each CPU backend usable here, its default and its other precision, measured against its float32 output.
+
+    The sample is ``synthetic_clip`` at the model's static size, else ``width`` x ``height``.
+    """
+    import numpy as np
+    import vapoursynth as vs
+
+    from .backends.registry import CPU, offers
+    from .model import model_info
+    from .select import usable_classes
+    from .timing import planes
+
+    tensor = model_info(network_path).input()
+    static_w, static_h = tensor.spatial
+    formats = synthetic_formats(tensor.channels or 3)
+    clips = [synthetic_clip(static_w or width, static_h or height, f, length=1) for f in formats]
+    cpu_classes = {o.cls for o in offers(CPU)}
+    checks: list[PrecisionCheck] = []
+    for cls in usable_classes():
+        if cls not in cpu_classes:
+            continue
+        default = cls()
+        reference = default.float32()
+        variants = [default, *([other] if (other := default.other_precision()) is not None else [])]
+        try:
+            exact = planes(reference.inference(clips, network_path).get_frame(0))
+        except (VsinferError, vs.Error) as exc:
+            checks += [PrecisionCheck(b, *b.effective_precision(), None, f"{type(exc).__name__}: {exc}")
+                       for b in variants]
+            continue
+        for backend in variants:
+            effective, why = backend.effective_precision()
+            try:
+                out = planes(backend.inference(clips, network_path).get_frame(0))
+            except (VsinferError, vs.Error) as exc:
+                checks.append(PrecisionCheck(backend, effective, why, None, f"{type(exc).__name__}: {exc}"))
+                continue
+            worst = float(np.max(np.abs(out - exact))) if np.all(np.isfinite(out)) else math.nan
+            checks.append(PrecisionCheck(backend, effective, why, worst))
+    return checks

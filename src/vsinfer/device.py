@@ -1,4 +1,4 @@
-"""GPU probing with device-smi: which vendor's GPU is ``device_id``, as nvidia / amd / intel / apple / None.
+"""The machine's devices: GPU probing with device-smi (which vendor's GPU is ``device_id``), and the CPU's facts.
 
 Every way the probe can fail (no lspci, no nvidia-smi / NVML, no amd-smi, an unknown vendor, an unsupported
 OS) ends in "no GPU", logged at debug with the reason, because autoselect must work on every machine. The one
@@ -8,17 +8,20 @@ there are. The result is cached per process; ``refresh=True`` probes again.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import platform
 import shutil
 import subprocess
 import threading
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import DeviceError
 
-__all__ = ["GPU", "normalize_vendor", "probe_gpu"]
+__all__ = ["CPU", "GPU", "cpu", "normalize_vendor", "probe_gpu"]
 
 logger = logging.getLogger(__name__)
 
@@ -117,3 +120,46 @@ def probe_gpu(device_id: int = 0, *, refresh: bool = False) -> GPU:
     with _cache_lock:
         _cache[device_id] = gpu
     return gpu
+
+
+@dataclass(frozen=True)
+class CPU:
+    """What the CPU this process runs on can do, as far as precision and speed depend on it."""
+
+    model: str
+    """Its model name ("AMD EPYC ..."), else what ``platform`` knows."""
+    cores: int
+    """CPUs this process may run on."""
+    flags: frozenset[str]
+    """Instruction set flags as Linux lists them ("avx512_bf16", "amx_fp16", ...); empty elsewhere."""
+
+    @property
+    def native_fp16(self) -> bool:
+        """Half-float arithmetic in hardware (AVX512-FP16 or AMX-FP16)."""
+        return bool(self.flags & {"avx512_fp16", "amx_fp16"})
+
+    @property
+    def native_bf16(self) -> bool:
+        """bfloat16 arithmetic in hardware (AVX512-BF16 or AMX-BF16)."""
+        return bool(self.flags & {"avx512_bf16", "amx_bf16"})
+
+
+@functools.cache
+def cpu() -> CPU:
+    """The CPU of this machine, read once from /proc/cpuinfo (Linux) or ``platform``."""
+    model, flags = "", frozenset[str]()
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            if not model and key in ("model name", "hardware", "cpu model"):
+                model = value.strip()
+            elif not flags and key in ("flags", "features"):
+                flags = frozenset(value.split())
+    except OSError:
+        pass
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return CPU(model or platform.processor() or platform.machine() or "unknown", cores, flags)

@@ -9,12 +9,10 @@ from __future__ import annotations
 import logging
 import math
 import os
-import platform
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .backends.spec import backend_spec, label
@@ -33,25 +31,6 @@ logger = logging.getLogger("vsinfer.tune")
 Pair = tuple[int, int]
 
 
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo, else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.lower().startswith(("model name", "hardware", "cpu model")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def cpu_count() -> int:
-    """CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 RUNTIME_KEYS = ("version", "openvino_version", "onnxruntime_version", "ncnn_version", "tensorrt_version",
                 "migraphx_version", "cuda_runtime_version")
 """``Version()`` keys that name what a plugin runs on."""
@@ -61,7 +40,7 @@ def machine() -> dict[str, Any]:
     """What makes timings on this machine differ from another's: CPU, cores, GPU, plugins and runtimes."""
     import vapoursynth as vs
 
-    from .device import probe_gpu
+    from .device import cpu, probe_gpu
     from .plugins import EXTRAS, plugin_info
 
     try:
@@ -74,7 +53,8 @@ def machine() -> dict[str, Any]:
         info = plugin_info(namespace)
         if info is not None:
             plugins[namespace] = {k: info[k] for k in RUNTIME_KEYS if k in info}
-    return {"cpu": cpu_model(), "cores": cpu_count(), "vs_threads": vs.core.num_threads, "gpu": gpu_name,
+    machine_cpu = cpu()
+    return {"cpu": machine_cpu.model, "cores": machine_cpu.cores, "vs_threads": vs.core.num_threads, "gpu": gpu_name,
             "plugins": plugins}
 
 

@@ -56,7 +56,8 @@ def ov_config(**props: Any) -> OVConfig:
 
 
 CASES: list[tuple[Any, dict[str, Any]]] = [
-    (Backend.ORT_CPU(), {"provider": "CPU", "num_streams": 1, "verbosity": 2, "fp16": 1, "output_format": 1}),
+    (Backend.ORT_CPU(), {"provider": "CPU", "num_streams": 1, "verbosity": 2, "fp16": 0, "output_format": 0}),
+    (Backend.ORT_CPU(fp16=True), {"provider": "CPU", "num_streams": 1, "verbosity": 2, "fp16": 1, "output_format": 1}),
     (
         Backend.ORT_CPU(num_streams=3, verbosity=0, fp16=True, fp16_blacklist_ops=["Resize", "Conv", "Resize"],
                         output_format=Backend.ORT.OutputFormat.FP32),
@@ -186,8 +187,8 @@ def test_output_format_follows_the_clips(cls: Any) -> None:
     single = vs.core.std.BlankClip(format=vs.RGBS)
     half = vs.core.std.BlankClip(format=vs.RGBH)
     ints = vs.core.std.BlankClip(format=vs.RGB24)
-    assert cls().get_args(single)["output_format"] == 0
-    assert cls().get_args(half)["output_format"] == 1
-    assert cls().get_args(ints)["output_format"] == 1  # fp16 runs take integer clips as half floats
+    assert cls(fp16=True).get_args(single)["output_format"] == 0
+    assert cls(fp16=True).get_args(half)["output_format"] == 1
+    assert cls(fp16=True).get_args(ints)["output_format"] == 1  # fp16 runs take integer clips as half floats
     assert cls(fp16=False).get_args(ints)["output_format"] == 0
     assert cls(output_format=1).get_args(single)["output_format"] == 1

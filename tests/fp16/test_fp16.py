@@ -138,7 +138,7 @@ def test_analysis_is_cached_in_the_store(tmp_path: Path, isolated_cache: Path,
     second = fp16.analyse(model, clips)
     assert second.cached and second.block_list == first.block_list and second.nodes == first.nodes
     assert "+ 1 frame (64x48) of the clip" in second.samples
-    backend, _ = apply_guard(Backend.ORT_CPU(), model, clips)
+    backend, _ = apply_guard(Backend.ORT_CPU(fp16=True), model, clips)
     assert backend.fp16 is False  # guarded from the stored record
 
 
@@ -173,7 +173,7 @@ def test_converted_model_never_holds_an_overflow_in_float16(tmp_path: Path, name
 def test_ort_default_gives_the_float32_picture(tmp_path: Path, name: str, fmt: int) -> None:
     need_plugin("ort")
     model = build(tmp_path, name)
-    err, out = error(Backend.ORT_CPU(), model, fmt)
+    err, out = error(Backend.ORT_CPU(fp16=True), model, fmt)
     assert err < TOLERANCE
     assert out.format.bits_per_sample == vs.core.get_video_format(fmt).bits_per_sample  # output follows input
     unguarded, _ = error(Backend.ORT_CPU(fp16_guard=False), model, fmt)
@@ -208,7 +208,7 @@ def test_negative_values_only_a_relu_reads_need_no_float32(tmp_path: Path) -> No
 def test_the_safe_model_keeps_full_fp16(tmp_path: Path) -> None:
     model = model_info(build(tmp_path, "safe"))
     clips = [clip_from_planes(bright(), vs.RGBS)]
-    for backend in (Backend.ORT_CPU(), Backend.TRT_RTX(), Backend.NCNN(), Backend.OV_GPU(), Backend.MIGX(fp16=True)):
+    for backend in (Backend.ORT_CPU(fp16=True), Backend.TRT_RTX(), Backend.NCNN(), Backend.OV_GPU(), Backend.MIGX(fp16=True)):
         guarded, same = apply_guard(backend, model, clips)
         assert guarded is backend and same is model
     assert fp16.analyse(model).block_list == ()
@@ -232,7 +232,7 @@ def test_no_analysis_when_nothing_runs_in_fp16(tmp_path: Path, backend: Any, mon
 
 def test_ort_runs_the_converted_model_without_converting_again(tmp_path: Path) -> None:
     model = model_info(build(tmp_path, "chain"))
-    backend, guarded = apply_guard(Backend.ORT_CPU(fp16_blacklist_ops=["Relu"]), model,
+    backend, guarded = apply_guard(Backend.ORT_CPU(fp16=True, fp16_blacklist_ops=["Relu"]), model,
                                         [clip_from_planes(bright(), vs.RGBS)])
     assert backend == Backend.ORT_CPU(fp16=False)
     assert guarded.path != model.path and guarded.inputs[0].elem_type == 1 and guarded.outputs[0].elem_type == 1
@@ -241,7 +241,7 @@ def test_ort_runs_the_converted_model_without_converting_again(tmp_path: Path) -
     half_nodes = fp16.tensor_ranges(guarded.path, fp16.synthetic_samples(3, 32, 32), (10,))
     assert kept <= {n.name for n in converted.graph.node}
     assert max(half_nodes.values()) < fp16.LIMIT
-    _, half = apply_guard(Backend.ORT_CPU(), model, [clip_from_planes(bright(), vs.RGBH)])
+    _, half = apply_guard(Backend.ORT_CPU(fp16=True), model, [clip_from_planes(bright(), vs.RGBH)])
     assert half.inputs[0].elem_type == 10  # a half clip gets a half-IO model
 
 
@@ -276,7 +276,7 @@ def test_unnamed_nodes_run_in_float32(tmp_path: Path, caplog: pytest.LogCaptureF
     need_plugin("ort")
     model = unnamed(tmp_path / "unnamed.onnx")
     with caplog.at_level(logging.WARNING, logger="vsinfer.fp16"):
-        err, _ = error(Backend.ORT_CPU(), model)
+        err, _ = error(Backend.ORT_CPU(fp16=True), model)
     assert err < TOLERANCE
     assert any("without names" in r.getMessage() for r in caplog.records)
 
@@ -285,8 +285,8 @@ def test_the_decision_is_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFi
     model = model_info(build(tmp_path, "chain"))
     clips = [clip_from_planes(bright(), vs.RGBS)]
     with caplog.at_level(logging.DEBUG, logger="vsinfer.fp16"):
-        apply_guard(Backend.ORT_CPU(), model, clips)
-        apply_guard(Backend.ORT_CPU(), model, clips)
+        apply_guard(Backend.ORT_CPU(fp16=True), model, clips)
+        apply_guard(Backend.ORT_CPU(fp16=True), model, clips)
     decisions = [r for r in caplog.records if "keeps 4 nodes in float32" in r.getMessage()]
     assert [r.levelno for r in decisions] == [logging.INFO, logging.DEBUG]
 
@@ -294,7 +294,7 @@ def test_the_decision_is_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFi
 def test_guard_inside_inference_uses_the_store(tmp_path: Path, isolated_cache: Path) -> None:
     need_plugin("ort")
     model = build(tmp_path, "resize")
-    err, out = error(Backend.ORT_CPU(), model)
+    err, out = error(Backend.ORT_CPU(fp16=True), model)
     assert err < TOLERANCE and (out.width, out.height) == (128, 96)
     assert len(list((isolated_cache / "fp16").glob("*.json"))) == 1
     assert len(list((isolated_cache / "onnx").glob("*.onnx"))) == 1
@@ -337,7 +337,7 @@ def test_a_conversion_that_fails_falls_back_to_float32(tmp_path: Path, monkeypat
 
     monkeypatch.setattr(guard_module, "convert_model", broken)
     with caplog.at_level(logging.WARNING, logger="vsinfer.fp16"):
-        backend, same = apply_guard(Backend.ORT_CPU(), model, [clip_from_planes(bright(), vs.RGBS)])
+        backend, same = apply_guard(Backend.ORT_CPU(fp16=True), model, [clip_from_planes(bright(), vs.RGBS)])
     assert backend == Backend.ORT_CPU(fp16=False) and same is model
     assert any("converter exploded" in r.getMessage() for r in caplog.records)
 

@@ -167,7 +167,7 @@ def test_render_stops_past_the_deadline_without_leaving_requests() -> None:
 
 @pytest.mark.parametrize("backend", [
     Backend.OV_CPU(num_streams=2, custom_config={"PERFORMANCE_HINT": "THROUGHPUT"}, fp16=False),
-    Backend.ORT_CPU(fp16_blacklist_ops=["Conv", "Add"]),
+    Backend.ORT_CPU(fp16=True, fp16_blacklist_ops=["Conv", "Add"]),
     Backend.TRT_RTX(static_shape=False, min_shapes=(32, 32), max_shapes=(256, 256), opt_shapes=(64, 64)),
     Backend.NCNN(num_streams=3),
     Backend.MIGX(custom_args=["--a"], custom_env={"X": "1"}),

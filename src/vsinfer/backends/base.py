@@ -109,6 +109,13 @@ class Backend(metaclass=_Families):
         """What the model computes in: "fp32", "fp16" or "bf16"."""
         return "fp32"
 
+    def effective_precision(self) -> tuple[str, str]:
+        """What this backend really computes in on this machine, and why when that differs from ``precision()``.
+
+        ("fp32", ""), or e.g. ("bf16", "OpenVINO runs the f16 hint as bf16 on this CPU (AVX512-BF16, no FP16)").
+        """
+        return self.precision(), ""
+
     def float32(self) -> Backend:
         """The same backend computing in float32 (the fp16 guard's safe path and autotune's reference)."""
         return self
@@ -290,8 +297,9 @@ class Backend(metaclass=_Families):
         else:  # one device (or fewer frames than one dealing cycle: the first device renders them all)
             outputs = singles[0]._plugin_outputs(plugin, nodes, model, plan, flexible, kwargs, bits)
         outputs = [tiling.crop(o, plan) for o in outputs]
-        if "output_format" not in kwargs and not backend.sets_output_format():  # an explicit one wins
-            outputs = [to_float([o], target_bits)[0] for o in outputs]  # a no-op when the plugin gave those bits
+        if "output_format" not in kwargs:  # a forwarded one is the user's own business
+            bits_out = backend.fixed_output_bits() or target_bits  # an explicit output_format wins
+            outputs = [to_float([o], bits_out)[0] for o in outputs]  # a no-op when the plugin gave those bits
         return outputs if flexible else outputs[0]
 
     def _plugin_outputs(
@@ -353,9 +361,9 @@ class Backend(metaclass=_Families):
                 where=model.path,
             )
 
-    def sets_output_format(self) -> bool:
-        """Whether the user fixed the output clip's format (``output_format``); else it follows the input."""
-        return False
+    def fixed_output_bits(self) -> int | None:
+        """The float bits the user fixed for the output clip (``output_format``); None: the input's precision."""
+        return None
 
     # -- build ahead -------------------------------------------------------------------------------------------
     def prebuild(

@@ -81,9 +81,9 @@ class NCNN(Backend):
         """Half floats for fp16 runs of integer clips and for fp16-IO models, else single floats."""
         return auto_float_bits(clips, model, self.fp16)
 
-    def sets_output_format(self) -> bool:
-        """Whether ``output_format`` is set."""
-        return self.output_format is not None
+    def fixed_output_bits(self) -> int | None:
+        """16 for ``output_format=1``, 32 for 0, None when unset."""
+        return None if self.output_format is None else 16 if self.output_format == 1 else 32
 
     # -- precision and the fp16 guard (no node block list: an overflowing model runs in float32) --
     def precision(self) -> str:

@@ -48,6 +48,10 @@ def info() -> dict[str, Any]:
         if present:
             report["devices"][cls.__name__] = {"devices": list(present), "all": all_devices(cls)}
     usable = set(usable_classes(0))
+    report["precision"] = {}
+    for cls in usable:
+        asks, (computes, why) = cls().precision(), cls().effective_precision()
+        report["precision"][cls.__name__] = {"asks": asks, "computes": computes, "why": why}
     offered = {o.cls for o in registry.offers()}
     report["backends"] = [{"name": registry.cli_name(c), "class": c.__name__, "usable": c in usable,
                            "offered": c in offered}
@@ -77,6 +81,9 @@ def _text(report: dict[str, Any]) -> str:
         lines.append(f"  {'->' if step['taken'] else '  '} {step['backend']}: {step['reason']}")
     if "error" in auto:
         lines.append(f"  {auto['error']}")
+    for name, p in report["precision"].items():
+        how = f"computes {p['computes']}" + (f" ({p['why']})" if p["why"] else "")
+        lines.append(f"Precision    {name}(): asks {p['asks']}, {how}")
     for name, found in report["devices"].items():
         listed = ", ".join(f"{i}: {d}" for i, d in enumerate(found["devices"]))
         lines.append(f"Devices      {name}: {listed}; devices='all' gives device_id={found['all']!r}")

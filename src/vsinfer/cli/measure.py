@@ -205,13 +205,25 @@ def cmd_fp16_check(model: Path, *, clip: Path | None = None, json: Json = False)
         json: Machine-readable output.
 
     """
+    from ..backends.spec import label
+    from ..bench import precision_checks
+    from ..device import cpu
     from ..fp16 import report as fp16_report
 
     path = model_file(model)
     sample = load_vpy_output(clip) if clip is not None else None
     report = fp16_report(path, clip=sample)
+    checks = precision_checks(path)
     if json:
-        emit_json(report.to_json())
-    else:
-        sys.stdout.write(f"{report}\n")
+        emit_json(report.to_json() | {"cpu": cpu().model, "backends": [c.to_json() for c in checks]})
+        return 0
+    sys.stdout.write(f"{report}\n")
+    if checks:
+        sys.stdout.write(f"measured here ({cpu().model}, {cpu().cores} cores), max |output - float32 output| on a "
+                         "synthetic sample:\n")
+        width = max(len(label(c.backend)) for c in checks)
+        for c in checks:
+            result = c.error or f"{c.max_error:.3g}"
+            note = f"  ({c.why})" if c.why else ""
+            sys.stdout.write(f"  {label(c.backend):<{width}}  computes {c.effective:<5} {result}{note}\n")
     return 0

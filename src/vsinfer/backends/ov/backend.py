@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...conversion import check_block_list
+from ...device import cpu
 from ...model import ModelInfo, TensorInfo
 from ..base import Backend, field_names, variants
 from ..fields import FrozenMapping, check_types, frozen_mapping, name_set, require
@@ -125,6 +126,21 @@ class OV(Backend):
         if hint is not None:
             return {"f16": "fp16", "bf16": "bf16"}.get(str(hint).lower(), "fp32")
         return "fp16" if any(d in _HALF_BY_DEFAULT for d in self.devices()) else "fp32"
+
+    def effective_precision(self) -> tuple[str, str]:
+        """On a CPU, OpenVINO runs the f16 hint as bf16 where the CPU has bf16 and not fp16, else as float32."""
+        asked = self.precision()
+        if "CPU" not in self.devices() or asked == "fp32":
+            return asked, ""
+        machine = cpu()
+        if asked == "fp16" and not machine.native_fp16:
+            if machine.native_bf16:
+                return "bf16", ("OpenVINO runs the f16 hint as bf16 on this CPU (it has bf16 but no fp16 "
+                                "arithmetic; 8 mantissa bits): fp16=False gives float32")
+            return "fp32", "OpenVINO runs the f16 hint in float32 on this CPU (no fp16 or bf16 arithmetic)"
+        if asked == "bf16" and not machine.native_bf16:
+            return "fp32", "OpenVINO runs the bf16 hint in float32 on this CPU (no bf16 arithmetic)"
+        return asked, ""
 
     def float32(self) -> OV:
         """Precision hint f32."""
