@@ -6,18 +6,20 @@ store so that a later process resolving a cached engine does not re-read a large
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from .errors import ModelError
-from .store import Store, atomic_write, canonical_json, requested_root
-from .store.files import _log_once, _read_json
+from .store import Store, requested_root
+from .store.files import _log_once
+from .store.records import ModelFacts, ModelMemoRecord, TensorFacts, dump, load, to_data
 
 __all__ = [
     "KNOWN_DOMAINS", "STANDARD_DOMAINS", "ModelInfo", "ModelMemo", "TensorInfo", "foreign_ops", "model_info",
@@ -102,20 +104,32 @@ class ModelInfo:
         """True when the (only) input is float16: the clip must be 16-bit float."""
         return self.input().elem_type == FLOAT16
 
+    def to_facts(self) -> ModelFacts:
+        """The record schema's form (``vsinfer.store.records.ModelFacts``); ``from_facts`` reads it back."""
+
+        def tensors(items: tuple[TensorInfo, ...]) -> tuple[TensorFacts, ...]:
+            return tuple(TensorFacts(name=t.name, elem_type=t.elem_type, shape=t.shape) for t in items)
+
+        return ModelFacts(path=self.path, checksum=self.checksum, inputs=tensors(self.inputs),
+                          outputs=tensors(self.outputs), foreign_ops=self.foreign_ops)
+
+    @classmethod
+    def from_facts(cls, facts: ModelFacts) -> ModelInfo:
+        """Rebuild from ``to_facts`` output."""
+
+        def tensors(items: tuple[TensorFacts, ...]) -> tuple[TensorInfo, ...]:
+            return tuple(TensorInfo(t.name, t.elem_type, t.shape) for t in items)
+
+        return cls(facts.path, facts.checksum, tensors(facts.inputs), tensors(facts.outputs), facts.foreign_ops)
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; ``from_json`` reads it back."""
-        return asdict(self)
+        return to_data(self.to_facts())
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelInfo:
-        """Rebuild from ``to_json`` output."""
-
-        def tensors(items: list[dict[str, Any]]) -> tuple[TensorInfo, ...]:
-            return tuple(TensorInfo(t["name"], int(t["elem_type"]), tuple(t["shape"])) for t in items)
-
-        foreign = data.get("foreign_ops")
-        return cls(str(data["path"]), int(data["checksum"]), tensors(data["inputs"]), tensors(data["outputs"]),
-                   None if foreign is None else tuple(str(op) for op in foreign))
+        """Rebuild from ``to_json`` output; ``msgspec.ValidationError`` when it is not such a dict."""
+        return cls.from_facts(msgspec.convert(data, ModelFacts))
 
 
 STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview", "ai.onnx.preview.training"})
@@ -199,8 +213,9 @@ class ModelMemo:
     """On-disk memo of ModelInfo keyed by (path, size, mtime_ns): a cache hit never re-reads the model.
 
     Each memo file holds ``{"key": [path, size, mtime_ns], "info": {...}, "crc32": <crc32 of the canonical
-    info JSON>}``; a file that is not such a record (corrupt, or an older vsinfer's) is logged once and
-    re-read from the model.
+    info JSON>}`` (``vsinfer.store.records.ModelMemoRecord``); a file that is not such a record (corrupt, or an
+    older vsinfer's) is logged once and re-read from the model. The model's path always comes from the caller's
+    key, never from the memo.
     """
 
     def __init__(self, store: Store) -> None:
@@ -218,34 +233,24 @@ class ModelMemo:
     def get(self, key: tuple[str, int, int]) -> ModelInfo | None:
         """The remembered ModelInfo when path, size and mtime_ns all match and the record is intact."""
         file = self._file(key)
-        if file is None or not file.exists():
+        if file is None:
             return None
-        record = _read_json(file)
-        if record is not None and record.get("key") != list(key):
-            return None  # another model at this name, or this one changed: a plain miss
-        try:
-            if record is None:
-                raise ValueError("not a JSON object")
-            if "crc32" not in record:
-                raise ValueError("written by an older vsinfer, without checksum")
-            info = record["info"]
-            if zlib.crc32(canonical_json(info).encode()) != record["crc32"]:
-                raise ValueError("its checksum differs from its content")
-            return ModelInfo.from_json(info)
-        except (KeyError, TypeError, ValueError) as exc:
-            _log_once(logging.WARNING, ("memo", str(file), key, str(exc)), "model memo %s for %s is not usable (%s); "
-                      "reading the model again", file, key[0], exc)
+        record = load(file, ModelMemoRecord)
+        if record is None or record.key != tuple(key):
+            return None  # none, not usable (logged), another model at this name, or this one changed
+        if record.info.path != key[0]:
+            _log_once(logging.WARNING, ("memo", str(file), key), "model memo %s is not usable: it describes %s, "
+                      "not %s; reading the model again", file, record.info.path, key[0])
             return None
+        return ModelInfo.from_facts(record.info)
 
     def put(self, key: tuple[str, int, int], info: ModelInfo) -> None:
         """Remember ``info``; a folder that cannot be written only costs a re-read later."""
         file = self._file(key)
         if file is None:
             return
-        data = info.to_json()
-        record = {"key": list(key), "info": data, "crc32": zlib.crc32(canonical_json(data).encode())}
         try:
-            atomic_write(file, json.dumps(record).encode())
+            dump(file, ModelMemoRecord.seal(key, info.to_facts()))
         except OSError as exc:
             logger.debug("could not remember %s: %s", key[0], exc)
 

@@ -19,15 +19,29 @@ The analysis is cached in the store (kind ``fp16``) by model checksum and sampli
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+
+import msgspec
+
+from ..store.files import _log_once
+from ..store.records import (
+    AnalysisFacts,
+    AnalysisRecord,
+    OverflowFacts,
+    OverflowReason,
+    dump,
+    load,
+    plain,
+    real,
+    to_data,
+    to_float,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -99,16 +113,24 @@ class OverflowNode:
     tensors: tuple[str, ...]
     """The tensors concerned (its overflowing outputs, or the overflowing inputs / constants it reads)."""
 
+    def to_facts(self) -> OverflowFacts:
+        """The record schema's form (``vsinfer.store.records.OverflowFacts``)."""
+        return OverflowFacts(name=self.name, op_type=self.op_type, reason=cast(OverflowReason, self.reason),
+                             max_abs=real(self.max_abs), tensors=self.tensors)
+
+    @classmethod
+    def from_facts(cls, facts: OverflowFacts) -> OverflowNode:
+        """Rebuild from ``to_facts`` output."""
+        return cls(facts.name, facts.op_type, facts.reason, to_float(facts.max_abs), facts.tensors)
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (non-finite numbers as strings)."""
-        return {"name": self.name, "op_type": self.op_type, "reason": self.reason,
-                "max_abs": _json_number(self.max_abs), "tensors": list(self.tensors)}
+        return to_data(self.to_facts())
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> OverflowNode:
-        """Rebuild from ``to_json`` output."""
-        return cls(str(data["name"]), str(data["op_type"]), str(data["reason"]), float(data["max_abs"]),
-                   tuple(str(t) for t in data["tensors"]))
+        """Rebuild from ``to_json`` output; ``msgspec.ValidationError`` when it is not such a dict."""
+        return cls.from_facts(msgspec.convert(data, OverflowFacts))
 
 
 @dataclass(frozen=True)
@@ -143,16 +165,25 @@ class Analysis:
         """The nodes whose own outputs exceed the limit."""
         return tuple(n for n in self.nodes if n.reason == "output")
 
+    def to_facts(self) -> AnalysisFacts:
+        """The record schema's form (``vsinfer.store.records.AnalysisFacts``)."""
+        return AnalysisFacts(model_crc32=self.model_crc32, samples=self.samples, max_abs=real(self.max_abs),
+                             nodes=tuple(n.to_facts() for n in self.nodes), seconds=self.seconds)
+
+    @classmethod
+    def from_facts(cls, facts: AnalysisFacts, *, cached: bool = False) -> Analysis:
+        """Rebuild from ``to_facts`` output."""
+        return cls(facts.model_crc32, facts.samples, to_float(facts.max_abs),
+                   tuple(OverflowNode.from_facts(n) for n in facts.nodes), facts.seconds, cached)
+
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict; ``from_json`` reads it back."""
-        return {"model_crc32": self.model_crc32, "samples": self.samples, "max_abs": _json_number(self.max_abs),
-                "nodes": [n.to_json() for n in self.nodes], "seconds": self.seconds}
+        """A JSON-ready dict (non-finite numbers as strings); ``from_json`` reads it back."""
+        return to_data(self.to_facts())
 
     @classmethod
     def from_json(cls, data: dict[str, Any], *, cached: bool = False) -> Analysis:
-        """Rebuild from ``to_json`` output."""
-        return cls(int(data["model_crc32"]), str(data["samples"]), float(data["max_abs"]),
-                   tuple(OverflowNode.from_json(n) for n in data["nodes"]), float(data["seconds"]), cached)
+        """Rebuild from ``to_json`` output; ``msgspec.ValidationError`` when it is not such a dict."""
+        return cls.from_facts(msgspec.convert(data, AnalysisFacts), cached=cached)
 
     def summary(self) -> str:
         """One line: the overflowing nodes with their ranges."""
@@ -164,7 +195,8 @@ class Analysis:
 
 
 def _json_number(value: float) -> float | str:
-    return value if math.isfinite(value) else str(value)
+    """``value`` for JSON, non-finite numbers as text ("inf", "nan"): ``vsinfer.fp16.reporting`` uses it."""
+    return real(value)
 
 
 def synthetic_samples(channels: int, height: int, width: int) -> list[Picture]:
@@ -504,17 +536,15 @@ def _record_path(store: Store, identity: dict[str, Any]) -> Path:
 
 
 def _read_record(path: Path, identity: dict[str, Any]) -> Analysis | None:
-    """The stored analysis at ``path`` when its record matches ``identity``."""
-    from ..store import canonical_json
-
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        if record.get("identity") == json.loads(canonical_json(identity)):
-            return Analysis.from_json(record["analysis"], cached=True)
-        logger.warning("%s belongs to another analysis (CRC32 collision or stale record); analysing again", path)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        pass
-    return None
+    """The stored analysis at ``path`` when its record matches ``identity``; None (logged once) otherwise."""
+    record = load(path, AnalysisRecord)
+    if record is None:
+        return None
+    if record.identity != plain(identity):
+        _log_once(logging.WARNING, ("fp16", str(path), "identity"), "%s belongs to another analysis (CRC32 "
+                  "collision or stale record); analysing again", path)
+        return None
+    return Analysis.from_facts(record.analysis, cached=True)
 
 
 def _cached(
@@ -524,7 +554,7 @@ def _cached(
 
     A miss runs under the record's lock, so processes starting on the same model analyse it once.
     """
-    from ..store import atomic_write, canonical_json
+    from ..store import canonical_json
 
     identity = _identity(model, clips, frames, channels)
     memo_key = (str(store.requested), model.checksum, canonical_json(identity))
@@ -541,9 +571,8 @@ def _cached(
                 analysis = _run_analysis(model, clips, frames, channels)
                 meta = {"model": Path(model.path).name, "kind": "fp16 analysis",
                         "nodes_kept_in_float32": len(analysis.block_list)}
-                record = {"identity": identity, "meta": meta, "analysis": analysis.to_json()}
                 try:
-                    atomic_write(path, json.dumps(record, indent=1, sort_keys=True).encode())
+                    dump(path, AnalysisRecord(identity=identity, meta=meta, analysis=analysis.to_facts()))
                 except OSError as exc:  # only costs a new analysis next time
                     logger.debug("could not store the fp16 analysis %s: %s", path, exc)
     with _memo_lock:

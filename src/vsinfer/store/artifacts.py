@@ -37,6 +37,9 @@ A hit whose size, mtime_ns and ctime_ns match the record costs one small JSON re
 calls, whatever the artifact's size. Any mismatch verifies the checksum under the lock: the same content is
 still a hit (logged once, the times re-recorded), other content is rebuilt. Single-blob caches that are read
 whole and merged (the TensorRT timing cache) use ``read_checked`` / ``write_checked`` with the same record.
+
+The sidecar is read and written through ``vsinfer.store.records`` (schema ``CommitRecord``): a sidecar that is
+too large, too deep, not JSON or of another shape is a miss like a missing one, never an exception.
 """
 
 from __future__ import annotations
@@ -53,13 +56,14 @@ from collections.abc import Buffer, Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import msgspec
+
 from ..errors import CacheWriteError
 from .files import (
     _DISK_ERRNOS,
     ENV_VAR,
     _disk_error,
     _log_once,
-    _read_json,
     _share,
     _touch,
     _unlink,
@@ -68,13 +72,11 @@ from .files import (
     crc32_of,
 )
 from .locks import lock, lock_file, reap_stale_lock
+from .records import CommitRecord, Miss, canonical_json, encode, read, read_object
 
 __all__ = ["Store", "canonical_json", "identity_name", "read_record", "requested_root", "sidecar_of"]
 
 logger = logging.getLogger("vsinfer.store")
-
-RECORD_KEYS = ("identity", "size", "mtime_ns", "crc32")
-"""Keys every commit record has; a record without them (an older vsinfer's) is a miss."""
 
 Creator = Callable[[Path], object]
 """``create(tmp)``: returns the artifact's bytes (any buffer) for the store to write, or writes ``tmp`` itself
@@ -98,19 +100,18 @@ def identity_name(identity: Mapping[str, Any]) -> str:
     return f"{zlib.crc32(canonical_json(identity).encode()):08x}"
 
 
-def canonical_json(value: Any) -> str:
-    """JSON with sorted keys and no whitespace: the same bytes for the same value in every process."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
 def sidecar_of(path: Path) -> Path:
     """The commit record of the artifact ``path``: ``<stem>.json`` beside it."""
     return path.with_suffix(".json")
 
 
 def read_record(sidecar: Path) -> dict[str, Any] | None:
-    """The sidecar's JSON object, or None when it is missing or not a JSON object."""
-    return _read_json(sidecar)
+    """The sidecar's JSON object as it is (an older one may lack keys), or None: for showing what the store holds.
+
+    None when it is missing, not a JSON object, too large or too deep to be a record. Using an artifact takes
+    the strict schema (``records.CommitRecord``) instead.
+    """
+    return read_object(sidecar)
 
 
 # -- checking an artifact against its record -----------------------------------------------------------
@@ -119,13 +120,21 @@ class _Verdict(NamedTuple):
     """"hit", "unsure" (times or size differ: verify the checksum), "miss" (nothing there), "bad"."""
     reason: str
     """Why it is not a hit, for the log."""
-    record: dict[str, Any] | None
+    record: CommitRecord | None
     """The sidecar's contents."""
 
 
-def _same_file(record: Mapping[str, Any], st: os.stat_result) -> bool:
-    return (record.get("size") == st.st_size and record.get("mtime_ns") == st.st_mtime_ns
-            and record.get("ctime_ns", st.st_ctime_ns) == st.st_ctime_ns)
+def _same_file(record: CommitRecord, st: os.stat_result) -> bool:
+    return (record.size == st.st_size and record.mtime_ns == st.st_mtime_ns
+            and record.ctime_ns in (None, st.st_ctime_ns))
+
+
+_SIDECAR_MISS = {
+    "unreadable": "has an unreadable sidecar",
+    "corrupt": "has a corrupt sidecar",
+    "shape": "has a commit record from an older vsinfer or of another shape",
+}
+"""How ``_examine`` words a sidecar that cannot be used, by ``Miss.code``."""
 
 
 def _examine(path: Path, identity: Any) -> _Verdict:
@@ -135,22 +144,14 @@ def _examine(path: Path, identity: Any) -> _Verdict:
     """
     artifact = os.fspath(path)
     sidecar = os.path.splitext(artifact)[0] + ".json"  # sidecar_of(path), without building Paths
-    try:
-        with open(sidecar, "rb") as f:
-            text = f.read()
-    except FileNotFoundError:
+    record = read(sidecar, CommitRecord)
+    if isinstance(record, Miss):
+        if record.code != "absent":
+            return _Verdict("bad", f"{_SIDECAR_MISS[record.code]}: it {record.reason}", None)
         if os.path.exists(artifact):
             return _Verdict("bad", "has no commit record (sidecar): an interrupted build", None)
         return _Verdict("miss", "not built yet", None)
-    except OSError as exc:
-        return _Verdict("bad", f"has an unreadable sidecar ({exc})", None)
-    try:
-        record = json.loads(text)
-    except ValueError:
-        return _Verdict("bad", "has a corrupt sidecar (not JSON)", None)
-    if not isinstance(record, dict) or not all(k in record for k in RECORD_KEYS):
-        return _Verdict("bad", "has a commit record from an older vsinfer (no checksum)", None)
-    if record["identity"] != identity:
+    if record.identity != identity:
         return _Verdict("bad", "has a sidecar that belongs to another build (CRC32 collision or copied sidecar)",
                         record)
     try:
@@ -161,7 +162,7 @@ def _examine(path: Path, identity: Any) -> _Verdict:
         return _Verdict("bad", f"cannot be read ({exc})", record)
     if _same_file(record, st):
         return _Verdict("hit", "", record)
-    return _Verdict("unsure", f"changed on disk (size {st.st_size}, recorded {record['size']})", record)
+    return _Verdict("unsure", f"changed on disk (size {st.st_size}, recorded {record.size})", record)
 
 
 def _used(path: Path) -> None:
@@ -179,14 +180,14 @@ def _verify(path: Path, verdict: _Verdict) -> tuple[_Verdict, os.stat_result | N
     try:
         with open(path, "rb") as f:
             st = os.fstat(f.fileno())
-            crc = crc32_of(f) if st.st_size == record["size"] else None
+            crc = crc32_of(f) if st.st_size == record.size else None
     except OSError as exc:
         return _Verdict("bad", f"cannot be read ({exc})", record), None
     if crc is None:
-        return _Verdict("bad", f"is {st.st_size} bytes, its record says {record['size']}", record), st
-    if crc != record["crc32"]:
+        return _Verdict("bad", f"is {st.st_size} bytes, its record says {record.size}", record), st
+    if crc != record.crc32:
         return _Verdict("bad", f"has other content than it was committed with (crc32 {crc:08x}, recorded "
-                               f"{int(record['crc32']):08x})", record), st
+                               f"{record.crc32:08x})", record), st
     return _Verdict("hit", "", record), st
 
 
@@ -283,14 +284,14 @@ class Store:
         if verdict.state == "hit" and st is not None and verdict.record is not None:
             _log_once(logging.INFO, ("verified", str(path), st.st_mtime_ns, st.st_ctime_ns),
                       "%s was touched on disk but its content matches its record; re-recording its times", path)
-            record = dict(verdict.record, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns)
+            record = msgspec.structs.replace(verdict.record, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns)
             with contextlib.suppress(CacheWriteError):  # a read-only cache verifies again next time
-                atomic_write(sidecar_of(path), _record_bytes(record))
+                atomic_write(sidecar_of(path), encode(record))
         return verdict
 
     def _report(self, path: Path, verdict: _Verdict) -> None:
-        record = verdict.record or {}
-        _log_once(logging.WARNING, ("bad", str(path), verdict.reason, record.get("crc32")),
+        crc = verdict.record.crc32 if verdict.record is not None else None
+        _log_once(logging.WARNING, ("bad", str(path), verdict.reason, crc),
                   "cached %s %s; it will be rebuilt", path, verdict.reason)
 
     def get_or_create(
@@ -340,7 +341,7 @@ class Store:
                 logger.debug("removing %s, left by an interrupted build", leftover)
                 _unlink(Path(leftover))
 
-    def _commit(self, path: Path, identity: Any, create: Creator, meta: dict[str, Any]) -> None:
+    def _commit(self, path: Path, identity: dict[str, Any], create: Creator, meta: dict[str, Any]) -> None:
         """Under the lock: create into a temp file, fsync, checksum, move into place, write the sidecar."""
         sidecar = sidecar_of(path)
         try:
@@ -372,9 +373,9 @@ class Store:
                 st = path.stat()
             except OSError as exc:
                 raise _disk_error(path, exc) from exc
-            record = {"identity": identity, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                      "ctime_ns": st.st_ctime_ns, "crc32": crc, "meta": meta}
-            atomic_write(sidecar, _record_bytes(record))
+            record = CommitRecord(identity=identity, size=st.st_size, mtime_ns=st.st_mtime_ns,
+                                  ctime_ns=st.st_ctime_ns, crc32=crc, meta=meta)
+            atomic_write(sidecar, encode(record))
         except BaseException:
             if placed:  # an artifact without its commit record would only be rebuilt: do not leave it
                 _unlink(path)
@@ -396,15 +397,17 @@ class Store:
         except OSError as exc:
             logger.warning("cannot read %s (%s); starting without it", path, exc)
             return b""
-        record = _read_json(sidecar_of(path))
+        record = read(sidecar_of(path), CommitRecord)
         reason = None
         if not data:
             reason = "is empty"
-        elif record is None or not all(k in record for k in RECORD_KEYS):
+        elif isinstance(record, Miss) and record.code == "absent":
             reason = "has no commit record (written by an older vsinfer or interrupted)"
-        elif record["identity"] != {"file": path.name} or record["size"] != len(data):
+        elif isinstance(record, Miss):
+            reason = f"has an unusable commit record (it {record.reason})"
+        elif record.identity != {"file": path.name} or record.size != len(data):
             reason = "does not match its record"
-        elif zlib.crc32(data) != record["crc32"]:
+        elif zlib.crc32(data) != record.crc32:
             reason = "is corrupt (its checksum differs from its record)"
         if reason is None:
             _touch(sidecar_of(path))
@@ -421,13 +424,9 @@ class Store:
         atomic_write(path, data)
         try:
             st = path.stat()
-            record = {"identity": {"file": path.name}, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                      "ctime_ns": st.st_ctime_ns, "crc32": zlib.crc32(data), "meta": dict(meta or {})}
-            atomic_write(sidecar, _record_bytes(record))
+            record = CommitRecord(identity={"file": path.name}, size=st.st_size, mtime_ns=st.st_mtime_ns,
+                                  ctime_ns=st.st_ctime_ns, crc32=zlib.crc32(data), meta=dict(meta or {}))
+            atomic_write(sidecar, encode(record))
         except BaseException:
             _unlink(path)
             raise
-
-
-def _record_bytes(record: Mapping[str, Any]) -> bytes:
-    return json.dumps(record, indent=1, sort_keys=True).encode()

@@ -12,7 +12,8 @@ Three layouts live under the store's root:
 
 Nothing being written at that moment is touched: an artifact whose lock (``<artifact>.lock``) is held by a
 builder is skipped, and temp files younger than ``TEMP_GRACE_S`` are left alone. Sidecars of an older format
-(no ``crc32``, no ``meta``) are read as far as they go: missing facts show as "?".
+(no ``crc32``, no ``meta``) are read as far as they go: missing facts show as "?". Every record is read through
+``vsinfer.store.records.read_object`` (bounded in size and depth; anything else is "not a readable record").
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .artifacts import Store, read_record
+from .artifacts import Store
+from .records import read_object
 
 __all__ = [
     "ARTIFACT_SUFFIXES",
@@ -241,7 +243,7 @@ def scan(store: Store | None = None, kinds: Iterable[str] | None = None) -> list
                 if kind == "ov":
                     entries.append(Entry(kind, path, None, _size(path), _mtime(path), role="openvino cache"))
                     continue
-                record = read_record(path) if path.suffix == ".json" else None
+                record = read_object(path) if path.suffix == ".json" else None
                 facts = _describe(record) if record else {}
                 key = record.get("key") if record else None
                 if facts.get("model") == UNKNOWN and isinstance(key, list) and key and isinstance(key[0], str):
@@ -267,7 +269,7 @@ def _scan_artifacts(kind: str, folder: Path, files: list[Path]) -> list[Entry]:
             problem = "not a file vsinfer writes here" if role == "unknown" else "no sidecar (commit record)"
             entries.append(Entry(kind, path, None, _size(path), _mtime(path), role=role, problem=problem))
             continue
-        record = read_record(sidecar)
+        record = read_object(sidecar)
         size = _size(path) + _size(sidecar)
         if record is None:
             entries.append(Entry(kind, path, sidecar, size, _mtime(sidecar), role=role, problem="unreadable sidecar"))
@@ -392,11 +394,11 @@ def verify(store: Store | None = None, *, fix: bool = False, kinds: Iterable[str
             continue
         if entry.sidecar is None:
             continue
-        record = read_record(entry.sidecar) or {}
+        record = read_object(entry.sidecar) or {}
         if _in_use(entry):
             continue  # being rebuilt right now: its bytes are in flux
         expected = record.get("crc32")
-        if expected is None:
+        if not isinstance(expected, int):
             continue  # an older sidecar without a checksum: the size was checked by scan
         try:
             actual = file_crc32(entry.path)
@@ -404,7 +406,7 @@ def verify(store: Store | None = None, *, fix: bool = False, kinds: Iterable[str
             act(entry, f"unreadable: {exc}")
             continue
         if actual != expected:
-            act(entry, f"CRC32 {actual:08x} differs from the sidecar's {int(expected):08x}")
+            act(entry, f"CRC32 {actual:08x} differs from the sidecar's {expected:08x}")
     for kind, folder in _folders(store, chosen):
         for path in sorted(folder.iterdir()):
             if not (path.is_file() and _is_temp(path)):

@@ -14,7 +14,6 @@ reads it back instead of timing again.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -23,13 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..backends.plugin_io import as_nodes
-from ..backends.spec import backend_spec, label
+from ..backends.spec import label
 from ..errors import ConfigError, NoBackendError, VsinferError
 from ..model import model_info
-from ..store import Store, atomic_write, identity_name
+from ..store import Store, identity_name
+from ..store.records import dump
 from ..tiling import as_pair
 from ..timing import sample_clips
-from .decision import _decision_key, _from_record, _load_decision
+from .decision import _decision_key, _decision_meta, _decision_record, _from_record, _load_decision
 from .search import Tuning, _Search, _search, default_candidates, split_tilesize
 
 if TYPE_CHECKING:
@@ -122,18 +122,9 @@ def tune(
         causes = "; ".join(f"{t.trial}: {t.error}" for t in search.timings) or "no candidate backend is usable here"
         raise NoBackendError(f"autotune found nothing that runs {model.path} here: {causes}")
     seconds = time.perf_counter() - start
-    record = {
-        "key": key,
-        "choice": {"backend": backend_spec(pick.trial.backend), "tilesize": pick.trial.tilesize, "fps": pick.fps},
-        "timings": [t.to_json() for t in search.timings],
-        "seconds": seconds,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "meta": {"model": Path(model.path).name, "precision": pick.trial.backend.precision(),
-                 "shapes": "+".join(f"{c['width']}x{c['height']} {c['format']}" for c in key["clips"]),
-                 "runtime": label(pick.trial.backend, pick.trial.tilesize), "device": key["machine"]["cpu"]},
-    }
+    record = _decision_record(key, pick, search.timings, seconds, _decision_meta(key, pick, model))
     try:
-        atomic_write(path, json.dumps(record, indent=1).encode())
+        dump(path, record)
     except OSError as exc:
         logger.warning("could not store the autotune decision in %s: %s", path, exc)
     logger.info("autotune picked %s (%.2f fps) out of %d trials in %.1f s", pick.trial, pick.fps,

@@ -1,15 +1,21 @@
-"""Autotune's decisions in the store (kind ``tune``): keyed by the model, the clips, the search and the machine."""
+"""Autotune's decisions in the store (kind ``tune``): keyed by the model, the clips, the search and the machine.
+
+A decision is a ``vsinfer.store.records.DecisionRecord``, read and written through ``vsinfer.store.records``: a
+record that cannot be used is a miss (logged once) and the clips are timed again. Its backend specs are data,
+checked by ``backend_from_spec`` like a user's.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..backends.spec import backend_from_spec, backend_spec
+from ..backends.spec import backend_from_spec, backend_spec, label
 from ..errors import VsinferError
+from ..store.records import BackendSpec, ChoiceFacts, DecisionRecord, TimingFacts, load, plain, real, to_float
 from ..timing import Timing, Trial, machine
 from .search import Tuning
 
@@ -50,32 +56,58 @@ def _decision_key(
     }
 
 
-def _load_decision(path: Path, key: Mapping[str, Any]) -> dict[str, Any] | None:
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or record.get("key") != json.loads(json.dumps(key)):
+def _load_decision(path: Path, key: Mapping[str, Any]) -> DecisionRecord | None:
+    """The decision stored at ``path`` for ``key``, or None.
+
+    None when there is none, when it is not usable (logged once), or when it was made for another key (a CRC32
+    collision of the file name, or an older decision: a quiet miss).
+    """
+    record = load(path, DecisionRecord)
+    if record is None or record.key != plain(key):
         return None
     return record
 
 
+def _spec(backend: Backend) -> BackendSpec:
+    spec = backend_spec(backend)
+    return BackendSpec(backend_class=spec["class"], fields=spec["fields"])
 
-def _pair(value: Any) -> Pair | None:
-    return (int(value[0]), int(value[1])) if value else None
+
+def _timing_facts(timing: Timing) -> TimingFacts:
+    return TimingFacts(backend=_spec(timing.trial.backend), tilesize=timing.trial.tilesize, fps=real(timing.fps),
+                       first_frame_s=real(timing.first_frame_s), frames=timing.frames, error=timing.error,
+                       max_abs_diff=None if timing.max_abs_diff is None else real(timing.max_abs_diff),
+                       stopped_early=timing.stopped_early, label=str(timing.trial))
 
 
-def _from_record(record: Mapping[str, Any], overlap: Pair, path: Path) -> Tuning:
-    choice = record["choice"]
-    backend = backend_from_spec(choice["backend"])
-    tile = _pair(choice.get("tilesize"))
+def _decision_record(key: dict[str, Any], pick: Timing, timings: Sequence[Timing], seconds: float,
+                     meta: dict[str, Any]) -> DecisionRecord:
+    """The record ``tune`` stores for ``pick`` out of ``timings``."""
+    choice = ChoiceFacts(backend=_spec(pick.trial.backend), tilesize=pick.trial.tilesize, fps=real(pick.fps))
+    return DecisionRecord(key=plain(key), choice=choice, timings=tuple(_timing_facts(t) for t in timings),
+                          seconds=seconds, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), meta=meta)
+
+
+def _decision_meta(key: Mapping[str, Any], pick: Timing, model: ModelInfo) -> dict[str, Any]:
+    """What ``vsinfer cache list`` shows of a decision."""
+    return {"model": Path(model.path).name, "precision": pick.trial.backend.precision(),
+            "shapes": "+".join(f"{c['width']}x{c['height']} {c['format']}" for c in key["clips"]),
+            "runtime": label(pick.trial.backend, pick.trial.tilesize), "device": key["machine"]["cpu"]}
+
+
+def _from_record(record: DecisionRecord, overlap: Pair, path: Path) -> Tuning:
+    """The Tuning a stored decision describes; VsinferError when its pick is not a backend here any more.
+
+    Timings of backends unknown here are left out.
+    """
+    backend = backend_from_spec(record.choice.backend.as_mapping())
     timings = []
-    for t in record.get("timings", []):
+    for t in record.timings:
         try:
-            trial = Trial(backend_from_spec(t["backend"]), _pair(t.get("tilesize")))
+            trial = Trial(backend_from_spec(t.backend.as_mapping()), t.tilesize)
         except VsinferError:
             continue
-        timings.append(Timing(trial, t["fps"], t["first_frame_s"], t["frames"], t.get("error"),
-                              t.get("max_abs_diff"), bool(t.get("stopped_early"))))
-    return Tuning(backend, tile, overlap, float(choice.get("fps", 0.0)),
-                  tuple(timings), True, float(record.get("seconds", 0.0)), path)
+        timings.append(Timing(trial, to_float(t.fps), to_float(t.first_frame_s), t.frames, t.error,
+                              None if t.max_abs_diff is None else to_float(t.max_abs_diff), t.stopped_early))
+    return Tuning(backend, record.choice.tilesize, overlap, to_float(record.choice.fps), tuple(timings), True,
+                  record.seconds, path)
