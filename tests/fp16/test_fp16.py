@@ -176,7 +176,7 @@ def test_ort_default_gives_the_float32_picture(tmp_path: Path, name: str, fmt: i
     err, out = error(Backend.ORT_CPU(fp16=True), model, fmt)
     assert err < TOLERANCE
     assert out.format.bits_per_sample == vs.core.get_video_format(fmt).bits_per_sample  # output follows input
-    unguarded, _ = error(Backend.ORT_CPU(fp16_guard=False), model, fmt)
+    unguarded, _ = error(Backend.ORT_CPU(fp16=True, fp16_guard=False), model, fmt)
     assert not unguarded < 0.2, "without the guard the fp16 run must be garbage"
 
 
@@ -208,7 +208,8 @@ def test_negative_values_only_a_relu_reads_need_no_float32(tmp_path: Path) -> No
 def test_the_safe_model_keeps_full_fp16(tmp_path: Path) -> None:
     model = model_info(build(tmp_path, "safe"))
     clips = [clip_from_planes(bright(), vs.RGBS)]
-    for backend in (Backend.ORT_CPU(fp16=True), Backend.TRT_RTX(), Backend.NCNN(), Backend.OV_GPU(), Backend.MIGX(fp16=True)):
+    for backend in (Backend.ORT_CPU(fp16=True), Backend.TRT_RTX(), Backend.NCNN(), Backend.OV_GPU(),
+                    Backend.MIGX(fp16=True)):
         guarded, same = apply_guard(backend, model, clips)
         assert guarded is backend and same is model
     assert fp16.analyse(model).block_list == ()
@@ -344,8 +345,8 @@ def test_a_conversion_that_fails_falls_back_to_float32(tmp_path: Path, monkeypat
 
 def test_an_explicit_half_output_gets_a_half_io_model(tmp_path: Path) -> None:
     model = model_info(build(tmp_path, "single"))
-    backend, guarded = apply_guard(Backend.ORT_CPU(output_format=1), model,
-                                        [clip_from_planes(bright(), vs.RGBS)])
+    backend, guarded = apply_guard(Backend.ORT_CPU(fp16=True, output_format=1), model,
+                                   [clip_from_planes(bright(), vs.RGBS)])
     assert backend.output_format == 1 and guarded.outputs[0].elem_type == 10
 
 
