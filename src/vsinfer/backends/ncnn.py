@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .. import plugins
 from ..errors import DeviceError, ModelError
 from ..model import ModelInfo, TensorInfo
+from ..store.inventory import Kind
 from ..validation import id_range
 from .base import Backend
 from .fields import require
@@ -157,6 +158,9 @@ def _check_vulkan_device(device_id: int, where: str) -> None:
 
 CLASSES = (NCNN,)
 """The classes of this family."""
+
+CACHE_KINDS: tuple[Kind, ...] = ()
+"""NCNN keeps nothing in the store."""
 
 OFFERS = (
     Offer(NCNN, frozenset({"nvidia", "amd", "intel"}), 60, plugin_loaded("ncnn")),

@@ -12,6 +12,7 @@ from .. import plugins
 from ..conversion import check_block_list
 from ..errors import ArgumentError, DeviceError
 from ..model import ModelInfo, TensorInfo
+from ..store.inventory import Kind
 from .base import Backend
 from .fields import name_set, require
 from .guard import Kept, converted
@@ -280,6 +281,9 @@ def _cuda_libraries(env: Environment) -> str | None:
         return None
     return "the CUDA provider's libraries are missing: pip install 'vsinfer[ort-cuda]'"
 
+
+CACHE_KINDS: tuple[Kind, ...] = ()
+"""ONNX Runtime keeps nothing of its own in the store (the fp16 guard's converted models are the store's)."""
 
 CLASSES = (ORT, ORT_CPU, ORT_CUDA, ORT_DML, ORT_COREML)
 """The classes of this family, by name in ``Backend``."""

@@ -1,14 +1,15 @@
 """What the store holds, and keeping it healthy: list, verify, clear and prune (``vsinfer cache``).
 
-Three layouts live under the store's root:
+Each folder under the store's root is a kind, declared by whoever keeps it (``declare``): the store's own
+(``onnx``, ``models``, ``tune``, ``fp16``) and each backend family's (``CACHE_KINDS`` in its module). A kind has one
+of three layouts:
 
-- artifacts with a JSON sidecar (the commit record): ``trt/<name>.engine``, ``onnx/<name>.onnx``,
-  ``migx/<name>.mxr``, each beside ``<name>.json`` = ``{"identity", "size", "mtime_ns", "crc32", "meta"}``. The
-  sidecar's own mtime is the artifact's last use. TensorRT timing caches (``trt/timing-*.cache``) are shared
-  blobs with the same kind of sidecar.
+- artifacts with a JSON sidecar (the commit record), e.g. ``onnx/<name>.onnx`` beside ``<name>.json`` =
+  ``{"identity", "size", "mtime_ns", "crc32", "meta"}``. The sidecar's own mtime is the artifact's last use. A blob
+  shared by many artifacts (a build timing cache) has the same kind of sidecar; its ``meta["kind"]`` is its role.
 - JSON records that are their own entry: ``models`` (ModelInfo memo), ``tune`` (autotune decisions), ``fp16``
   (fp16 analysis results).
-- OpenVINO's compiled-model cache (``ov``): OpenVINO's own files; each file is an entry.
+- another program's cache (a family's runtime cache): its own files; each file is an entry.
 
 Nothing being written at that moment is touched: an artifact whose lock (``<artifact>.lock``) is held by a
 builder is skipped, and temp files younger than ``TEMP_GRACE_S`` are left alone. Sidecars of an older format
@@ -34,13 +35,14 @@ from .artifacts import Store
 from .records import read_object
 
 __all__ = [
-    "ARTIFACT_SUFFIXES",
-    "KINDS",
     "Entry",
     "Finding",
+    "Kind",
     "Removal",
     "clear",
+    "declare",
     "file_crc32",
+    "known_kinds",
     "parse_size",
     "prune",
     "scan",
@@ -49,12 +51,40 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-ARTIFACT_SUFFIXES: Mapping[str, str] = {"trt": ".engine", "onnx": ".onnx", "migx": ".mxr"}
-"""Kinds whose artifacts carry a JSON sidecar, and their artifact suffix."""
-RECORD_KINDS = ("models", "tune", "fp16")
-"""Kinds whose entries are JSON records without a sidecar."""
-KINDS = (*ARTIFACT_SUFFIXES, "ov", *RECORD_KINDS)
-"""Every kind the store holds."""
+@dataclass(frozen=True)
+class Kind:
+    """A folder of the store and what lives in it."""
+
+    name: str
+    """The folder's name under the root."""
+    layout: str
+    """"artifacts" (files with a JSON sidecar: their commit record), "records" (JSON records that are their own
+    entries) or "foreign" (another program's cache: each file an entry, nothing to verify)."""
+    suffixes: tuple[str, ...] = ()
+    """Artifacts: the suffixes of the files vsinfer writes there (anything else is not touched by ``verify``)."""
+    role: str = ""
+    """Foreign: what its files are, for ``vsinfer cache list``."""
+
+
+_kinds: dict[str, Kind] = {k.name: k for k in (
+    Kind("onnx", "artifacts", (".onnx",)),  # converted models (vsinfer.conversion)
+    Kind("models", "records"),  # the model memo
+    Kind("tune", "records"),  # autotune decisions
+    Kind("fp16", "records"),  # fp16 analyses
+)}
+
+
+def declare(*kinds: Kind) -> None:
+    """Add the kinds a backend family keeps in the store (each family declares its own; see ``vsinfer.backends``)."""
+    for kind in kinds:
+        _kinds[kind.name] = kind
+
+
+def known_kinds() -> tuple[str, ...]:
+    """Every kind declared so far, in declaration order."""
+    return tuple(_kinds)
+
+
 TEMP_GRACE_S = 600.0
 """A temp file younger than this may still be being written (atomic writes take no lock): left alone."""
 UNKNOWN = "?"
@@ -217,13 +247,14 @@ def _folders(store: Store, kinds: Iterable[str]) -> Iterator[tuple[str, Path]]:
 
 
 def check_kinds(kinds: Iterable[str] | None) -> tuple[str, ...]:
-    """``kinds`` validated against KINDS (None: all of them)."""
+    """``kinds`` validated against the declared kinds (None: all of them)."""
+    every = known_kinds()
     if kinds is None:
-        return KINDS
+        return every
     chosen = tuple(dict.fromkeys(kinds))
-    unknown = [k for k in chosen if k not in KINDS]
+    unknown = [k for k in chosen if k not in every]
     if unknown:
-        raise ConfigError("kind", unknown[0] if len(unknown) == 1 else unknown, f"one of {', '.join(KINDS)}",
+        raise ConfigError("kind", unknown[0] if len(unknown) == 1 else unknown, f"one of {', '.join(every)}",
                           where="vsinfer cache")
     return chosen
 
@@ -234,14 +265,15 @@ def scan(store: Store | None = None, kinds: Iterable[str] | None = None) -> list
     entries: list[Entry] = []
     for kind, folder in _folders(store, check_kinds(kinds)):
         files = sorted(p for p in folder.iterdir() if p.is_file())
-        if kind in ARTIFACT_SUFFIXES:
-            entries += _scan_artifacts(kind, folder, files)
+        layout = _kinds[kind]
+        if layout.layout == "artifacts":
+            entries += _scan_artifacts(layout, files)
         else:
             for path in files:
                 if _is_temp(path) or path.suffix == ".lock":
                     continue
-                if kind == "ov":
-                    entries.append(Entry(kind, path, None, _size(path), _mtime(path), role="openvino cache"))
+                if layout.layout == "foreign":
+                    entries.append(Entry(kind, path, None, _size(path), _mtime(path), role=layout.role))
                     continue
                 record = read_object(path) if path.suffix == ".json" else None
                 facts = _describe(record) if record else {}
@@ -254,15 +286,14 @@ def scan(store: Store | None = None, kinds: Iterable[str] | None = None) -> list
     return sorted(entries, key=lambda e: e.last_use)
 
 
-def _scan_artifacts(kind: str, folder: Path, files: list[Path]) -> list[Entry]:
-    suffix = ARTIFACT_SUFFIXES[kind]
+def _scan_artifacts(layout: Kind, files: list[Path]) -> list[Entry]:
+    kind = layout.name
     sidecars = {p.stem: p for p in files if p.suffix == ".json" and not _is_temp(p)}
     entries = []
     for path in files:
         if _is_temp(path) or path.suffix in (".lock", ".json"):
             continue
-        timing = kind == "trt" and path.name.startswith("timing-") and path.suffix == ".cache"
-        role = "timing cache" if timing else "artifact" if path.suffix == suffix else "unknown"
+        role = "artifact" if path.suffix in layout.suffixes else "unknown"
         sidecar = sidecars.pop(path.stem, None)
         problem: str | None = None
         if sidecar is None:
@@ -277,21 +308,15 @@ def _scan_artifacts(kind: str, folder: Path, files: list[Path]) -> list[Entry]:
         if record.get("size") is not None and record.get("size") != _size(path):
             problem = f"size {_size(path)} differs from the sidecar's {record.get('size')}"
         facts = _describe(record)
-        if timing:
-            runtime = _timing_runtime(path.name) if facts["runtime"] == UNKNOWN else facts["runtime"]
-            facts = {**facts, "runtime": runtime, "model": "-", "shapes": "-"}
+        meta = record.get("meta")
+        if isinstance(meta, dict) and isinstance(meta.get("kind"), str) and "model" not in meta:
+            role, facts = meta["kind"], {**facts, "model": "-", "shapes": "-"}  # a blob many builds share
         role = "artifact" if role == "unknown" else role  # a committed file of a newer vsinfer
         entries.append(Entry(kind, path, sidecar, size, _mtime(sidecar), role=role, problem=problem, **facts))
     for sidecar in sidecars.values():
         entries.append(Entry(kind, sidecar, None, _size(sidecar), _mtime(sidecar), role="sidecar",
                              problem="orphan sidecar (its artifact is missing)"))
     return entries
-
-
-def _timing_runtime(name: str) -> str:
-    """``timing-<device>-<version>.cache`` -> the version."""
-    stem = name.removeprefix("timing-").removesuffix(".cache")
-    return stem.rsplit("-", 1)[-1] if "-" in stem else UNKNOWN
 
 
 # -- locks -----------------------------------------------------------------------------------------------------
@@ -334,7 +359,8 @@ def _in_use(entry: Entry) -> bool:
 
 
 def _delete(entry: Entry, removal: Removal) -> None:
-    with _hold(entry.path, create=entry.kind in ARTIFACT_SUFFIXES and entry.role != "sidecar") as free:
+    artifact = _kinds.get(entry.kind, Kind(entry.kind, "records")).layout == "artifacts"
+    with _hold(entry.path, create=artifact and entry.role != "sidecar") as free:
         if not free:
             removal.skipped.append((entry, "in use: its lock is held (being built)"))
             return

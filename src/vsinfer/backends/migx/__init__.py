@@ -1,5 +1,5 @@
 """The MIGraphX family: MIGX, its settings and its program builder."""
 
-from .backend import CLASSES, MIGX, OFFERS
+from .backend import CACHE_KINDS, CLASSES, MIGX, OFFERS
 
-__all__ = ["CLASSES", "MIGX", "OFFERS"]
+__all__ = ["CACHE_KINDS", "CLASSES", "MIGX", "OFFERS"]

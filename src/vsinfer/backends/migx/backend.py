@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ... import plugins
+from ...store.inventory import Kind
 from ...validation import check_device_index
 from ..base import Backend
 from ..fields import check_types, frozen_mapping, require, shape_pair
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
     from ...model import ModelInfo
 
-__all__ = ["CLASSES", "MIGX", "OFFERS"]
+__all__ = ["CACHE_KINDS", "CLASSES", "MIGX", "OFFERS"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +90,9 @@ class MIGX(HalfOrBfloat16, MIGXSettings, Backend):
 
 CLASSES = (MIGX,)
 """The classes of this family."""
+
+CACHE_KINDS = (Kind("migx", "artifacts", (".mxr",)),)
+"""What this family keeps in the store: compiled programs."""
 
 OFFERS = (Offer(MIGX, frozenset({"amd"}), 70, plugin_loaded("migx")),)
 """What this family offers autoselect."""

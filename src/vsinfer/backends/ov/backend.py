@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ...conversion import check_block_list
 from ...device import cpu
 from ...model import ModelInfo, TensorInfo
+from ...store.inventory import Kind
 from ..base import Backend, field_names, variants
 from ..fields import FrozenMapping, check_types, frozen_mapping, name_set, require
 from ..guard import Kept, converted
@@ -339,6 +340,9 @@ def _gpu(env: Environment) -> str | None:
         return None
     return f"OpenVINO reports no GPU device (devices: {list(status.devices) if status else []})"
 
+
+CACHE_KINDS = (Kind("ov", "foreign", role="openvino cache"),)
+"""What this family keeps in the store: OpenVINO's compiled-model cache (CACHE_DIR), OpenVINO's own files."""
 
 CLASSES = (OV, OV_CPU, OV_GPU, OV_NPU)
 """The classes of this family (autoselect is offered OV_GPU and OV_CPU; OV and OV_NPU are chosen by hand)."""

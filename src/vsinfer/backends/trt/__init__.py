@@ -1,5 +1,5 @@
 """The TensorRT family: TRT and TRT_RTX, their settings and the engine builder they share."""
 
-from .backend import CLASSES, OFFERS, TRT, TRT_RTX
+from .backend import CACHE_KINDS, CLASSES, OFFERS, TRT, TRT_RTX
 
-__all__ = ["CLASSES", "OFFERS", "TRT", "TRT_RTX"]
+__all__ = ["CACHE_KINDS", "CLASSES", "OFFERS", "TRT", "TRT_RTX"]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ... import plugins
 from ...errors import ConfigError
 from ...model import ModelInfo, model_info
+from ...store.inventory import Kind
 from ...tiling import as_pair
 from ...validation import check_device_index
 from ..base import Backend
@@ -26,7 +27,7 @@ from .settings import TRTSettings
 if TYPE_CHECKING:
     import vapoursynth as vs
 
-__all__ = ["CLASSES", "OFFERS", "TRT", "TRT_RTX"]
+__all__ = ["CACHE_KINDS", "CLASSES", "OFFERS", "TRT", "TRT_RTX"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,6 +191,9 @@ def _module(name: str, extra: str) -> Callable[[Environment], str | None]:
 
 CLASSES = (TRT, TRT_RTX)
 """The classes of this family."""
+
+CACHE_KINDS = (Kind("trt", "artifacts", (".engine", ".cache")),)
+"""What this family keeps in the store: engines, and the timing caches their builds share."""
 
 OFFERS = tuple(
     Offer(cls, frozenset({"nvidia"}), priority, all_of(plugin_loaded(cls.namespace), _module(cls.module, cls.extra)),
