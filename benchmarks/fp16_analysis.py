@@ -153,14 +153,15 @@ def main() -> None:
     import vapoursynth as vs
 
     import vsinfer.fp16.analysis as fp16
+    import vsinfer.fp16.samples as fp16_samples
     from vsinfer import Backend
     from vsinfer.backends.guard import apply_guard
     from vsinfer.model import model_info
 
-    fp16.SAMPLE_SIZE = args.size
+    fp16_samples.SAMPLE_SIZE = args.size
     path = deep_model(Path(os.environ["VSINFER_CACHE_DIR"]) / "deep.onnx", args.layers, args.channels)
     model = model_info(path)
-    samples = fp16.synthetic_samples(3, args.size, args.size)
+    samples = fp16_samples.synthetic_samples(3, args.size, args.size)
     print(f"model: {args.layers} Conv layers (+ Relu), {args.channels} channels; samples: {len(samples)} x "
           f"{args.size}x{args.size}; onnxruntime {ort.__version__}, {os.cpu_count()} CPUs", file=sys.stderr)
 

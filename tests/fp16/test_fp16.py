@@ -26,6 +26,7 @@ from vsinfer import Backend
 from vsinfer.backends.guard import apply_guard
 from vsinfer.conversion import convert_model
 from vsinfer.fp16 import report as fp16_report
+from vsinfer.fp16.samples import synthetic_samples
 from vsinfer.model import model_info
 from vsinfer.store import Store
 
@@ -114,7 +115,7 @@ def test_constants_the_converter_clamps_are_kept(tmp_path: Path) -> None:
 
 
 def test_synthetic_samples_cover_black_to_white() -> None:
-    samples = fp16.synthetic_samples(3, 64, 96)
+    samples = synthetic_samples(3, 64, 96)
     assert len(samples) == 1 and all(s.shape == (3, 64, 96) and s.dtype == np.float32 for s in samples)
     stacked = np.stack(samples)
     assert stacked.min() == 0.0 and stacked.max() == 1.0
@@ -154,7 +155,7 @@ def test_a_changed_model_is_analysed_again(tmp_path: Path) -> None:
 @pytest.mark.parametrize("io", ["fp32", "fp16"])
 def test_converted_model_never_holds_an_overflow_in_float16(tmp_path: Path, name: str, io: str) -> None:
     model = model_info(build(tmp_path, name))
-    samples = fp16.synthetic_samples(3, 64, 64)
+    samples = synthetic_samples(3, 64, 64)
     store = Store()
     plain = fp16.tensor_ranges(convert_model(model, "fp16", [], store, io=io), samples, (10,))
     assert not max(plain.values()) < fp16.LIMIT  # the test can fail: without the list, float16 tensors overflow
@@ -239,7 +240,7 @@ def test_ort_runs_the_converted_model_without_converting_again(tmp_path: Path) -
     assert guarded.path != model.path and guarded.inputs[0].elem_type == 1 and guarded.outputs[0].elem_type == 1
     converted = onnx.load(guarded.path)
     kept = {n.name for n in converted.graph.node if n.op_type == "Relu"} | EXPECTED["chain"]
-    half_nodes = fp16.tensor_ranges(guarded.path, fp16.synthetic_samples(3, 32, 32), (10,))
+    half_nodes = fp16.tensor_ranges(guarded.path, synthetic_samples(3, 32, 32), (10,))
     assert kept <= {n.name for n in converted.graph.node}
     assert max(half_nodes.values()) < fp16.LIMIT
     _, half = apply_guard(Backend.ORT_CPU(fp16=True), model, [clip_from_planes(bright(), vs.RGBH)])
@@ -326,7 +327,7 @@ def test_trt_rtx_build_keeps_the_nodes_in_float32(
     for node in graph.node:
         if node.name in EXPECTED["chain"]:
             assert all(value_types.get(o, 1) == 1 for o in node.output), f"{node.name} must write float32"
-    assert max(fp16.tensor_ranges(converted, fp16.synthetic_samples(3, 48, 64), (10,)).values()) < fp16.LIMIT
+    assert max(fp16.tensor_ranges(converted, synthetic_samples(3, 48, 64), (10,)).values()) < fp16.LIMIT
 
 
 def test_a_conversion_that_fails_falls_back_to_float32(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from vsinfer.errors import ConfigError
-from vsinfer.store import Store, atomic_write, inventory
-from vsinfer.store.inventory import clear, parse_size, prune, scan, verify
+from vsinfer.store import Store, atomic_write
+from vsinfer.store.inventory import scan
+from vsinfer.store.maintenance import clear, human_size, parse_size, prune, verify
 
 META = {"model": "net.onnx", "precision": "fp16", "shapes": {"min": [64, 48], "opt": [64, 48], "max": [64, 48]},
         "runtime": "TensorRT-RTX 1.7.1", "device": "Test RTX 4090"}
@@ -198,4 +199,4 @@ def test_parse_size_rejects(text: str) -> None:
 
 
 def test_human_size() -> None:
-    assert inventory.human_size(512) == "512 B" and inventory.human_size(3 << 20) == "3.0 MiB"
+    assert human_size(512) == "512 B" and human_size(3 << 20) == "3.0 MiB"

@@ -11,7 +11,8 @@ from cyclopts import Parameter
 from .common import Json, ago, emit_json, out, split
 
 if TYPE_CHECKING:
-    from ..store.inventory import Entry, Removal
+    from ..store.inventory import Entry
+    from ..store.maintenance import Removal
 
 __all__ = ["cache_clear", "cache_list", "cache_prune", "cache_verify"]
 
@@ -25,7 +26,7 @@ def _kinds(kind: Sequence[str] | None) -> tuple[str, ...] | None:
 
 
 def _entry_row(entry: Entry, now: float) -> list[str]:
-    from ..store.inventory import human_size
+    from ..store.maintenance import human_size
 
     name = entry.name + (f"  [{entry.problem}]" if entry.problem else "")
     return [entry.kind, name, entry.model, entry.precision, entry.shapes, entry.runtime, entry.device,
@@ -43,7 +44,8 @@ def cache_list(*, kind: list[str] | None = None, json: Json = False) -> int:
     from rich.table import Table
 
     from ..store import Store
-    from ..store.inventory import human_size, scan, totals
+    from ..store.inventory import scan
+    from ..store.maintenance import human_size, totals
 
     store = Store()
     entries = scan(store, _kinds(kind))
@@ -81,7 +83,7 @@ def cache_verify(*, fix: Annotated[bool, Parameter(negative="")] = False, kind: 
 
     """
     from ..store import Store
-    from ..store.inventory import verify
+    from ..store.maintenance import verify
 
     store = Store()
     findings = verify(store, fix=fix, kinds=_kinds(kind))
@@ -101,7 +103,7 @@ def cache_verify(*, fix: Annotated[bool, Parameter(negative="")] = False, kind: 
 
 
 def _report_removal(removal: Removal, json: bool, what: str) -> int:
-    from ..store.inventory import human_size
+    from ..store.maintenance import human_size
 
     if json:
         emit_json(removal.to_json())
@@ -126,7 +128,7 @@ def cache_clear(*, kind: list[str] | None = None, older_than: float | None = Non
 
     """
     from ..store import Store
-    from ..store.inventory import clear
+    from ..store.maintenance import clear
 
     return _report_removal(clear(Store(), kinds=_kinds(kind), older_than_days=older_than), json, "clear")
 
@@ -140,6 +142,6 @@ def cache_prune(*, max_size: str, json: Json = False) -> int:
 
     """
     from ..store import Store
-    from ..store.inventory import parse_size, prune
+    from ..store.maintenance import parse_size, prune
 
     return _report_removal(prune(Store(), max_size=parse_size(max_size)), json, "prune")

@@ -2,6 +2,7 @@
 
 from .analysis import CONSTANT_LIMIT, FP16_MAX, HEADROOM, LIMIT, Analysis, OverflowNode, analyse
 from .reporting import Fp16Report, emulate_fp16, report
+from .samples import synthetic_samples
 
 __all__ = [
     "CONSTANT_LIMIT",
@@ -14,4 +15,5 @@ __all__ = [
     "analyse",
     "emulate_fp16",
     "report",
+    "synthetic_samples",
 ]

@@ -42,17 +42,15 @@ from ..store.records import (
     to_data,
     to_float,
 )
+from .samples import CLIP_CROP, _samples, _sampling_key
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
     import onnx
     import vapoursynth as vs
 
     from ..model import ModelInfo
     from ..store import Store
-
-    Picture = npt.NDArray[np.float32]
+    from .samples import Picture
 
 __all__ = [
     "CONSTANT_LIMIT",
@@ -62,7 +60,6 @@ __all__ = [
     "Analysis",
     "OverflowNode",
     "analyse",
-    "synthetic_samples",
     "tensor_ranges",
 ]
 
@@ -79,17 +76,11 @@ LIMIT = FP16_MAX / HEADROOM
 CONSTANT_LIMIT = 1e4
 """Float constants beyond this are clamped by the fp16 converter (onnxconverter-common's ``max_finite_val``
 default, used by ``vsinfer.conversion``): their readers stay in float32 so they keep the exact value."""
-SAMPLE_SIZE = 256
-"""Side of the synthetic sample for models with dynamic spatial dims."""
-CLIP_CROP = 128
-"""Largest side of the crops of the user's clip: a frame costs a quarter of the synthetic sample's run."""
 CLIP_FRAMES = 1
 """Frames of the user's clip ``analyse`` adds to the synthetic sample by default (the middle one; ``report`` takes
 three; the guard takes none, so that a prebuild and ``inference`` agree)."""
 ANALYSIS_VERSION = 1
 """Bumped whenever the analysis or its record changes meaning; older records then stop matching."""
-SAMPLING_VERSION = 2
-"""Bumped whenever the synthetic pictures change."""
 
 _FLOAT_TYPES = (1, 11)  # float32, float64: the tensors a float32 model can overflow in when run in fp16
 
@@ -197,118 +188,6 @@ class Analysis:
 def _json_number(value: float) -> float | str:
     """``value`` for JSON, non-finite numbers as text ("inf", "nan"): ``vsinfer.fp16.reporting`` uses it."""
     return real(value)
-
-
-def synthetic_samples(channels: int, height: int, width: int) -> list[Picture]:
-    """One mosaic covering 0..1: colour gradients, hard edges, flat white around a black square, binary noise.
-
-    Returned as a list of (channels, height, width) float32 pictures. Four quadrants: gradients (every level),
-    a 4-pixel checkerboard whose channels alternate (saturated colour edges), a flat white area (the largest
-    response of positive weights) with a black square (large steps), and 0/1 noise (random sign patterns, close
-    to the worst case of a convolution). One picture keeps the analysis of a deep model to one run.
-    """
-    import numpy as np
-
-    rng = np.random.default_rng(20261122)
-    c = np.arange(channels, dtype=np.float32)[:, None, None]
-    y = np.arange(height, dtype=np.float32)[None, :, None] / max(height - 1, 1)
-    x = np.arange(width, dtype=np.float32)[None, None, :] / max(width - 1, 1)
-    mosaic = np.broadcast_to(np.mod(x * 2 + y + c / max(channels, 1), 1.0), (channels, height, width)).copy()
-    h2, w2 = height // 2, width // 2
-    blocks = (np.arange(height)[:, None] // 4 + np.arange(width)[None, :] // 4) % 2
-    edges = np.where(c % 2 == 0, blocks[None], 1 - blocks[None]).astype(np.float32)
-    mosaic[:, :h2, w2:] = edges[:, :h2, w2:]
-    mosaic[:, h2:, :w2] = 1.0
-    mosaic[:, h2 + (height - h2) // 3: height - (height - h2) // 3, w2 // 3: w2 - w2 // 3] = 0.0
-    mosaic[:, h2:, w2:] = rng.random((channels, height - h2, width - w2)) > 0.5
-    return [mosaic]
-
-
-def _sample_shape(
-    model: ModelInfo, clips: Sequence[vs.VideoNode], channels: int | None = None
-) -> tuple[int, int | None, int | None]:
-    """(channels, static height, static width) of the samples.
-
-    The channels are the model's, else ``channels``, else the clips' planes, else 3.
-    """
-    tensor = model.input()
-    channels = tensor.channels or channels or sum(n.format.num_planes for n in clips) or 3
-    static_w, static_h = tensor.spatial
-    return channels, static_h, static_w
-
-
-def _crop_side(size: int, static: int | None) -> int | None:
-    """The crop side for a clip side ``size``: the model's static side, else <= CLIP_CROP and a multiple of 16."""
-    if static is not None:
-        return static if size >= static else None
-    side = min(size, CLIP_CROP)
-    return side - side % 16 if side >= 16 else side
-
-
-def _sampling_key(
-    model: ModelInfo, clips: Sequence[vs.VideoNode], frames: int, channels: int | None = None
-) -> dict[str, Any]:
-    """What the cache key says about the samples; the clip enters by format and size (no frame is read)."""
-    channels, height, width = _sample_shape(model, clips, channels)
-    synthetic = [channels, height or SAMPLE_SIZE, width or SAMPLE_SIZE]
-    key: dict[str, Any] = {"sampling": SAMPLING_VERSION, "synthetic": synthetic}
-    if frames and clips:
-        key |= {"clip": [[n.format.name, n.width, n.height] for n in clips], "frames": frames}
-    return key
-
-
-def _frame_indices(length: int, frames: int) -> list[int]:
-    """The middle frames of ``frames`` equal parts of the clip (the middle one for 1: first frames are often black)."""
-    return sorted({min(length - 1, (2 * i + 1) * length // (2 * frames)) for i in range(frames)}) if length > 0 else []
-
-
-def _clip_samples(clips: Sequence[vs.VideoNode], model: ModelInfo, frames: int) -> list[Picture]:
-    """Up to ``frames`` frames of the clips, centre-cropped, in the float format the model reads.
-
-    Empty when the clips do not fit the model's input or cannot be rendered now.
-    """
-    import numpy as np
-    import vapoursynth as vs
-
-    channels, static_h, static_w = _sample_shape(model, clips)
-    if not clips or sum(n.format.num_planes for n in clips) != channels:
-        return []
-    width, height = clips[0].width, clips[0].height
-    cw, ch = _crop_side(width, static_w), _crop_side(height, static_h)
-    if cw is None or ch is None:
-        return []
-    try:
-        from vstools import depth
-
-        left, top = (width - cw) // 4 * 2, (height - ch) // 4 * 2  # even offsets suit subsampled formats
-        floats = [depth(vs.core.std.CropAbs(n, cw, ch, left, top), 32, sample_type=vs.FLOAT) for n in clips]
-        pictures: list[Picture] = []
-        for i in _frame_indices(min(n.num_frames for n in clips), frames):
-            planes: list[Any] = []
-            for node in floats:
-                frame = node.get_frame(i)
-                planes.extend(np.array(frame[p], dtype=np.float32) for p in range(frame.format.num_planes))
-            if any(p.shape != (ch, cw) for p in planes):  # subsampled chroma cannot be stacked
-                return []
-            pictures.append(np.stack(planes))
-        return pictures
-    except Exception as exc:  # a clip that cannot be rendered now: the synthetic samples still stand
-        logger.debug("fp16 guard: frames of the clip could not be read (%s); using synthetic samples only", exc)
-        return []
-
-
-def _samples(
-    model: ModelInfo, clips: Sequence[vs.VideoNode], frames: int, channels: int | None = None
-) -> tuple[list[Picture], str]:
-    """The sample pictures and a description of them."""
-    channels, height, width = _sample_shape(model, clips, channels)
-    pictures = synthetic_samples(channels, height or SAMPLE_SIZE, width or SAMPLE_SIZE)
-    description = f"a synthetic {width or SAMPLE_SIZE}x{height or SAMPLE_SIZE} mosaic"
-    real = _clip_samples(clips, model, frames) if frames else []
-    if real:
-        plural = "s" if len(real) > 1 else ""
-        description += f" + {len(real)} frame{plural} ({real[0].shape[2]}x{real[0].shape[1]}) of the clip"
-    return pictures + real, description
 
 
 def _typed(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, int]]:

@@ -22,16 +22,16 @@ from .analysis import (
     _cached,
     _json_number,
     _run,
-    _samples,
     _session,
     _typed,
 )
+from .samples import _samples
 
 if TYPE_CHECKING:
     import onnx
     import vapoursynth as vs
 
-    from .analysis import Picture
+    from .samples import Picture
 
 __all__ = ["Fp16Report", "emulate_fp16", "report"]
 
