@@ -18,7 +18,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from .backends import Backend
-from .backends.registry import CPU, Environment, Offer, offers, register
+from .backends.registry import CPU, Environment, Offer, classes, cli_name, find, offers, register
+from .config import apply_log_level, setting
 from .errors import ConfigError, NoBackendError
 
 __all__ = [
@@ -147,8 +148,9 @@ def autoselect(
     if devices not in ("one", "all"):
         raise ConfigError("devices", devices, '"one" (GPU device_id) or "all" (every GPU of the chosen kind)',
                           where="autoselect")
+    apply_log_level()
     env = current_environment(device_id)
-    decision = decide(env)
+    decision = _configured(env) or decide(env)
     logger.info("autoselect chose %s", decision.cls.__name__)
     logger.debug("autoselect:\n%s", decision)
     names = {f.name for f in fields(decision.cls)}
@@ -163,6 +165,24 @@ def autoselect(
     if "device_id" in names:
         args["device_id"] = all_devices(decision.cls, env.gpu_count) if devices == "all" else device_id
     return decision.cls(**args)
+
+
+def _configured(env: Environment) -> Decision | None:
+    """The backend the config file or ``VSINFER_BACKEND`` names, when it is usable here (else None, logged)."""
+    name = setting("backend")
+    if name is None:
+        return None
+    cls = find(name)
+    if cls is None:
+        raise ConfigError("backend", name, f"one of {', '.join(cli_name(c) for c in classes())}",
+                          where="vsinfer settings (VSINFER_BACKEND or the config file)")
+    for offer in offers():
+        if offer.cls is cls and offer.check(env) is None:
+            return Decision(cls, env.vendor, (Step(cls.__name__, True, f"the settings name {name!r}"),))
+    reasons = "; ".join(r for o in offers() if o.cls is cls and (r := o.check(env)) is not None) or "never offered"
+    logger.warning("the settings name backend %r, which cannot run here (%s); autoselect chooses instead", name,
+                   reasons)
+    return None
 
 
 def all_devices(cls: type[Backend], gpu_count: int = 0) -> int | tuple[int, ...]:
