@@ -1,13 +1,18 @@
-# make install: the .venv only. make demo: install + run the example. make test: install + lint + tests.
+# make demo: a light venv (the CPU runtimes) and the example. make test: the whole toolset, lint and tests.
+# make test PYTHON=python3.13 runs the same on another Python, in its own venv (.venv-python3.13).
 SHELL := /bin/bash
-VENV  := .venv
-VPY   := $(VENV)/bin/python
-# python3.12 on PATH, else the pyenv one (this image keeps 3.12 there; the plain python3 is 3.11).
+# python3.12 on PATH, else the pyenv one, else 3.13 (this image keeps them there; the plain python3 is 3.11).
 # A candidate must actually run: pyenv's shim answers `command -v python3.12` but may not work.
-ifndef PYTHON
-PYTHON := $(shell for p in python3.12 $$(ls -d $$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)/versions/3.12.*/bin/python3.12 2>/dev/null | sort -V | tail -n 1); do \
+ifdef PYTHON
+VENV ?= .venv-$(notdir $(PYTHON))
+else
+PYTHON := $(shell root=$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv); \
+	for p in python3.12 $$(ls -d $$root/versions/3.12.*/bin/python3.12 2>/dev/null | sort -V | tail -n 1) \
+	         python3.13 $$(ls -d $$root/versions/3.13.*/bin/python3.13 2>/dev/null | sort -V | tail -n 1); do \
 	$$p -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1 && { command -v $$p; break; }; done)
+VENV ?= .venv
 endif
+VPY   := $(VENV)/bin/python
 EXTRAS ?= cpu,ncnn,test
 
 .PHONY: install demo test lint docs clean
@@ -15,14 +20,16 @@ EXTRAS ?= cpu,ncnn,test
 install: $(VENV)/.installed-$(EXTRAS)
 
 $(VENV)/.installed-$(EXTRAS): pyproject.toml
-	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: put python3.12 on PATH or set PYTHON=/path/to/python3.12" >&2; exit 1; }
+	@test -n "$(PYTHON)" || { echo "Python 3.12 or 3.13 not found: put python3.12 on PATH or set PYTHON=/path/to/python3.12" >&2; exit 1; }
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -e '.[$(EXTRAS)]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-demo: install
+# Only what the example needs (the CPU runtimes and Pillow for the comparison picture).
+demo:
+	$(MAKE) install EXTRAS=demo
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" vspipe -p examples/upscale.vpy --
 	$(VPY) scripts/compare.py --out out/compare.png
 
@@ -40,4 +47,4 @@ docs: install
 	$(VENV)/bin/mkdocs build --strict --site-dir out/site
 
 clean:
-	rm -rf $(VENV) out build site src/*.egg-info
+	rm -rf .venv .venv-* out build site src/*.egg-info

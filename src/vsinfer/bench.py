@@ -13,7 +13,8 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,29 +68,69 @@ def synthetic_formats(channels: int, half: bool = False) -> list[str]:
 def measure(
     backend: Backend, network_path: str | os.PathLike[str], *, width: int, height: int, frames: int,
     formats: Sequence[str] = ("RGBS",), tilesize: Pair | None = None, overlap: Pair = (0, 0),
-    timeout: float | None = None,
+    timeout: float | None = None, progress: Callable[[int], None] | None = None,
 ) -> Measurement:
-    """Render ``backend`` on a ``width`` x ``height`` synthetic clip in a fresh Python process."""
+    """Render ``backend`` on a ``width`` x ``height`` synthetic clip in a fresh Python process.
+
+    ``progress(frames_done)`` is called about every 0.2 s while the child renders (frame 0 included).
+    """
     spec = {"backend": backend_spec(backend), "module": type(backend).__module__,
             "model": str(Path(network_path).resolve()), "width": width,
             "height": height, "frames": frames, "formats": list(formats), "tilesize": tilesize,
             "overlap": list(overlap)}
     with tempfile.TemporaryDirectory(prefix="vsinfer-bench-") as tmp:
         spec_path, result_path = Path(tmp) / "spec.json", Path(tmp) / "result.json"
+        ticks = Path(tmp) / "frames"
+        spec["progress"] = str(ticks)
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
         code = "import sys; from vsinfer.bench import child_main; child_main(sys.argv[1], sys.argv[2])"
-        try:
-            proc = subprocess.run([sys.executable, "-c", code, str(spec_path), str(result_path)],
-                                  capture_output=True, text=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
+        with subprocess.Popen([sys.executable, "-c", code, str(spec_path), str(result_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:
+            stderr = _wait(proc, timeout, ticks, progress)
+        if stderr is None:
             return Measurement(backend, 0.0, 0.0, 0.0, 0, f"timed out after {timeout} s")
         if not result_path.exists():
-            tail = (proc.stderr or "").strip().splitlines()[-3:]
+            tail = stderr.strip().splitlines()[-3:]
             return Measurement(backend, 0.0, 0.0, 0.0, 0,
                                f"the child process failed (exit {proc.returncode}): {' | '.join(tail)}")
         data = json.loads(result_path.read_text(encoding="utf-8"))
     return Measurement(backend, data["fps"], data["first_frame_s"], data["peak_rss_mib"], data["frames"],
                        data.get("error"))
+
+
+def _wait(proc: subprocess.Popen[str], timeout: float | None, ticks: Path,
+          progress: Callable[[int], None] | None) -> str | None:
+    """The child's stderr once it exits (its progress reported on the way); None when it ran past ``timeout``."""
+    import threading
+
+    chunks: list[str] = []
+    reader = threading.Thread(target=lambda: chunks.append(proc.stderr.read() if proc.stderr else ""), daemon=True)
+    reader.start()
+    start = time.monotonic()
+    try:
+        while proc.poll() is None:
+            if timeout is not None and time.monotonic() - start > timeout:
+                proc.kill()
+                proc.wait()
+                return None
+            if progress is not None:
+                progress(_ticks(ticks))
+            time.sleep(0.2)
+    except BaseException:  # Ctrl-C: the child goes too
+        proc.kill()
+        proc.wait()
+        raise
+    reader.join(timeout=5)
+    if progress is not None:
+        progress(_ticks(ticks))
+    return "".join(chunks)
+
+
+def _ticks(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def child_main(spec_path: str, result_path: str) -> None:
@@ -117,13 +158,27 @@ def child_main(spec_path: str, result_path: str) -> None:
                 return backend.inference(clips, spec["model"])
             return backend.inference(clips, spec["model"], tuple(spec["overlap"]), tile)
 
-        done = render(make, spec["frames"])
+        done = render(lambda: _counted(make(), spec.get("progress")), spec["frames"])
         result.update(fps=done.frames / done.steady_s if done.steady_s > 0 else 0.0,
                       first_frame_s=done.first_frame_s, frames=done.frames)
     except (VsinferError, vs.Error) as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     Path(result_path).write_text(json.dumps(result), encoding="utf-8")
+
+
+def _counted(node: vs.VideoNode, ticks: str | None) -> vs.VideoNode:
+    """``node`` with one byte appended to ``ticks`` per frame delivered (the parent's progress bar reads its size)."""
+    if ticks is None:
+        return node
+    import vapoursynth as vs
+
+    def tick(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
+        with open(ticks, "ab") as file:
+            file.write(b".")
+        return f
+
+    return vs.core.std.ModifyFrame(node, node, tick)
 
 
 def synthetic_clip(width: int, height: int, format: str, *, length: int = 8) -> vs.VideoNode:

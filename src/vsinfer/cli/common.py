@@ -62,14 +62,14 @@ def out() -> Console:
     from rich.console import Console
 
     wide = None if sys.stdout.isatty() else 200  # a pipe or file gets whole lines, not 80 columns
-    return Console(highlight=False, width=wide)
+    return Console(highlight=False, markup=False, width=wide)  # names like net[v2].onnx print as they are
 
 
 def err() -> Console:
     """The console for progress and errors (stderr)."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty())
+    return Console(stderr=True, highlight=False, markup=False, soft_wrap=not sys.stderr.isatty())
 
 
 def emit_json(data: Any) -> None:
@@ -86,8 +86,16 @@ def ago(timestamp: float, now: float) -> str:
     return "just now"
 
 
+DEMO = "demo"
+"""The name that stands for the bundled demo model (vsinfer's 2x network) wherever a command takes MODEL."""
+
+
 def model_file(path: Path) -> Path:
-    """``path`` when it is an existing file, else a ModelError naming MODEL."""
+    """``path`` when it is an existing file (``demo``: the bundled demo model), else a ModelError naming MODEL."""
+    if str(path) == DEMO and not path.exists():
+        from importlib.resources import files
+
+        return Path(str(files("vsinfer") / "models" / "demo_2x.onnx"))
     if not path.is_file():
-        raise ModelError("MODEL", str(path), "an existing ONNX file")
+        raise ModelError("MODEL", str(path), f"an existing ONNX file, or {DEMO!r} for the bundled demo model")
     return path

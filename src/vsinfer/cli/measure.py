@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -32,8 +33,8 @@ def _bench_configs(backends: str | None, streams: str | None, fp16: bool | None)
     if streams:
         stream_values = []
         for item in split(streams):
-            if item.lower() in ("auto", "none"):
-                stream_values.append(None)
+            if item.lower() in ("auto", "none", "default"):
+                stream_values.append(None)  # the class's own default
             elif item.isdigit() and int(item) >= 1:
                 stream_values.append(int(item))
             else:
@@ -42,12 +43,16 @@ def _bench_configs(backends: str | None, streams: str | None, fp16: bool | None)
     for cls in classes:
         names = {f.name for f in dataclasses.fields(cls)}
         base: dict[str, Any] = {"fp16": fp16} if fp16 is not None and "fp16" in names else {}
-        variants = [base] if stream_values is None else [{**base, "num_streams": v} for v in stream_values]
+        variants = [base] if stream_values is None else [
+            {**base, "num_streams": v} if v is not None else dict(base) for v in stream_values]
         for kw in variants:
             try:
-                configs.append(cls(**kw))
+                candidate = cls(**kw)
             except ConfigError as exc:
                 logger.warning("skipping %s(%s): %s", cls.__name__, kw, exc)
+                continue
+            if candidate not in configs:
+                configs.append(candidate)
     return configs
 
 
@@ -73,14 +78,16 @@ def cmd_bench(
         backends: Comma-separated backends (e.g. ort-cpu,ov-cpu,ncnn); default: those usable here.
         size: Frame size WxH.
         frames: Frames per configuration (frame 0 is timed apart).
-        streams: Comma-separated num_streams values to try for each backend (ints, or 'auto' for None).
+        streams: Comma-separated num_streams values to try for each backend (ints; 'auto': the backend's default).
         fp16: Run in half precision (--no-fp16: float32); default: each backend's default.
         half: Feed a half-float clip (RGBH) instead of RGBS.
         timeout: Seconds before one configuration is given up.
         json: Machine-readable output.
 
     """
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    import math
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.table import Table
 
     from ..backends.spec import label
@@ -89,25 +96,38 @@ def cmd_bench(
 
     path = model_file(model)
     width, height = parse_size_pair(size, "--size")
-    if frames < 2:
-        raise UsageError(f"--frames={frames} is not valid; expected 2 or more (frame 0 is timed apart)")
+    if frames < 2 or frames > 100_000:
+        raise UsageError(f"--frames={frames} is not valid; expected 2 .. 100000 (frame 0 is timed apart)")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise UsageError(f"--timeout={timeout} is not valid; expected seconds > 0, e.g. 900")
     channels = model_info(path).input().channels or 3
     formats = synthetic_formats(channels, half)
     configs = _bench_configs(backends, streams, fp16)
     results: list[Measurement] = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=err(), transient=True) as progress:
-        task = progress.add_task("bench", total=len(configs))
-        for backend in configs:
-            progress.update(task, description=f"bench {label(backend)}")
-            results.append(measure(backend, path, width=width, height=height, frames=frames, formats=formats,
-                                   timeout=timeout))
-            progress.advance(task)
+    interrupted = False
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} frames"),
+               TextColumn("{task.fields[fps]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err(), transient=True) as progress:
+        try:
+            for n, backend in enumerate(configs, 1):
+                task = progress.add_task(f"{n}/{len(configs)} {label(backend)}", total=frames, fps="")
+                begun = time.monotonic()
+
+                def show(done: int, task: Any = task, begun: float = begun) -> None:
+                    rate = f"{done / (time.monotonic() - begun):.2f} fps" if done > 1 else "first frame"
+                    progress.update(task, completed=min(done, frames), fps=rate)
+
+                results.append(measure(backend, path, width=width, height=height, frames=frames, formats=formats,
+                                       timeout=timeout, progress=show))
+                progress.remove_task(task)
+        except KeyboardInterrupt:
+            interrupted = True
     results.sort(key=lambda m: (m.error is not None, -m.fps))
+    status = 130 if interrupted else 0 if any(m.error is None for m in results) else 1
     if json:
         emit_json({"model": str(path), "size": [width, height], "formats": formats, "frames": frames,
-                    "results": [m.to_json() for m in results]})
-        return 0
+                    "results": [m.to_json() for m in results], "interrupted": interrupted})
+        return status
     table = Table("#", "backend", "fps", "first frame", "peak memory", "note",
                   title=f"{path.name} on {width}x{height} {'+'.join(formats)}, {frames} frames, one process each",
                   title_justify="left", box=None)
@@ -118,7 +138,11 @@ def cmd_bench(
             table.add_row(str(i), label(m.backend), f"{m.fps:.2f}", f"{m.first_frame_s:.3f} s",
                           f"{m.peak_rss_mib:.0f} MiB", "")
     out().print(table)
-    return 0
+    if interrupted:
+        err().print(f"interrupted: {len(results)} of {len(configs)} configurations measured")
+    elif status:
+        err().print("no configuration ran: see the notes above")
+    return status
 
 
 # -- tune ----------------------------------------------------------------------------------------------------------
