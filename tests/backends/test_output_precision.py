@@ -60,16 +60,16 @@ def test_output_precision(family: str, fmt: str, fp16: bool, make_model: ModelFa
 def test_no_conversion_filter_where_the_plugin_produces_the_precision(
     fmt: int, make_model: ModelFactory, monkeypatch: Any
 ) -> None:
-    """ort with fp16 compute: the plugin's own output_format gives the clip's precision; no depth() is added."""
+    """ort with fp16 compute: the plugin's own output_format gives the clip's precision; no conversion is added."""
     need_plugin("ort")
-    import vstools
+    import vsinfer.backends.plugin_io as plugin_io
 
     def no_conversion(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a conversion filter was added")
 
     model = make_model(3, 3)
     clip = clip_from_planes(pattern(3, 24, 32), fmt)
-    monkeypatch.setattr(vstools, "depth", no_conversion)
+    monkeypatch.setattr(plugin_io, "as_float", no_conversion)
     out = Backend.ORT_CPU(fp16=True).inference(clip, model)
     assert out.format.id == clip.format.id
 

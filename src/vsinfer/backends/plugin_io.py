@@ -12,8 +12,8 @@ if TYPE_CHECKING:
     from ..model import ModelInfo
 
 __all__ = [
-    "as_nodes", "auto_float_bits", "clip_float_bits", "compact", "log_level_index", "output_bits", "split_planes",
-    "to_float",
+    "as_float", "as_nodes", "auto_float_bits", "clip_float_bits", "compact", "log_level_index", "output_bits",
+    "split_planes", "to_float",
 ]
 
 logger = logging.getLogger("vsinfer")
@@ -75,9 +75,19 @@ def to_float(nodes: list[vs.VideoNode], bits: int) -> list[vs.VideoNode]:
 
     if all(n.format.sample_type == vs.FLOAT and n.format.bits_per_sample == bits for n in nodes):
         return nodes
-    from vstools import depth
+    return [as_float(n, bits) for n in nodes]
 
-    return [depth(n, bits, sample_type=vs.FLOAT) for n in nodes]
+
+def as_float(node: vs.VideoNode, bits: int) -> vs.VideoNode:
+    """``node`` converted to float samples of ``bits`` (same colour family and planes).
+
+    ``core.resize`` reads each frame's ``_ColorRange`` (integer YUV and GRAY without it: limited range; RGB: full),
+    so integer clips map to 0..1 as vs-jetpack's ``depth`` maps them, without rendering a frame now.
+    """
+    import vapoursynth as vs
+
+    fmt = node.format.replace(sample_type=vs.FLOAT, bits_per_sample=bits)
+    return node if fmt.id == node.format.id else vs.core.resize.Point(node, format=fmt.id)
 
 
 def split_planes(result: Any, prop: str) -> list[vs.VideoNode]:

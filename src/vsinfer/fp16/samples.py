@@ -106,10 +106,10 @@ def _clip_samples(clips: Sequence[vs.VideoNode], model: ModelInfo, frames: int) 
     if cw is None or ch is None:
         return []
     try:
-        from vstools import depth
-
         left, top = (width - cw) // 4 * 2, (height - ch) // 4 * 2  # even offsets suit subsampled formats
-        floats = [depth(vs.core.std.CropAbs(n, cw, ch, left, top), 32, sample_type=vs.FLOAT) for n in clips]
+        floats = [vs.core.resize.Point(vs.core.std.CropAbs(n, cw, ch, left, top),
+                                       format=n.format.replace(sample_type=vs.FLOAT, bits_per_sample=32).id)
+                  for n in clips]
         pictures: list[Picture] = []
         for i in _frame_indices(min(n.num_frames for n in clips), frames):
             planes: list[Any] = []
