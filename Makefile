@@ -45,6 +45,7 @@ test: lint
 docs: install
 	$(VPY) -m pip install -q -e '.[docs]'
 	$(VENV)/bin/mkdocs build --strict --site-dir out/site
+	$(VPY) scripts/check_site.py out/site
 
 clean:
 	rm -rf .venv .venv-* out build site src/*.egg-info
