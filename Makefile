@@ -1,4 +1,4 @@
-# make demo: a light venv (the CPU runtimes) and the example. make test: the whole toolset, lint and tests.
+# make demo: a light venv (OpenVINO for the CPU) and the example. make test: the whole toolset, lint and tests.
 # make test PYTHON=python3.13 runs the same on another Python, in its own venv (.venv-python3.13).
 SHELL := /bin/bash
 # python3.12 on PATH, else the pyenv one, else 3.13 (this image keeps them there; the plain python3 is 3.11).
@@ -27,7 +27,7 @@ $(VENV)/.installed-$(EXTRAS): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# Only what the example needs (the CPU runtimes and Pillow for the comparison picture).
+# Only what the example needs (OpenVINO, which autoselect picks on a CPU, and Pillow for the comparison picture).
 demo:
 	$(MAKE) install EXTRAS=demo
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" vspipe -p examples/upscale.vpy --
