@@ -185,6 +185,31 @@ def make(name: str, **fields: Any) -> Callable[[Ctx], Any]:
     return lambda ctx: backend(name, **fields)
 
 
+def build(name: str, model: Callable[[Ctx], Any], channels: Any, tilesize: Any, /,
+          fields: dict[str, Any] | None = None, **kw: Any) -> Callable[[Ctx], Any]:
+    """A row's action: ``Backend.<name>(**fields).build_engine(model(ctx), channels, tilesize, **kw)``."""
+    return lambda ctx: backend(name, **(fields or {})).build_engine(model(ctx), channels, tilesize, **kw)
+
+
+def fmt(name: str) -> Callable[[Ctx], Any]:
+    """A BlankClip of format ``vs.<name>``."""
+    return lambda ctx: ctx.clip(getattr(__import__("vapoursynth"), name))
+
+
+def nhwc(shape_in: list[Any], shape_out: list[Any] | None = None) -> Callable[[Ctx], Any]:
+    """A model whose input (or, with ``shape_out``, output) has its channels last."""
+    def make_model(ctx: Ctx) -> Any:
+        from onnx import TensorProto, helper
+
+        if shape_out is None:
+            return ctx.identity(TensorProto.FLOAT, shape_in)
+        node = helper.make_node("Transpose", ["x"], ["y"], perm=[0, 2, 3, 1])
+        return ctx.graph([node], [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape_in)],
+                         [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape_out)])
+
+    return make_model
+
+
 def rgb(ctx: Ctx) -> Any:
     return ctx.rgb()
 
@@ -423,9 +448,9 @@ CASES: list[Case] = [
     Case("field-workspace-zero", make("TRT_RTX", workspace=0), "ConfigError", "workspace", "=0", ">= 1"),
     Case("field-device-id-negative", make("NCNN", device_id=-1), "ConfigError", "device_id", "-1", ">= 0"),
     Case("field-device-id-str", make("ORT_CUDA", device_id="0"), "ConfigError", "device_id", "'0'", "an int"),
-    Case("field-verbosity-range", make("ORT_CPU", verbosity=9), "ConfigError", "verbosity", "=9", "0 (verbose)"),
+    Case("field-verbosity-range", make("ORT_CPU", verbosity=9), "ConfigError", "verbosity", "=9", "0 (fatal only)"),
     Case("field-output-format", make("NCNN", output_format=2), "ConfigError", "output_format", "=2", "1 (float16)"),
-    Case("field-batch-tiles-zero", make("NCNN", batch_tiles=0), "ConfigError", "batch_tiles", "=0", ">= 1"),
+    Case("field-batch-tiles-zero", make("NCNN", batch_tiles=0), "ConfigError", "batch_tiles", "=0", "an int 1 .. 256"),
     Case("field-block-list-str", make("ORT_CPU", fp16_blacklist_ops="Resize"), "ConfigError", "fp16_blacklist_ops",
          "'Resize'", "not a single string"),
     Case("field-block-list-without-fp16", make("OV_CPU", fp16=False, fp16_blacklist_ops=["Conv"]), "ConfigError",
@@ -489,6 +514,149 @@ CASES: list[Case] = [
          "pip install 'vsinfer[migx]'"),
     Case("trt-plugin-missing", run("TRT", rgb, conv33), "PluginNotFoundError", "core.trt", "not loaded",
          "pip install 'vsinfer[trt]'"),
+    # -- round 3 (issue 19) -------------------------------------------------------------------------------------------
+    # colour: subsampled YUV is refused with the conversion most models expect (RGB), planes must add up
+    Case("r3-yuv420-advises-rgb", run("ORT_CPU", fmt("YUV420P8"), conv33), "ClipError", "clips[0]", "YUV420P8",
+         "clip = clip.resize.Bicubic(format=vs.RGBS, matrix_in_s='709')"),
+    Case("r3-yuv411-ov", run("OV_CPU", fmt("YUV411P8"), conv33), "ClipError", "clips[0]", "YUV411P8",
+         "without chroma subsampling"),
+    Case("r3-yuv440-ncnn", run("NCNN", fmt("YUV440P8"), conv33), "ClipError", "clips[0]", "YUV440P8",
+         "format=vs.RGBS"),
+    Case("r3-yuv420p16-trt-rtx", run("TRT_RTX", fmt("YUV420P16"), conv33), "ClipError", "clips[0]", "YUV420P16",
+         "ShufflePlanes(clip, 0, vs.GRAY)"),
+    Case("r3-gray8-for-rgb-ov", run("OV_CPU", fmt("GRAY8"), conv33), "ClipError", "clips", "1 planes in total",
+         "3 planes"),
+    Case("r3-rgb-for-gray-model", run("ORT_CPU", rgb, lambda c: c.model(1, 1)), "ClipError", "clips",
+         "3 planes in total", "1 planes"),
+    Case("r3-yuv-and-gray-for-rgb", run("ORT_CPU", lambda c: [c.clip(__import__("vapoursynth").YUV444PS), c.gray()],
+                                        conv33), "ClipError", "clips", "4 planes in total", "3 planes"),
+    # layout: NHWC models are refused before the plugin, naming the layout and what to do
+    Case("r3-nhwc-ort", run("ORT_CPU", rgb, nhwc([1, "h", "w", 3])), "ModelError", "input 'x' layout",
+         "NHWC [1, ?, ?, 3]", "NCHW (batch, channels, height, width)"),
+    Case("r3-nhwc-ov", run("OV_CPU", rgb, nhwc([1, "h", "w", 3])), "ModelError", "input 'x' layout", "NHWC",
+         "--inputs-as-nchw"),
+    Case("r3-nhwc-ncnn", run("NCNN", rgb, nhwc([1, "h", "w", 3])), "ModelError", "input 'x' layout", "NHWC",
+         "Transpose"),
+    Case("r3-nhwc-static", run("ORT_CPU", rgb, nhwc([1, 24, 32, 3])), "ModelError", "input 'x' layout",
+         "NHWC [1, 24, 32, 3]", "channels last"),
+    Case("r3-nhwc-gray", run("ORT_CPU", lambda c: c.gray(), nhwc([1, "h", "w", 1])), "ModelError",
+         "input 'x' layout", "NHWC [1, ?, ?, 1]", "NCHW"),
+    Case("r3-nhwc-rgba", run("OV_CPU", lambda c: [c.rgb(), c.gray()], nhwc([1, "h", "w", 4])), "ModelError",
+         "input 'x' layout", "NHWC [1, ?, ?, 4]", "NCHW"),
+    Case("r3-nhwc-output", run("ORT_CPU", rgb, nhwc([1, 3, "h", "w"], [1, "h", "w", 3])), "ModelError",
+         "output 'y' layout", "NHWC [1, ?, ?, 3]", "NCHW"),
+    Case("r3-nhwc-build", build("TRT_RTX", nhwc([1, "h", "w", 3]), 3, (32, 32)), "ModelError",
+         "input 'x' layout", "NHWC", "NCHW"),
+    # sizes: engine shapes, tiles and counts are bounded before anything is built or allocated
+    Case("r3-build-tilesize-zero", build("TRT_RTX", conv33, 3, 0), "TilingError", "tilesize", "tilesize=0",
+         "sides 1 .. 16384 pixels"),
+    Case("r3-build-tilesize-huge", build("TRT_RTX", conv33, 3, (100000, 100000)), "TilingError", "tilesize",
+         "(100000, 100000)", "is 112 GiB"),
+    Case("r3-build-tilesize-negative", build("TRT_RTX", conv33, 3, (-8, 8)), "TilingError", "tilesize", "(-8, 8)",
+         "sides 1 .. 16384"),
+    Case("r3-build-tilesize-str", build("TRT_RTX", conv33, 3, "64"), "TilingError", "tilesize", "'64'",
+         "an int or a sequence of one or two ints"),
+    Case("r3-build-channels-zero", build("TRT_RTX", conv33, 0, 32), "ConfigError", "channels", "channels=0",
+         "an int 1 .. 64"),
+    Case("r3-build-channels-str", build("TRT_RTX", conv33, "3", 32), "ConfigError", "channels", "'3'",
+         "an int 1 .. 64"),
+    Case("r3-build-channels-huge", build("TRT_RTX", conv33, 10**6, 32), "ConfigError", "channels", "1000000",
+         "an int 1 .. 64"),
+    Case("r3-build-io-bogus", build("TRT_RTX", conv33, 3, 32, io="fp8"), "ConfigError", "io", "'fp8'",
+         '"fp16" or "fp32"'),
+    Case("r3-build-io-fp16-for-fp32", build("TRT_RTX", conv33, 3, 32, fields={"fp16": False}, io="fp16"),
+         "ConfigError", "io", "'fp16'", 'None or "fp32" for a float32 build'),
+    Case("r3-build-io-fp32-for-fp16-model", build("TRT_RTX", lambda c: c.model(3, 3, elem_type=10), 3, 32,
+                                                  io="fp32"), "ConfigError", "io", "'fp32'",
+         "its engine takes half floats"),
+    Case("r3-trt-workspace-huge", make("TRT", workspace=1 << 70), "ConfigError", "workspace",
+         str(1 << 70), "(1 TiB)"),
+    Case("r3-trt-workspace-mib", make("TRT_RTX", workspace=1024), "ConfigError", "workspace", "=1024",
+         "for 1024 MiB write 1024 << 20"),
+    Case("r3-trt-workspace-negative", make("TRT", workspace=-1), "ConfigError", "workspace", "=-1", "(bytes)"),
+    Case("r3-trt-workspace-float", make("TRT", workspace=8e9), "ConfigError", "workspace", "8000000000.0",
+         "None or an int"),
+    Case("r3-trt-tactic-dram-huge", make("TRT", tactic_dram=1 << 50), "ConfigError", "tactic_dram", str(1 << 50),
+         "1 TiB"),
+    Case("r3-trt-tactic-dram-mib", make("TRT", tactic_dram=512), "ConfigError", "tactic_dram", "=512",
+         "512 << 20"),
+    Case("r3-trt-aux-streams-huge", make("TRT", max_aux_streams=10**12), "ConfigError", "max_aux_streams",
+         "1000000000000", "0 .. 64"),
+    Case("r3-trt-aux-streams-negative", make("TRT_RTX", max_aux_streams=-1), "ConfigError", "max_aux_streams",
+         "=-1", "0 .. 64"),
+    Case("r3-trt-timing-iterations-huge", make("TRT", avg_timing_iterations=10**12), "ConfigError",
+         "avg_timing_iterations", "1000000000000", "1 .. 1000"),
+    Case("r3-trt-timing-iterations-zero", make("TRT", avg_timing_iterations=0), "ConfigError",
+         "avg_timing_iterations", "=0", "1 .. 1000"),
+    Case("r3-trt-l2-negative", make("TRT", l2_limit_for_tiling=-5), "ConfigError", "l2_limit_for_tiling", "=-5",
+         "-1 (TensorRT decides) or bytes 0 .."),
+    Case("r3-trt-l2-huge", make("TRT_RTX", l2_limit_for_tiling=1 << 40), "ConfigError", "l2_limit_for_tiling",
+         str(1 << 40), "1 GiB"),
+    Case("r3-trt-max-threads-huge", make("TRT", max_threads=10**9), "ConfigError", "max_threads", "1000000000",
+         "1 .. 1024"),
+    Case("r3-trt-max-tactics-huge", make("TRT", max_num_tactics=10**12), "ConfigError", "max_num_tactics",
+         "1000000000000", "1 .. 100000"),
+    Case("r3-trt-max-shapes-huge", make("TRT", static_shape=False, max_shapes=(100000, 100000)), "ConfigError",
+         "max_shapes", "(100000, 100000)", "1 .. 16384"),
+    Case("r3-trt-opt-shapes-zero", make("TRT_RTX", static_shape=False, opt_shapes=(0, 64)), "ConfigError",
+         "opt_shapes", "(0, 64)", "1 .. 16384"),
+    Case("r3-trt-min-shapes-huge", make("TRT", static_shape=False, min_shapes=(20000, 20000)), "ConfigError",
+         "min_shapes", "(20000, 20000)", "0 .. 16384"),
+    Case("r3-migx-opt-shapes-huge", make("MIGX", opt_shapes=(50000, 50000)), "ConfigError", "opt_shapes",
+         "(50000, 50000)", "1 .. 16384"),
+    Case("r3-ncnn-batch-tiles-huge", make("NCNN", batch_tiles=10**9), "ConfigError", "batch_tiles", "1000000000",
+         "an int 1 .. 256"),
+    Case("r3-ov-num-threads-negative", make("OV_CPU", num_threads=-1), "ConfigError", "num_threads", "=-1",
+         "an int >= 0"),
+    Case("r3-ov-num-streams-huge", make("OV_CPU", num_streams=10**6), "ConfigError", "num_streams", "1000000",
+         "an int 1 .. 64"),
+    Case("r3-tiles-too-many", run("ORT_CPU", rgb, conv33, tiles=(200, 200)), "TilingError", "tiles",
+         "(200, 200)", "at most 32 tiles across a width of 32 pixels"),
+    Case("r3-tiles-too-many-rows", run("OV_CPU", rgb, conv33, tiles=(1, 30)), "TilingError", "tiles", "(1, 30)",
+         "at most 24 tiles across a height of 24 pixels"),
+    Case("r3-tiles-zero", run("ORT_CPU", rgb, conv33, tiles=0), "TilingError", "tiles", "tiles=0", "ints >= 1"),
+    Case("r3-tiles-str", run("ORT_CPU", rgb, conv33, tiles="2"), "TilingError", "tiles", "'2'",
+         "an int or a sequence"),
+    Case("r3-tiles-and-tilesize", run("NCNN", rgb, conv33, 0, 16, tiles=2), "TilingError", "tiles", "tiles=2",
+         "None when tilesize=16 is given"),
+    Case("r3-multiple-zero", run("ORT_CPU", rgb, conv33, multiple=0), "TilingError", "multiple", "multiple=0",
+         "None or an int >= 1"),
+    Case("r3-multiple-str", run("OV_CPU", rgb, conv33, multiple="8"), "TilingError", "multiple", "'8'",
+         "None or an int >= 1"),
+    # fields vs-jetpack has: accepted where they can be honoured, refused clearly where they cannot
+    Case("r3-ncnn-fp16-off-half-output", make("NCNN", fp16=False, output_format=1), "ConfigError", "output_format",
+         "output_format=1", "float16 output only from an fp16 run"),
+    Case("r3-ov-npu-fp16-false", make("OV_NPU", fp16=False), "ConfigError", "fp16", "fp16=False",
+         "an NPU computes in fp16 only"),
+    Case("r3-ov-npu-fp16-str", make("OV_NPU", fp16="yes"), "ConfigError", "fp16", "'yes'",
+         "a string is not a bool"),
+    Case("r3-ncnn-block-list-str", make("NCNN", fp16_blacklist_ops="Conv"), "ConfigError", "fp16_blacklist_ops",
+         "'Conv'", "not a single string"),
+    Case("r3-ort-verbosity-negative", make("ORT_CPU", verbosity=-1), "ConfigError", "verbosity", "=-1",
+         "0 (fatal only) .. 4 (verbose)"),
+    Case("r3-trt-verbosity-range", make("TRT", verbosity=7), "ConfigError", "verbosity", "=7", "None or 0 .. 4"),
+    Case("r3-ov-device-empty", make("OV", device=""), "ConfigError", "device", "device=''",
+         "an OpenVINO device string"),
+    Case("r3-ov-device-auto-missing", run("OV", rgb, conv33, fields={"device": "AUTO"}), "DeviceError", "device",
+         "'AUTO'", "the AUTO plugin does not ship", plugins=("ov",)),
+    Case("r3-num-streams-float", make("ORT_CPU", num_streams=2.0), "ConfigError", "num_streams", "2.0",
+         "(write 2, not 2.0)"),
+    # fallback: configuration errors and typos stop the chain
+    Case("r3-fallback-kwarg-typo", run("ORT_CPU", rgb, conv33, fallback=__import__("vsinfer").Backend.OV_CPU(),
+                                       num_stream=2), "UnknownArgumentError", "num_stream", "num_stream=2",
+         "num_streams", plugins=("ort", "ov")),
+    Case("r3-fallback-config-error-stops", run("OV_CPU", rgb, conv33,
+                                               fields={"custom_config": {"NUM_STREAMS": "lots"}},
+                                               fallback=__import__("vsinfer").Backend.ORT_CPU()),
+         "ConfigError", "custom_config['NUM_STREAMS']", "'lots'", "an int >= 0", plugins=("ov", "ort")),
+    Case("r3-fallback-model-error-stops", run("OV_CPU", rgb, lambda c: c.model(3, 3, elem_type=10),
+                                              fallback=__import__("vsinfer").Backend.NCNN()),
+         "ModelError", "input 'input' type", "float16", "float32", plugins=("ov",)),
+    Case("r3-fallback-list-with-str", run("ORT_CPU", rgb, conv33,
+                                          fallback=[__import__("vsinfer").Backend.OV_CPU(), "NCNN"]),
+         "ConfigError", "fallback", "'NCNN'", "a Backend instance or a sequence of them"),
+    Case("r3-fallback-class", run("ORT_CPU", rgb, conv33, fallback=__import__("vsinfer").Backend.OV_CPU),
+         "ConfigError", "fallback", "OV_CPU", "a Backend instance"),
 ]
 
 BY_ID = {case.id: case for case in CASES}
@@ -525,6 +693,8 @@ class _Plugin:
 FACTS = ("models/", "fp16/")
 """Cache folders of records that are true whatever the call did: the model memo (the facts of a model that was
 read) and the fp16 guard's analysis of a model. Nothing else may be left by a failed call."""
+MARKER = ".vsinfer-cache"
+"""The file the store writes in a cache root it creates (maintenance refuses a root without it): no artifact."""
 
 
 def _leftovers(cache: Path) -> list[str]:
@@ -532,7 +702,7 @@ def _leftovers(cache: Path) -> list[str]:
     if not cache.exists():
         return []
     files = [p.relative_to(cache).as_posix() for p in cache.rglob("*") if p.is_file()]
-    return sorted(f for f in files if not (f.startswith(FACTS) and f.endswith(".json")))
+    return sorted(f for f in files if f != MARKER and not (f.startswith(FACTS) and f.endswith(".json")))
 
 
 def execute(case: Case, tmp: Path, *, call_through: bool) -> dict[str, Any]:

@@ -227,7 +227,8 @@ def test_block_list_without_fp16_is_ignored_like_jetpack_does() -> None:
     assert backend.vsinfer_backend == Backend.ORT_CPU(fp16=False)
     ncnn = DPIR.DrunetDenoise(10, backend=as_jetpack(Backend.NCNN())).backend
     assert ncnn.fp16_blacklist_ops == ("Conv_123",)  # vs-jetpack's NCNN field, ignored by it and by us
-    assert ncnn.vsinfer_backend == Backend.NCNN()
+    assert ncnn.vsinfer_backend == Backend.NCNN(fp16_blacklist_ops=["Conv_123"])
+    assert ncnn.vsinfer_backend.get_args(_clip(vs.RGBS)) == Backend.NCNN().get_args(_clip(vs.RGBS))
 
 
 def test_class_and_instance_forms() -> None:

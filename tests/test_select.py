@@ -225,7 +225,7 @@ def test_a_cpu_runtime_registered_above_the_builtins_serves_a_machine_without_gp
     base = env(None, loaded=("ov", "ort"))
     decision = decide(Environment(None, "linux", dict(base.plugins) | {"myfake": status}, gpu_detail="none"))
     assert decision.cls is MyBackend
-    assert decision.steps[-1].reason == "CPU fallback: core.myfake is loaded"
+    assert decision.steps[-1].reason == "CPU fallback: its availability check passed"
     # without its plugin: passed over with a reason that reads right, OV_CPU chosen
     decision = decide(base)
     assert decision.cls is Backend.OV_CPU

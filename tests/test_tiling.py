@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -251,3 +252,29 @@ def test_multiple_with_flexible_output_crops_every_plane(exact: Backend, make_mo
     expected = _padded_reference(model, planes, 4, 1)
     assert [(o.width, o.height) for o in outs] == [(35, 21), (35, 21)]
     np.testing.assert_allclose(np.concatenate([planes_of(o) for o in outs]), expected, atol=1e-5)
+
+
+def test_tiles_beyond_one_per_pixel_are_refused_with_the_most_there_can_be() -> None:
+    from vsinfer import tiling
+    from vsinfer.errors import TilingError
+
+    with pytest.raises(TilingError, match=r"tiles=\(200, 200\) is not valid; expected at most 32 tiles across a width "
+                                          r"of 32 pixels .*200 tiles would be 1 pixels each, and the plugin would "
+                                          r"run 32 of them"):
+        tiling.plan(32, 24, tiles=(200, 200))
+    assert tiling.plan(32, 24, tiles=(32, 24)).grid == (32, 24)  # the most there can be: still exact
+    for n in range(1, 9):  # every accepted count is the grid the plugin really runs
+        assert tiling.plan(64, 48, tiles=(n, n), overlap=2).grid == (n, n)
+
+
+@pytest.mark.parametrize(("shape", "words"), [
+    ((100000, 100000), "is 112 GiB"), ((0, 64), "sides 1 .. 16384"), ((16385, 8), "sides 1 .. 16384"),
+])
+def test_engine_shapes_are_bounded_with_a_memory_estimate(shape: tuple[int, int], words: str) -> None:
+    from vsinfer import tiling
+    from vsinfer.errors import TilingError
+
+    with pytest.raises(TilingError, match=re.escape(words)):
+        tiling.check_shape("tilesize", shape, 3, where="TRT")
+    assert tiling.check_shape("tilesize", 16384, 3) == (16384, 16384)
+    assert tiling.tensor_bytes(3, 1920, 1080) == 3 * 1920 * 1080 * 4

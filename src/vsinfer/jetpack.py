@@ -8,9 +8,9 @@ The helpers accept only instances of ``vsscale.mlrt``'s own backend classes, and
 subclasses vs-jetpack's class of the same family (so those checks take the same branches) and has the vsinfer
 class's fields, with vsinfer's defaults. Constructing it (also through ``replace``) builds the vsinfer backend
 from those fields, so vsinfer validates them; ``inference`` and ``build_engine`` are vsinfer's. vs-jetpack
-fields that vsinfer's class lacks (NCNN's ``fp16_blacklist_ops``, OV_NPU's ``fp16``) are accepted and ignored,
-as vs-jetpack's own backends ignore them; a block list given while fp16 is off is ignored too (vs-jetpack's
-DPIR adds one to every backend).
+fields that vsinfer's class lacks are accepted and ignored, as vs-jetpack's own backends ignore them (NCNN's
+``fp16_blacklist_ops`` and OV_NPU's ``fp16`` are vsinfer fields too now, accepted and ignored there); a block list
+given while fp16 is off is ignored too (vs-jetpack's DPIR adds one to every backend).
 """
 
 from __future__ import annotations

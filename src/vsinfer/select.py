@@ -75,7 +75,7 @@ def decide(env: Environment) -> Decision:
     for offer in [*gpu, *offers(CPU)]:
         reason = offer.check(env)
         if reason is None:
-            why = "usable" if offer in gpu else f"CPU fallback: core.{offer.cls.namespace} is loaded"
+            why = "usable" if offer in gpu else "CPU fallback: its availability check passed"
             steps.append(Step(offer.cls.__name__, True, why))
             return Decision(offer.cls, env.vendor, tuple(steps))
         steps.append(Step(offer.cls.__name__, False, reason))

@@ -20,7 +20,10 @@ if TYPE_CHECKING:
 
     from .model import ModelInfo
 
-__all__ = ["TilePlan", "Tiling", "as_pair", "crop", "model_scale", "pad", "parse_pair", "plan", "resolve_tiling"]
+__all__ = [
+    "MAX_SIDE", "TilePlan", "Tiling", "as_pair", "check_shape", "crop", "model_scale", "pad", "parse_pair", "plan",
+    "resolve_tiling", "tensor_bytes",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,36 @@ def as_pair(name: str, value: int | Sequence[int], *, where: str | None = None) 
     pair = parse_pair(value)
     if pair is None:
         raise TilingError(name, value, "an int or a sequence of one or two ints", where=where)
+    return pair
+
+
+MAX_SIDE = 16384
+"""Largest tile / engine side accepted (pixels): twice 8K. One float32 RGB tensor of 16384 x 16384 is already 3 GiB,
+and a model holds many such activations; a larger side is a typo (or a job for ``tiles=``)."""
+
+
+def tensor_bytes(channels: int, width: int, height: int, bits: int = 32) -> int:
+    """Bytes of one (1, channels, height, width) float tensor."""
+    return channels * width * height * bits // 8
+
+
+def check_shape(name: str, value: object, channels: int, *, where: str | None = None, minimum: int = 1) -> Pair:
+    """A (width, height) an engine or a tile is built for: ``minimum`` .. MAX_SIDE on each side.
+
+    Refused before anything is allocated; the message gives the size of one input tensor at that shape, so that a
+    typo like (100000, 100000) reads as the 100+ GiB it would ask for.
+    """
+    pair = as_pair(name, value, where=where)  # type: ignore[arg-type]
+    if min(pair) < minimum or max(pair) > MAX_SIDE:
+        estimate = tensor_bytes(max(channels, 1), max(pair[0], 0), max(pair[1], 0)) / 2**30
+        raise TilingError(
+            name,
+            value,
+            f"sides {minimum} .. {MAX_SIDE} pixels; at ({pair[0]}, {pair[1]}) one {channels}-channel float32 input "
+            f"tensor alone is {estimate:.3g} GiB, before the model's own activations (split the frame with tiles= "
+            "or a smaller tilesize)",
+            where=where,
+        )
     return pair
 
 
@@ -165,6 +198,12 @@ def _tile_count(size: int, tile: int, overlap: int) -> int:
     return 1 + -(-(size - tile) // (tile - 2 * overlap))
 
 
+def _fits(size: int, n: int, overlap: int, multiple: int) -> bool:
+    """Whether ``n`` tiles with ``overlap`` split ``size`` into exactly ``n`` plugin tiles."""
+    tile = _round_up(-(-(size + 2 * overlap * (n - 1)) // n), multiple)
+    return tile - 2 * overlap > 0 and tile <= size and _tile_count(size, tile, overlap) == n
+
+
 def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
@@ -205,6 +244,17 @@ def _tiles_to_tilesize(
                 tiles,
                 f"fewer tiles or less overlap: {n} tiles across a {side} of {size} with overlap {o} "
                 f"(multiple {multiple}) would need tiles of {tile}, which keep no pixels of their own",
+                where=where,
+            )
+        effective = _tile_count(size, tile, o)
+        if effective != n:
+            side = "width" if axis == 0 else "height"
+            most = max(k for k in range(1, min(n, size) + 1) if k == 1 or _fits(size, k, o, multiple))
+            raise TilingError(
+                "tiles",
+                tiles,
+                f"at most {most} tiles across a {side} of {size} pixels (overlap {o}, multiple {multiple}): "
+                f"{n} tiles would be {tile} pixels each, and the plugin would run {effective} of them",
                 where=where,
             )
         sizes.append(tile)

@@ -73,3 +73,60 @@ def test_fallback_must_be_backends(make_model: ModelFactory) -> None:
     with pytest.raises(ConfigError, match="fallback"):
         Backend.ORT_CPU().inference(clip_from_planes(pattern(3, 24, 32), vs.RGBS), make_model(3, 3),
                                     fallback="ORT_CPU")  # type: ignore[arg-type]
+
+
+def test_forwarded_kwargs_reach_only_the_plugins_that_take_them(make_model: ModelFactory) -> None:
+    """use_cuda_graph is core.trt_rtx's: OV_CPU, the fallback, runs without it (it used to die on it)."""
+    need_plugin("ov")
+    need_plugin("trt_rtx")
+    need_module("tensorrt_rtx")
+    model = make_model(3, 3)
+    planes = pattern(3, 24, 32)
+    out = Backend.TRT_RTX().inference(clip_from_planes(planes, vs.RGBS), model,
+                                      fallback=Backend.OV_CPU(fp16=False), use_cuda_graph=0)
+    np.testing.assert_allclose(planes_of(out), reference(model, planes[None])[0], atol=1e-4)
+
+
+def test_a_kwarg_no_plugin_of_the_chain_takes_is_a_typo(make_model: ModelFactory) -> None:
+    from vsinfer.errors import UnknownArgumentError
+
+    need_plugin("ort")
+    need_plugin("ov")
+    with pytest.raises(UnknownArgumentError, match="num_stream"):
+        Backend.ORT_CPU().inference(clip_from_planes(pattern(3, 24, 32), vs.RGBS), make_model(3, 3),
+                                    fallback=Backend.OV_CPU(), num_stream=2)
+
+
+def test_a_configuration_the_plugin_refuses_stops_the_chain(make_model: ModelFactory,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """OpenVINO refuses an unknown property: that is the user's configuration, not this machine; no fallback."""
+    from vsinfer.errors import PluginError
+
+    need_plugin("ov")
+    need_plugin("ort")
+    with caplog.at_level(logging.WARNING, logger="vsinfer"), pytest.raises(PluginError, match="BOGUS_KEY"):
+        Backend.OV_CPU(custom_config={"BOGUS_KEY": 1}).inference(
+            clip_from_planes(pattern(3, 24, 32), vs.RGBS), make_model(3, 3), fallback=Backend.ORT_CPU())
+    assert "falling back" not in caplog.text
+
+
+def test_a_configuration_error_stops_the_chain(make_model: ModelFactory) -> None:
+    need_plugin("ort")
+    with pytest.raises(ConfigError, match="custom_config"):
+        Backend.OV_CPU(custom_config={"NUM_STREAMS": "lots"}).inference(
+            clip_from_planes(pattern(3, 24, 32), vs.RGBS), make_model(3, 3), fallback=Backend.ORT_CPU())
+
+
+@pytest.mark.parametrize(("message", "moves_on"), [
+    ("CUDA driver version is insufficient for CUDA runtime version", True),
+    ("libOpenCL.so.1: cannot open shared object file", True),
+    ("get_gpu_device failed", True),
+    ("cudaGetDeviceCount failed", True),
+    ('"output_format" must be 0', False),
+    ("NotFound: Unsupported property BOGUS_KEY by CPU plugin.", False),
+])
+def test_which_plugin_refusals_move_the_chain_on(message: str, moves_on: bool) -> None:
+    from vsinfer.backends.base import _cannot_run_here
+    from vsinfer.errors import PluginError
+
+    assert _cannot_run_here(PluginError("X", "ort", message)) is moves_on

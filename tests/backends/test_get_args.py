@@ -6,7 +6,9 @@ import logging
 from typing import Any
 
 import pytest
+import vapoursynth as vs
 
+from tests.conftest import ModelFactory, need_plugin
 from vsinfer import Backend
 from vsinfer.backends.ov import OVConfig
 from vsinfer.plugins import parse_signature
@@ -139,13 +141,13 @@ def test_ov_config_callable_returns_plain_dict() -> None:
 def test_verbosity_follows_logger_level() -> None:
     log = logging.getLogger("vsinfer")
     log.setLevel(logging.DEBUG)
-    assert Backend.ORT_CPU().get_args([])["verbosity"] == 0
+    assert Backend.ORT_CPU().get_args([])["verbosity"] == 4  # core.ort and core.trt: higher prints more
     assert Backend.TRT().get_args([])["verbosity"] == 4
     log.setLevel(logging.ERROR)
-    assert Backend.ORT_CPU().get_args([])["verbosity"] == 3
+    assert Backend.ORT_CPU().get_args([])["verbosity"] == 1
     assert Backend.TRT().get_args([])["verbosity"] == 1
     log.setLevel(logging.CRITICAL)
-    assert Backend.ORT_CPU().get_args([])["verbosity"] == 4
+    assert Backend.ORT_CPU().get_args([])["verbosity"] == 0
     assert Backend.TRT_RTX().get_args([])["verbosity"] == 0
 
 
@@ -192,3 +194,27 @@ def test_output_format_follows_the_clips(cls: Any) -> None:
     assert cls(fp16=True).get_args(ints)["output_format"] == 1  # fp16 runs take integer clips as half floats
     assert cls(fp16=False).get_args(ints)["output_format"] == 0
     assert cls(output_format=1).get_args(single)["output_format"] == 1
+
+
+def test_jetpack_fields_accepted_where_they_cannot_be_applied() -> None:
+    """NCNN(fp16_blacklist_ops=...) and OV_NPU(fp16=True) are vs-jetpack fields: accepted, same plugin call."""
+    assert Backend.NCNN(fp16_blacklist_ops=["Resize"]).get_args([]) == Backend.NCNN().get_args([])
+    assert Backend.NCNN(fp16_blacklist_ops=["Resize", "Conv"]).fp16_blacklist_ops == ("Conv", "Resize")
+    assert Backend.OV_NPU(fp16=True).get_args([])["device"] == "NPU"
+    assert Backend.OV_NPU(fp16=True).precision() == "fp16"
+
+
+def test_ov_default_device_runs_with_the_pypi_wheel(make_model: ModelFactory) -> None:
+    """Backend.OV() used to default to "AUTO", which the PyPI wheel lacks; "CPU" runs."""
+    need_plugin("ov")
+    assert Backend.OV().get_args([])["device"] == "CPU"
+    clip = vs.core.std.BlankClip(format=vs.RGBS, width=32, height=24, length=1)
+    assert Backend.OV().inference(clip, make_model(3, 3)).get_frame(0) is not None
+
+
+def test_ncnn_says_its_block_list_is_ignored(make_model: ModelFactory, caplog: pytest.LogCaptureFixture) -> None:
+    need_plugin("ncnn")
+    clip = vs.core.std.BlankClip(format=vs.RGBS, width=32, height=24, length=1)
+    with caplog.at_level(logging.INFO, logger="vsinfer"):
+        Backend.NCNN(fp16_blacklist_ops=["Conv"]).inference(clip, make_model(3, 3))
+    assert sum("fp16_blacklist_ops=['Conv'] is ignored" in r.getMessage() for r in caplog.records) == 1

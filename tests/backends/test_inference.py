@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -122,3 +123,26 @@ def test_ov_block_list_runs(make_model: ModelFactory) -> None:
     out = Backend.OV_CPU(fp16_blacklist_ops=["Conv"]).inference(clip_from_planes(planes, vs.RGBS), model)
     # Conv kept in float32 and the f32 hint: exact
     np.testing.assert_allclose(planes_of(out), reference(model, planes[None])[0], atol=1e-5)
+
+
+def test_odd_but_valid_inputs_give_the_right_output(tmp_path: Path) -> None:
+    """Round 3's valid kinds: unicode and spaces in the path, a symlinked model, Path or str, a numpy integer field,
+    a model changed on disk between two calls (the second call runs the new model)."""
+    from tests.conftest import conv_model
+
+    need_plugin("ort")
+    folder = tmp_path / "modèles à tester"
+    folder.mkdir()
+    model = conv_model(folder / "échelle 2 fois.onnx", 3, 3)
+    link = tmp_path / "link.onnx"
+    link.symlink_to(model)
+    planes = pattern(3, 24, 32)
+    clip = clip_from_planes(planes, vs.RGBS)
+    expected = reference(model, planes[None])[0]
+    for path in (model, str(model), link, str(link)):
+        out = Backend.ORT_CPU(num_streams=np.int64(1)).inference(clip, path)
+        np.testing.assert_allclose(planes_of(out), expected, atol=1e-5)
+    conv_model(model, 3, 3, seed=7)  # changed on disk
+    changed = reference(model, planes[None])[0]
+    assert not np.allclose(changed, expected)
+    np.testing.assert_allclose(planes_of(Backend.ORT_CPU().inference(clip, link)), changed, atol=1e-5)

@@ -14,7 +14,6 @@ from .. import plugins, tiling, validation
 from ..errors import BackendUnavailable, ClipError, ConfigError, ModelError, NoBackendError, PluginError
 from ..model import FLOAT16, ModelInfo, TensorInfo, model_info
 from ..plugins import get_plugin, select_args
-from ..tiling import as_pair
 from .devices import device_tuple, join_frames, split_frames, weight_tuple
 from .fields import check_types, require
 from .guard import Kept, apply_guard
@@ -33,6 +32,9 @@ else:
 __all__ = ["Backend", "field_names", "variants"]
 
 logger = logging.getLogger("vsinfer")
+
+MAX_CHANNELS = 64
+"""Most input planes an engine is built for (models take 1 .. 4; flexible inputs a few more)."""
 
 @dataclass(frozen=True, kw_only=True)
 class Backend(metaclass=_Families):
@@ -231,10 +233,13 @@ class Backend(metaclass=_Families):
             tiles: Split the frame into this many tiles (int or (nx, ny)) instead of giving ``tilesize``.
             multiple: Pad the frame (and tiles) to a multiple of this by edge replication; the output is cropped
                 back using the model's scale factor.
-            fallback: Backends tried in order when this one cannot be used here (plugin missing, engine build
-                failed, device missing, the plugin refused the call); each fallback is logged as a warning.
-                Errors in the clips, the model or the tiling are never masked.
-            **kwargs: Passed to the plugin unchanged; they win over the backend's own arguments.
+            fallback: Backends tried in order when this one cannot be used on this machine (plugin missing, engine
+                build failed, device or driver missing); each fallback is logged as a warning. A configuration or
+                model error (a ConfigError, ModelError, ClipError, TilingError, a forwarded argument no plugin of
+                the chain takes, or a plugin refusing the call for a reason other than the machine) stops the chain.
+            **kwargs: Passed to the plugin unchanged; they win over the backend's own arguments. With ``fallback``,
+                each backend of the chain gets those its plugin takes (a name no loaded plugin of the chain takes
+                is refused as a typo).
 
         Returns:
             The output clip, or the list of plane clips when ``flexible`` is True. With ``output_format`` unset,
@@ -248,6 +253,7 @@ class Backend(metaclass=_Families):
         model = model_info(path)
         tensor = validation.image_input(model, where)
         _check_channels(model, tensor, sum(n.format.num_planes for n in nodes), where)
+        validation.explain_inputs(nodes, tensor.channels, where)
         plan = tiling.plan(nodes[0].width, nodes[0].height, tilesize, overlap, tiles=tiles, multiple=multiple,
                            model=model, where=where)
         _check_static_size(model, tensor, plan.tiling, where)
@@ -255,8 +261,11 @@ class Backend(metaclass=_Families):
         failures: list[BackendUnavailable] = []
         for i, backend in enumerate(chain):
             try:
-                return backend._run(nodes, model, plan, flexible, kwargs)
+                given = kwargs if len(chain) == 1 else _kwargs_for(backend, kwargs, chain)
+                return backend._run(nodes, model, plan, flexible, given)
             except BackendUnavailable as exc:
+                if isinstance(exc, PluginError) and not _cannot_run_here(exc):
+                    raise  # the plugin refused this configuration: the next backend would only hide the mistake
                 failures.append(exc)
                 if i + 1 == len(chain):
                     break
@@ -300,6 +309,7 @@ class Backend(metaclass=_Families):
         if "output_format" not in kwargs:  # a forwarded one is the user's own business
             bits_out = backend.fixed_output_bits() or target_bits  # an explicit output_format wins
             outputs = [to_float([o], bits_out)[0] for o in outputs]  # a no-op when the plugin gave those bits
+        outputs = validation.label_outputs(outputs, clips)  # the plugin copied clips[0]'s colour properties
         return outputs if flexible else outputs[0]
 
     def _plugin_outputs(
@@ -384,11 +394,17 @@ class Backend(metaclass=_Families):
         """
         where = type(self).__name__
         path = validation.model_path(network_path, where)
+        if not isinstance(channels, int) or isinstance(channels, bool) or not 1 <= channels <= MAX_CHANNELS:
+            raise ConfigError("channels", channels, f"an int 1 .. {MAX_CHANNELS} (the planes the model takes)",
+                              where=where)
+        tiling.check_shape("tilesize", tilesize, channels, where=where)  # before the model is read or anything built
         model = model_info(path)
+        validation.image_input(model, where)
         backend, model = apply_guard(self, model, (), channels=channels)
         if bits is None:
             bits = backend.input_bits((), model)
-        built = [single.prepare_network(model, channels, as_pair("tilesize", tilesize), bits=bits,
+        shape = tiling.check_shape("tilesize", tilesize, channels, where=where)
+        built = [single.prepare_network(model, channels, shape, bits=bits,
                                         input_name=input_name, cache_dir=cache_dir)
                  for single in backend.on_each_device()]  # identical devices share one artifact
         return built[0]
@@ -421,6 +437,41 @@ def _check_channels(model: ModelInfo, tensor: TensorInfo, channels: int, where: 
             f"{tensor.channels} planes, the channels of input {tensor.name!r} of {model.path}",
             where=where,
         )
+
+
+_MACHINE_WORDS = ("cuda", "driver", "device", "gpu", "vulkan", "opencl", "rocm", "cannot open", "no such file",
+                  "out of memory", "insufficient", "not available", "unavailable", "failed to load", "library")
+"""Words of a plugin error that says this machine cannot run the backend (no GPU, no driver, no library), as opposed
+to a configuration the plugin refuses: only the former moves ``inference(fallback=...)`` on."""
+
+
+def _cannot_run_here(exc: PluginError) -> bool:
+    """Whether the plugin's refusal is about this machine (then the fallback chain moves on)."""
+    text = str(exc).lower()
+    return any(word in text for word in _MACHINE_WORDS)
+
+
+def _kwargs_for(backend: Backend, kwargs: dict[str, Any], chain: Sequence[Backend]) -> dict[str, Any]:
+    """The forwarded ``kwargs`` that ``backend``'s plugin takes.
+
+    A name no loaded plugin of the chain takes stays (its check then refuses it as a typo), and so do all of them
+    when the plugin is not loaded (the backend is then unavailable).
+    """
+    if not kwargs:
+        return kwargs
+    taken: dict[str, set[str]] = {}
+    for other in chain:
+        if other.namespace not in taken and plugins.is_loaded(other.namespace):
+            taken[other.namespace] = set(plugins.accepted_args(other.namespace))
+    own = taken.get(backend.namespace)
+    if own is None:
+        return kwargs
+    known = set().union(*taken.values())
+    kept = {k: v for k, v in kwargs.items() if k in own or k not in known}
+    if len(kept) < len(kwargs):
+        logger.debug("%s: core.%s takes no %s; not passed to it", type(backend).__name__, backend.namespace,
+                     ", ".join(sorted(kwargs.keys() - kept.keys())))
+    return kept
 
 
 def _as_chain(fallback: Backend | Sequence[Backend] | None) -> list[Backend]:

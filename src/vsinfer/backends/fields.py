@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, SupportsInt
 
 from ..errors import ConfigError
-from ..tiling import parse_pair
+from ..tiling import MAX_SIDE, parse_pair
 from ..validation import MAX_NUM_STREAMS
 
 __all__ = ["FrozenMapping", "check_types", "frozen_mapping", "name_set", "require", "shape_pair"]
@@ -90,7 +90,8 @@ def shape_pair(where: str, field: str, value: int | Sequence[int] | None, minimu
     pair = parse_pair(value)
     if pair is None:
         raise ConfigError(field, value, "an int or a (width, height) pair", where=where)
-    require(min(pair) >= minimum, where, field, value, f"values >= {minimum}")
+    require(min(pair) >= minimum and max(pair) <= MAX_SIDE, where, field, value,
+            f"values {minimum} .. {MAX_SIDE} (pixels of a tile side)")
     return pair
 
 
@@ -188,6 +189,8 @@ def _why(value: Any, words: str) -> str:
         return f"{words}, not a string (write {value.strip()} without quotes)" if value.strip().isdigit() else words
     if isinstance(value, numbers.Integral) and "True or False" in words:
         return f"{words} (an int is not a bool)"
+    if isinstance(value, float) and value.is_integer() and "an int" in words:
+        return f"{words} (write {int(value)}, not {value!r})"
     return words
 
 

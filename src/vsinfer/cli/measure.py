@@ -154,17 +154,24 @@ def cmd_tune(
     frames: int = 6,
     tiles: Annotated[bool, Parameter(negative="")] = False,
     retune: Annotated[bool, Parameter(negative="")] = False,
+    tolerance: float = 0.01,
+    budget: float = 30.0,
     json: Json = False,
 ) -> int:
     """Autotune on a synthetic clip of this size and format; a script with such clips then reuses the decision.
+
+    Prints every row (timed, rejected, stopped early or skipped, and why), then the ranking (median fps and its
+    noise over the interleaved runs) and why the pick won.
 
     Args:
         model: The ONNX model.
         size: Frame size WxH.
         format: VapourSynth format name(s), comma-separated (default: RGBS / GRAYS clips for the model's channels).
-        frames: Frames per candidate.
+        frames: Frames per run (2 to 240).
         tiles: Let 2x2 tiles compete with the whole frame.
         retune: Time again even when a decision is stored.
+        tolerance: Largest difference from the float32 output a candidate may have (0 to 1).
+        budget: Time budget of the search in seconds.
         json: Machine-readable output.
 
     """
@@ -182,20 +189,36 @@ def cmd_tune(
     clips = [synthetic_clip(width, height, f, length=max(frames, 2)) for f in formats]
     with Status("autotune", console=err()) as status:
         result = tune(path, clips, frames=frames, retune=retune, tilesizes=None if tiles else (None,),
+                      tolerance=tolerance, budget_s=budget,
                       progress=lambda label: status.update(f"autotune: timing {label}"))
+    ranking = [{"label": str(r.trial), "backend": label(r.trial.backend), "tilesize": r.trial.tilesize,
+                "median_fps": r.median_fps, "noise_fps": r.noise_fps, "runs": r.runs,
+                "first_frame_s": r.first_frame_s, "max_abs_diff": r.max_abs_diff} for r in result.ranking]
     if json:
         best = result.best_measured()
         emit_json({"backend": label(result.backend, result.tilesize), "tilesize": result.tilesize,
-                    "fps": result.fps, "reused": result.reused, "seconds": result.seconds,
-                    "best_measured_fps": best.fps if best else None, "path": str(result.path),
-                    "timings": [t.to_json() for t in result.timings]})
+                   "fps": result.fps, "reused": result.reused, "seconds": result.seconds, "reason": result.reason,
+                   "best_measured_fps": best.fps if best else None, "path": str(result.path),
+                   "timings": [t.to_json() for t in result.timings], "ranking": ranking})
         return 0
     console = out()
+    console.print("runs, in the order timed:", markup=False)
     for t in result.timings:
-        note = t.error or ("stopped early" if t.stopped_early else "")
-        console.print(f"  {t.trial!s:60s} {t.fps:7.2f} fps  first frame {t.first_frame_s:6.3f} s  {note}")
+        diff = "" if t.max_abs_diff is None else f"err {t.max_abs_diff:.2g}"
+        why = t.error or ("stopped early: clearly slower than the best so far" if t.stopped_early else "")
+        rate = "" if t.skipped else f"{t.fps:7.2f} fps  first frame {t.first_frame_s:6.3f} s"
+        console.print(f"  {t.status:8s} {t.trial!s:52s} {rate:36s} {diff:11s} {t.note}"
+                      + (f"\n           {why}" if why else ""), markup=False, highlight=False)
+    console.print("ranking (median of the usable runs, noise = scaled median absolute deviation):", markup=False)
+    for i, r in enumerate(result.ranking, 1):
+        diff = "not compared" if r.max_abs_diff is None else f"err {r.max_abs_diff:.2g}"
+        mark = "  <- pick" if r.trial.backend == result.backend and r.trial.tilesize == result.tilesize else ""
+        console.print(f"  {i}. {r.trial!s:52s} {r.median_fps:7.2f} +- {r.noise_fps:5.2f} fps  {r.runs} run(s)  "
+                      f"{diff}{mark}", markup=False, highlight=False)
     how = "reused the stored decision" if result.reused else f"tuned in {result.seconds:.1f} s"
-    console.print(f"pick: {label(result.backend, result.tilesize)}  {result.fps:.2f} fps ({how})")
+    console.print(f"pick: {label(result.backend, result.tilesize)}  {result.fps:.2f} fps ({how})", markup=False)
+    if result.reason:
+        console.print(f"why: {result.reason}", markup=False, highlight=False)
     return 0
 
 
@@ -233,8 +256,11 @@ def cmd_fp16_check(model: Path, *, clip: Path | None = None, json: Json = False)
     from ..bench import precision_checks
     from ..device import cpu
     from ..fp16 import report as fp16_report
+    from ..model import model_info
+    from ..validation import image_input
 
     path = model_file(model)
+    image_input(model_info(path), "vsinfer fp16-check")  # a layout it cannot feed (NHWC) is refused, not analysed
     sample = load_vpy_output(clip) if clip is not None else None
     report = fp16_report(path, clip=sample)
     checks = precision_checks(path)

@@ -1,19 +1,24 @@
 """Validation of a call before any plugin sees it: clips, model, output, forwarded kwargs, device indexes."""
 
+from .colour import RGB_HINT, explain_inputs, label_outputs
 from .devices import check_device_index, id_range
-from .inputs import check_output, clip_list, image_input, model_path
+from .inputs import check_output, clip_list, image_input, is_nhwc, model_path
 from .kwargs import MAX_NUM_STREAMS, check_kwargs
 from .values import Shown, describe
 
 __all__ = [
     "MAX_NUM_STREAMS",
+    "RGB_HINT",
     "Shown",
     "check_device_index",
     "check_kwargs",
     "check_output",
     "clip_list",
     "describe",
+    "explain_inputs",
     "id_range",
     "image_input",
+    "is_nhwc",
+    "label_outputs",
     "model_path",
 ]

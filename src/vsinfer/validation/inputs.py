@@ -18,7 +18,7 @@ from .values import Shown, describe
 if TYPE_CHECKING:
     import vapoursynth as vs
 
-__all__ = ["check_output", "clip_list", "image_input", "model_path"]
+__all__ = ["check_output", "clip_list", "image_input", "is_nhwc", "model_path"]
 
 
 # -- clips -----------------------------------------------------------------------------------------------------------
@@ -80,7 +80,8 @@ def clip_list(clips: object, where: str) -> list[vs.VideoNode]:
                 f"clips[{i}]",
                 describe(node),
                 f"a clip without chroma subsampling ({fmt.name} has subsampled chroma planes, each plane must be "
-                "the frame size); convert it first, e.g. core.resize.Bicubic(clip, format=vs.YUV444PS) or to RGB",
+                "the frame size); most 3-channel models expect RGB: clip = clip.resize.Bicubic(format=vs.RGBS, "
+                "matrix_in_s='709'); a 1-channel (luma) model takes core.std.ShufflePlanes(clip, 0, vs.GRAY)",
                 where=where,
             )
         first = nodes[0]
@@ -189,6 +190,23 @@ def _require_nchw(tensor: TensorInfo, role: str, model: ModelInfo, where: str) -
             f"4 dims (batch, channels, height, width): an image {role}; this one has {len(tensor.shape)}",
             where=f"{where} {model.path}",
         )
+    if is_nhwc(tensor):
+        raise ModelError(
+            f"{role} {tensor.name!r} layout",
+            Shown(f"NHWC {_shape_text(tensor)}"),
+            f"NCHW (batch, channels, height, width), the layout every vs-mlrt plugin feeds and reads: this {role} has "
+            f"its {tensor.shape[3]} channels last (a TensorFlow / Keras export). Re-export it channels-first (tf2onnx: "
+            "--inputs-as-nchw and --outputs-as-nchw), or add Transpose nodes (perm 0,2,3,1 before, 0,3,1,2 after)",
+            where=f"{where} {model.path}",
+        )
+
+
+def is_nhwc(tensor: TensorInfo) -> bool:
+    """Whether a 4-D image tensor has its channels last: dim 3 is 1 .. 4 and dim 1 is dynamic or larger than 4."""
+    if len(tensor.shape) != 4:
+        return False
+    second, last = tensor.shape[1], tensor.shape[3]
+    return last is not None and 1 <= last <= 4 and (second is None or second > 4)
 
 
 # -- output ----------------------------------------------------------------------------------------------------------

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 __all__ = ["OV", "OV_CPU", "OV_GPU", "OV_NPU", "OVConfig"]
 
+DEFAULT_DEVICE = "CPU"
+"""``OV``'s device when none is given. Not "AUTO": the PyPI vapoursynth-mlrt-ov wheel ships no AUTO plugin, so
+``Backend.OV()`` would fail there; "CPU" runs with every OpenVINO build (pass ``device="AUTO"`` where it ships)."""
+
 _HALF_BY_DEFAULT = ("GPU", "NPU", "AUTO")
 """Devices whose default precision is f16 (the CPU's is f32, or bf16 where the CPU has it)."""
 
@@ -56,10 +60,10 @@ class OV(Backend):
     """The device of OV_CPU / OV_GPU / OV_NPU; None for ``OV`` itself (its ``device`` field)."""
 
     device: str | None = None
-    """OpenVINO device string for ``OV`` (default "AUTO"): "CPU", "GPU.1", "AUTO:GPU,CPU", "HETERO:GPU,CPU",
-    "MULTI:GPU,CPU". Each device must be in ``core.ov.AvailableDevices()``, and AUTO / HETERO / MULTI need their
-    OpenVINO plugins (the Linux vapoursynth-mlrt-ov 17.1 wheel ships none: name a device there). OV_CPU / OV_GPU /
-    OV_NPU fix their device and leave this None."""
+    """OpenVINO device string for ``OV`` (default ``DEFAULT_DEVICE``, "CPU"): "CPU", "GPU.1", "AUTO", "AUTO:GPU,CPU",
+    "HETERO:GPU,CPU", "MULTI:GPU,CPU". Each device must be in ``core.ov.AvailableDevices()``, and AUTO / HETERO / MULTI
+    need their OpenVINO plugins (the Linux vapoursynth-mlrt-ov 17.1 wheel ships none, which is why the default is
+    "CPU", the one device every OpenVINO build has). OV_CPU / OV_GPU / OV_NPU fix their device and leave this None."""
     num_streams: int | None = None
     """Inference requests in flight (the plugin's ``num_streams``); None lets the plugin and OpenVINO decide, as
     vs-jetpack does (OpenVINO then picks its own NUM_STREAMS)."""
@@ -102,7 +106,7 @@ class OV(Backend):
 
     def device_name(self) -> str:
         """The plugin's ``device`` argument."""
-        return self.fixed_device or self.device or "AUTO"
+        return self.fixed_device or self.device or DEFAULT_DEVICE
 
     def get_args(self, clips: vs.VideoNode | Sequence[vs.VideoNode]) -> dict[str, Any]:
         """Device, streams and the ``config`` callable (user keys win) of ``core.ov.Model``."""
@@ -328,6 +332,21 @@ class OV_NPU(OV):
     """OpenVINO on an Intel NPU (runs in fp16 by itself)."""
 
     fixed_device: ClassVar[str | None] = "NPU"
+
+    fp16: bool | None = None
+    """Accepted for vs-jetpack's ``OV_NPU(fp16=True)``: an NPU computes in fp16 only, so None and True mean the same
+    and change nothing; False is refused (it cannot be honoured)."""
+
+    def __post_init__(self) -> None:
+        """``fp16`` may only say what the NPU does anyway."""
+        super().__post_init__()
+        require(self.fp16 is not False, "OV_NPU", "fp16", self.fp16,
+                "None or True: an NPU computes in fp16 only; use OV_CPU or OV_GPU for float32")
+
+    @classmethod
+    def preset_fields(cls, name: str) -> dict[str, Any]:
+        """None: an NPU has one precision and OpenVINO's own stream count."""
+        return {}
 
     def float32(self) -> OV:
         """An NPU computes in fp16 only: unchanged."""

@@ -29,6 +29,21 @@ if TYPE_CHECKING:
 
 __all__ = ["CACHE_KINDS", "CLASSES", "OFFERS", "TRT", "TRT_RTX"]
 
+MIN_POOL = 1 << 20
+"""Smallest ``workspace`` / ``tactic_dram`` (bytes): below 1 MiB the value was almost surely meant in MiB."""
+MAX_POOL = 1 << 40
+"""Largest ``workspace`` / ``tactic_dram`` (bytes): 1 TiB, above any GPU's memory (TensorRT takes a size_t)."""
+MAX_THREADS = 1024
+"""Most builder host threads."""
+MAX_TACTICS = 100_000
+"""Most tactics timed per layer (TensorRT takes an int32; a few hundred exist per layer)."""
+MAX_AUX_STREAMS = 64
+"""Most auxiliary streams (TensorRT takes an int32; a handful is useful)."""
+MAX_TIMING_ITERATIONS = 1000
+"""Most timing iterations averaged per tactic (each multiplies the build time)."""
+MAX_L2 = 1 << 30
+"""Largest ``l2_limit_for_tiling`` (bytes)."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class TRT(HalfOrBfloat16, TRTSettings, Backend):
@@ -61,13 +76,27 @@ class TRT(HalfOrBfloat16, TRTSettings, Backend):
         self._set("max_shapes", shape_pair(where, "max_shapes", self.max_shapes))
         require(self.builder_optimization_level in range(6), where, "builder_optimization_level",
               self.builder_optimization_level, "0 .. 5")
-        for name in ("workspace", "tactic_dram", "max_threads", "max_num_tactics"):
+        for name in ("workspace", "tactic_dram"):
             value = getattr(self, name)
-            require(value is None or value >= 1, where, name, value, "None or an int >= 1")
-        require(self.max_aux_streams is None or self.max_aux_streams >= 0, where, "max_aux_streams",
-              self.max_aux_streams, "None or an int >= 0")
-        require(self.avg_timing_iterations >= 1, where, "avg_timing_iterations", self.avg_timing_iterations,
-              "an int >= 1")
+            require(value is None or value >= 1, where, name, value, "None or an int >= 1 (bytes)")
+            require(value is None or value >= MIN_POOL, where, name, value,
+                    f"None or bytes {MIN_POOL} (1 MiB) .. {MAX_POOL} (1 TiB), e.g. 8 << 30 for 8 GiB; {value} bytes "
+                    f"is less than 1 MiB: for {value} MiB write {value} << 20 ({name} is in bytes, as in "
+                    "vs-jetpack)")
+            require(value is None or value <= MAX_POOL, where, name, value,
+                    f"None or bytes {MIN_POOL} (1 MiB) .. {MAX_POOL} (1 TiB), e.g. 8 << 30 for 8 GiB")
+        for name, most, what in (("max_threads", MAX_THREADS, "host threads"),
+                                 ("max_num_tactics", MAX_TACTICS, "tactics timed per layer")):
+            value = getattr(self, name)
+            require(value is None or 1 <= value <= most, where, name, value, f"None or an int 1 .. {most} ({what})")
+        require(self.max_aux_streams is None or 0 <= self.max_aux_streams <= MAX_AUX_STREAMS, where,
+                "max_aux_streams", self.max_aux_streams,
+                f"None or an int 0 .. {MAX_AUX_STREAMS} (auxiliary CUDA streams inside one inference)")
+        require(1 <= self.avg_timing_iterations <= MAX_TIMING_ITERATIONS, where, "avg_timing_iterations",
+                self.avg_timing_iterations, f"an int 1 .. {MAX_TIMING_ITERATIONS} (timing runs averaged per tactic)")
+        require(self.l2_limit_for_tiling == -1 or 0 <= self.l2_limit_for_tiling <= MAX_L2, where,
+                "l2_limit_for_tiling", self.l2_limit_for_tiling,
+                f"-1 (TensorRT decides) or bytes 0 .. {MAX_L2} (1 GiB; L2 caches are tens of MiB)")
         if self.static_shape:
             for name in ("opt_shapes", "max_shapes"):
                 require(getattr(self, name) is None, where, name, getattr(self, name),

@@ -133,12 +133,19 @@ class EngineBuilder:
         clips' precision), by default "fp16".
         """
         b = self.backend
-        if model.fp16_io:
-            return "fp16"
-        if not (b.fp16 or b.bf16):
-            return "fp32"
         if io not in (None, "fp16", "fp32"):
             raise ConfigError("io", io, 'None, "fp16" or "fp32"', where=type(b).__name__)
+        if model.fp16_io:
+            if io == "fp32":
+                raise ConfigError("io", io, f'None or "fp16": the inputs of {Path(model.path).name} are float16, so '
+                                  "its engine takes half floats", where=type(b).__name__)
+            return "fp16"
+        if not (b.fp16 or b.bf16):
+            if io == "fp16":
+                raise ConfigError("io", io, 'None or "fp32" for a float32 build (fp16=False, bf16=False): its engine '
+                                  "takes single floats; set fp16=True for a half-float IO engine",
+                                  where=type(b).__name__)
+            return "fp32"
         return io or "fp16"
 
     def get_identity(
@@ -252,7 +259,7 @@ class EngineBuilder:
         for option, pool in (("workspace", "WORKSPACE"), ("tactic_dram", "TACTIC_DRAM")):
             value = getattr(b, option)
             if value is not None and self._available(option, hasattr(pools, pool)):
-                config.set_memory_pool_limit(getattr(pools, pool), value << 20)
+                config.set_memory_pool_limit(getattr(pools, pool), value)  # bytes, as TensorRT and vs-jetpack
         for option, flag in (("tf32", "TF32"), ("strict_nans", "STRICT_NANS"), ("sparse_weights", "SPARSE_WEIGHTS"),
                              ("weight_streaming", "WEIGHT_STREAMING")):
             if self._available(option, hasattr(trt.BuilderFlag, flag)):

@@ -69,21 +69,22 @@ class TRTSettings:
     sparse_weights: bool = False
     """Use structured sparsity where the weights allow it."""
     workspace: int | None = None
-    """Workspace memory pool limit in MiB; None leaves TensorRT's default (device memory)."""
+    """Workspace memory pool limit in bytes, as in vs-jetpack (e.g. ``8 << 30`` for 8 GiB; 1 MiB .. 1 TiB); None
+    leaves TensorRT's default (the device memory)."""
     builder_optimization_level: int = 3
     """0 (fastest build) .. 5 (most tactics tried)."""
     max_aux_streams: int | None = None
-    """Auxiliary streams TensorRT may use inside one inference."""
+    """Auxiliary streams TensorRT may use inside one inference (0 .. 64); None lets TensorRT decide."""
     max_num_tactics: int | None = None
     """Upper bound on tactics timed per layer."""
     tiling_optimization_level: SupportsInt = 0
     """TensorRT tiling optimization level 0 (none) .. 3 (full)."""
     l2_limit_for_tiling: int = -1
-    """L2 cache budget (bytes) for tiling optimization; -1 lets TensorRT decide."""
+    """L2 cache budget (bytes, 0 .. 1 GiB) for tiling optimization; -1 lets TensorRT decide."""
     avg_timing_iterations: int = 1
-    """Timing iterations averaged per tactic."""
+    """Timing iterations averaged per tactic (1 .. 1000)."""
     tactic_dram: int | None = None
-    """TACTIC_DRAM memory pool limit in MiB; None leaves the default."""
+    """TACTIC_DRAM memory pool limit in bytes, like ``workspace`` (1 MiB .. 1 TiB); None leaves the default."""
     weight_streaming: bool = False
     """Build an engine whose weights can be streamed from host memory."""
     force_rebuild: bool = False
