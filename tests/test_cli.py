@@ -109,7 +109,9 @@ def test_cache_clear_kind_age_and_held_lock(capsys: pytest.CaptureFixture[str], 
     assert [Path(e["path"]) for e in result["removed"]] == [old]
     assert [Path(e["path"]) for e in result["skipped"]] == [busy] and "lock" in result["skipped"][0]["reason"]
     assert busy.exists() and onnx.exists() and not old.exists()
-    code, out, _ = run(capsys, "cache", "clear")
+    code, out, err = run(capsys, "cache", "clear")  # everything: asks, and stdin is not a terminal
+    assert code == 2 and "--yes" in err and busy.exists()
+    code, out, _ = run(capsys, "cache", "clear", "--yes")
     assert code == 0 and "2 removed" in out
     assert not busy.exists() and not onnx.exists()
     code, _, err = run(capsys, "cache", "clear", "--kind", "bogus")
@@ -127,6 +129,41 @@ def test_cache_prune_lru_and_held_lock(capsys: pytest.CaptureFixture[str], store
     assert paths[0].exists() and paths[2].exists()
     code, _, err = run(capsys, "cache", "prune", "--max-size", "lots")
     assert code == 1 and "max_size" in err
+
+
+def test_cache_dir_empty_is_refused_and_tilde_expanded(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _, err = run(capsys, "--cache-dir", "", "cache", "list")
+    assert code == 2 and "--cache-dir=''" in err and "current folder" in err
+    monkeypatch.setenv("HOME", str(tmp_path))
+    result = run_json(capsys, "--cache-dir", "~/renders", "cache", "list")
+    assert result["root"] == str(tmp_path / "renders")
+
+
+def test_cache_publish_copies_verified_entries(capsys: pytest.CaptureFixture[str], store: Store,
+                                               tmp_path: Path) -> None:
+    good, bad = put(store, "onnx", ".onnx", 1), put(store, "onnx", ".onnx", 2)
+    with open(bad, "r+b") as f:
+        f.write(b"\1")  # damaged after it was committed
+    share = tmp_path / "share"
+    code, out, _ = run(capsys, "cache", "publish", str(share))
+    assert code == 1 and "1 published" in out and "1 skipped" in out
+    assert (share / "onnx" / good.name).read_bytes() == good.read_bytes()
+    assert (share / "onnx" / good.name).with_suffix(".json").is_file() and not (share / "onnx" / bad.name).exists()
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "notes.txt").write_text("mine")
+    code, _, err = run(capsys, "cache", "publish", str(tmp_path / "project"))
+    assert code == 1 and "holds other files" in err and not (tmp_path / "project" / "onnx").exists()
+
+
+def test_build_needs_a_model_or_a_script(capsys: pytest.CaptureFixture[str], make_model: ModelFactory,
+                                         tmp_path: Path) -> None:
+    code, _, err = run(capsys, "build")
+    assert code == 2 and "--script" in err
+    code, _, err = run(capsys, "build", str(make_model(3, 3)), "--script", str(tmp_path / "x.vpy"))
+    assert code == 2 and "either MODEL" in err
+    code, _, err = run(capsys, "build", "--script", str(tmp_path / "missing.vpy"))
+    assert code == 2 and "missing.vpy" in err
 
 
 def test_build_trt_rtx_into_the_store(capsys: pytest.CaptureFixture[str], make_model: ModelFactory,
@@ -171,8 +208,9 @@ def test_bench_two_frames_on_ort_cpu(capsys: pytest.CaptureFixture[str], make_mo
 
 def test_bench_reports_a_failing_backend(capsys: pytest.CaptureFixture[str], make_model: ModelFactory) -> None:
     model = make_model(3, 3)
-    result = run_json(capsys, "bench", str(model), "--backends", "migx", "--size", "64x48", "--frames", "2")
-    (row,) = result["results"]
+    code, out, _ = run(capsys, "bench", str(model), "--backends", "migx", "--size", "64x48", "--frames", "2", "--json")
+    assert code == 1  # nothing ran: the exit status says so
+    (row,) = json.loads(out)["results"]
     assert row["error"] and row["fps"] == 0
     code, _, err = run(capsys, "bench", str(model), "--backends", "warp-drive")
     assert code == 2 and "warp-drive" in err

@@ -1,15 +1,19 @@
-"""ONNX introspection: input names, channels, IO precision, dynamic dims, content checksum.
+"""ONNX introspection: input names, channels, IO precision, dynamic dims, content identity.
 
-A model is read once per (path, size, mtime_ns) in a process; ``ModelMemo`` keeps the same facts in the
-store so that a later process resolving a cached engine does not re-read a large model.
+A model's identity is its content: a BLAKE2b digest of the ONNX file and of every external data file it names
+(a new ``.data`` beside an unchanged ``.onnx`` is a new model). Hashing is done when the model is read, once per
+version of its files: ``stat_key`` (path, size, mtime_ns, ctime_ns, inode, device) of the model and of each
+external file is a shortcut, in the process and in the store (``ModelMemo``), and any difference in it means
+reading the model again. ``ctime_ns`` cannot be set back by ``os.utime``, so an in-place rewrite that restores
+size and mtime still shows. A cache hit costs a few ``stat`` calls and one small record, never a hash.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +26,8 @@ from .store.files import _log_once
 from .store.records import ModelFacts, ModelMemoRecord, TensorFacts, dump, load, to_data
 
 __all__ = [
-    "KNOWN_DOMAINS", "STANDARD_DOMAINS", "ModelInfo", "ModelMemo", "TensorInfo", "foreign_ops", "model_info",
-    "stat_key",
+    "KNOWN_DOMAINS", "STANDARD_DOMAINS", "ModelInfo", "ModelMemo", "StatKey", "TensorInfo", "content_digest",
+    "external_files", "foreign_ops", "model_info", "stat_key",
 ]
 
 logger = logging.getLogger(__name__)
@@ -71,7 +75,9 @@ class ModelInfo:
     path: str
     """Absolute path of the file."""
     checksum: int
-    """CRC32 of the file's bytes: the model's content identity."""
+    """The model's content identity: its 128-bit BLAKE2b digest (of the file and its external data), as an int.
+
+    Engine, conversion and analysis identities hold it; ``f"{checksum:08x}"`` names files."""
     inputs: tuple[TensorInfo, ...]
     """Graph inputs that are not initializers."""
     outputs: tuple[TensorInfo, ...]
@@ -79,6 +85,8 @@ class ModelInfo:
     foreign_ops: tuple[str, ...] | None = None
     """Ops ("domain.op") outside the ONNX standard domains and the runtimes' own (``vsinfer.validation`` refuses
     them); None when not recorded."""
+    external: tuple[str, ...] = ()
+    """The external data files the model names (locations relative to its folder), sorted; part of ``checksum``."""
 
     def input(self, name: str | None = None) -> TensorInfo:
         """The input called ``name``; without a name, the model's only input."""
@@ -111,7 +119,7 @@ class ModelInfo:
             return tuple(TensorFacts(name=t.name, elem_type=t.elem_type, shape=t.shape) for t in items)
 
         return ModelFacts(path=self.path, checksum=self.checksum, inputs=tensors(self.inputs),
-                          outputs=tensors(self.outputs), foreign_ops=self.foreign_ops)
+                          outputs=tensors(self.outputs), foreign_ops=self.foreign_ops, external=self.external)
 
     @classmethod
     def from_facts(cls, facts: ModelFacts) -> ModelInfo:
@@ -120,7 +128,8 @@ class ModelInfo:
         def tensors(items: tuple[TensorFacts, ...]) -> tuple[TensorInfo, ...]:
             return tuple(TensorInfo(t.name, t.elem_type, t.shape) for t in items)
 
-        return cls(facts.path, facts.checksum, tensors(facts.inputs), tensors(facts.outputs), facts.foreign_ops)
+        return cls(facts.path, facts.checksum, tensors(facts.inputs), tensors(facts.outputs), facts.foreign_ops,
+                   facts.external)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; ``from_json`` reads it back."""
@@ -175,10 +184,83 @@ def foreign_ops(proto: Any) -> tuple[str, ...]:
 
 
 
-def stat_key(path: Path) -> tuple[str, int, int]:
-    """(absolute path, size, mtime_ns): changes whenever the file is rewritten."""
+StatKey = tuple[str, int, int, int, int, int]
+"""(absolute path, size, mtime_ns, ctime_ns, inode, device)."""
+
+
+def stat_key(path: Path) -> StatKey:
+    """(absolute path, size, mtime_ns, ctime_ns, inode, device): changes whenever the file is rewritten."""
     st = path.stat()
-    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+def _external_keys(model: str, external: tuple[str, ...]) -> tuple[StatKey, ...] | None:
+    """The stat keys of the model's external data files (a missing one: size -1), or None when one cannot be read."""
+    folder = Path(model).parent
+    keys: list[StatKey] = []
+    for location in external:
+        try:
+            keys.append(stat_key(folder / location))
+        except FileNotFoundError:
+            keys.append((str(folder / location), -1, 0, 0, 0, 0))
+        except OSError:
+            return None
+    return tuple(keys)
+
+
+def external_files(proto: Any) -> tuple[str, ...]:
+    """The external data locations an ONNX ``ModelProto`` names (initializers, constants, subgraphs), sorted."""
+    from onnx import AttributeProto, TensorProto
+
+    found: set[str] = set()
+
+    def tensor(t: Any) -> None:
+        if t.data_location == TensorProto.EXTERNAL:
+            found.update(e.value for e in t.external_data if e.key == "location")
+
+    def graph(g: Any) -> None:
+        for t in g.initializer:
+            tensor(t)
+        for node in g.node:
+            nodes(node)
+
+    def nodes(node: Any) -> None:
+        for attr in node.attribute:
+            if attr.type == AttributeProto.TENSOR:
+                tensor(attr.t)
+            elif attr.type == AttributeProto.TENSORS:
+                for t in attr.tensors:
+                    tensor(t)
+            elif attr.type == AttributeProto.GRAPH:
+                graph(attr.g)
+            elif attr.type == AttributeProto.GRAPHS:
+                for sub in attr.graphs:
+                    graph(sub)
+
+    graph(proto.graph)
+    for function in proto.functions:
+        for node in function.node:
+            nodes(node)
+    return tuple(sorted(found))
+
+
+def content_digest(data: bytes, folder: Path, external: tuple[str, ...]) -> int:
+    """BLAKE2b (128 bits, as an int) of the model's bytes and of each external data file (name and bytes)."""
+    h = hashlib.blake2b(digest_size=16, person=b"vsinfer-model")
+    h.update(len(data).to_bytes(8, "little"))
+    h.update(data)
+    for location in external:
+        name = location.encode()
+        h.update(b"\0external\0" + len(name).to_bytes(8, "little") + name)
+        try:
+            with open(folder / location, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                h.update(size.to_bytes(8, "little"))
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+        except FileNotFoundError:
+            h.update(b"\0missing")
+    return int.from_bytes(h.digest(), "big")
 
 
 def _tensor(value_info: Any) -> TensorInfo:
@@ -188,7 +270,7 @@ def _tensor(value_info: Any) -> TensorInfo:
 
 
 def read_model(path: Path) -> ModelInfo:
-    """Read ``path`` once: its CRC32 and its graph inputs / outputs. Raises ModelError for a bad file."""
+    """Read ``path`` once: its content digest and its graph inputs / outputs. Raises ModelError for a bad file."""
     import onnx
     from google.protobuf.message import DecodeError
 
@@ -206,16 +288,23 @@ def read_model(path: Path) -> ModelInfo:
     initializers = {init.name for init in graph.initializer}
     inputs = tuple(_tensor(v) for v in graph.input if v.name not in initializers)
     outputs = tuple(_tensor(v) for v in graph.output)
-    return ModelInfo(str(path.resolve()), zlib.crc32(data), inputs, outputs, foreign_ops(proto))
+    external = external_files(proto)
+    try:
+        checksum = content_digest(data, path.resolve().parent, external)
+    except OSError as exc:
+        raise ModelError("network_path", str(path), "a model whose external data files can be read",
+                         where="model") from exc
+    return ModelInfo(str(path.resolve()), checksum, inputs, outputs, foreign_ops(proto), external)
 
 
 class ModelMemo:
-    """On-disk memo of ModelInfo keyed by (path, size, mtime_ns): a cache hit never re-reads the model.
+    """On-disk memo of ModelInfo keyed by the model's ``stat_key`` and its external files': a hit never re-reads it.
 
-    Each memo file holds ``{"key": [path, size, mtime_ns], "info": {...}, "crc32": <crc32 of the canonical
-    info JSON>}`` (``vsinfer.store.records.ModelMemoRecord``); a file that is not such a record (corrupt, or an
-    older vsinfer's) is logged once and re-read from the model. The model's path always comes from the caller's
-    key, never from the memo.
+    Each memo file holds ``{"key": [...], "external": [[...], ...], "info": {...}, "crc32": <crc32 of the
+    canonical info JSON>}`` (``vsinfer.store.records.ModelMemoRecord``); a file that is not such a record (corrupt,
+    or an older vsinfer's) is logged once and re-read from the model. The model's path always comes from the
+    caller's key, never from the memo. The store it lives in is trusted (``Store.folder`` refuses a folder others
+    can write), so the memo is a shortcut the user's own vsinfer wrote.
     """
 
     def __init__(self, store: Store) -> None:
@@ -223,15 +312,15 @@ class ModelMemo:
         self.store = store
         """The store whose ``models`` folder holds the memo."""
 
-    def _file(self, key: tuple[str, int, int]) -> Path | None:
+    def _file(self, key: StatKey) -> Path | None:
         try:
             folder = self.store.folder("models")
         except OSError:
             return None
-        return folder / f"{zlib.crc32(key[0].encode()):08x}.json"
+        return folder / f"{hashlib.blake2b(key[0].encode(), digest_size=8).hexdigest()}.json"
 
-    def get(self, key: tuple[str, int, int]) -> ModelInfo | None:
-        """The remembered ModelInfo when path, size and mtime_ns all match and the record is intact."""
+    def get(self, key: StatKey) -> ModelInfo | None:
+        """The remembered ModelInfo when every stat key (model and external files) matches and the record is intact."""
         file = self._file(key)
         if file is None:
             return None
@@ -242,15 +331,18 @@ class ModelMemo:
             _log_once(logging.WARNING, ("memo", str(file), key), "model memo %s is not usable: it describes %s, "
                       "not %s; reading the model again", file, record.info.path, key[0])
             return None
+        if _external_keys(key[0], record.info.external) != record.external:
+            return None  # an external data file changed (or appeared, or went)
         return ModelInfo.from_facts(record.info)
 
-    def put(self, key: tuple[str, int, int], info: ModelInfo) -> None:
+    def put(self, key: StatKey, info: ModelInfo) -> None:
         """Remember ``info``; a folder that cannot be written only costs a re-read later."""
         file = self._file(key)
-        if file is None:
+        external = _external_keys(key[0], info.external)
+        if file is None or external is None:
             return
         try:
-            dump(file, ModelMemoRecord.seal(key, info.to_facts()))
+            dump(file, ModelMemoRecord.seal(key, info.to_facts(), external))
         except OSError as exc:
             logger.debug("could not remember %s: %s", key[0], exc)
 
@@ -267,25 +359,26 @@ def model_memo() -> ModelMemo:
     return _default_memo
 
 
-_memo: dict[tuple[str, int, int], ModelInfo] = {}
+_memo: dict[StatKey, tuple[ModelInfo, tuple[StatKey, ...] | None]] = {}
 _memo_lock = threading.Lock()
 
 
 def model_info(network_path: str | os.PathLike[str]) -> ModelInfo:
-    """ModelInfo of ``network_path``, read once per process for each (path, size, mtime_ns)."""
+    """ModelInfo of ``network_path``, read once per process for each version of its files (``stat_key``)."""
     path = Path(network_path)
     if not path.is_file():
         raise ModelError("network_path", str(network_path), "an existing ONNX file")
     key = stat_key(path)
     with _memo_lock:
         cached = _memo.get(key)
-    if cached is not None:
-        return cached
+    if cached is not None and cached[1] is not None and _external_keys(key[0], cached[0].external) == cached[1]:
+        return cached[0]
     info = model_memo().get(key)
     if info is None:
         logger.debug("reading %s", path)
         info = read_model(path)
         model_memo().put(key, info)
+    external = _external_keys(key[0], info.external)
     with _memo_lock:
-        _memo[key] = info
+        _memo[key] = (info, external)
     return info

@@ -41,7 +41,8 @@ def test_root_under_a_file_falls_back_with_one_warning(make_model: ModelFactory,
     assert Backend.TRT_RTX(fp16=True).build_engine(model, 3, (32, 32)) == engine and len(builds) == 1
     warnings = [r.getMessage() for r in caplog.records if "not writable" in r.getMessage()]
     assert len(warnings) == 1 and str(blocker) in warnings[0] and str(tmp_path / "user-cache") in warnings[0]
-    assert {p.split("/")[0] for p in files(tmp_path / "user-cache")} == {"trt", "onnx", "models", "fp16"}
+    made = {p.split("/")[0] for p in files(tmp_path / "user-cache")}
+    assert made == {"trt", "onnx", "models", "fp16", ".vsinfer-cache"}  # the kinds, and the marker of a new root
 
 
 @pytest.mark.parametrize("fp16", [True, False], ids=["converted model write", "sidecar write"])
@@ -71,8 +72,8 @@ def tiny_disk(tmp_path: Path) -> Any:
         pytest.skip("mounting a small tmpfs needs root on Linux")
     mount = tmp_path / "tiny"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(mount)], capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k,mode=0700", "tmpfs", str(mount)],
+                          capture_output=True, text=True, check=False)  # 0700: a tmpfs root is 1777 by default
     if done.returncode != 0:
         pytest.skip(f"mounting a tmpfs is not allowed here: {done.stderr.strip()}")
     try:
@@ -87,4 +88,4 @@ def test_real_full_disk(tiny_disk: Path, make_model: ModelFactory, monkeypatch: 
     with pytest.raises(CacheWriteError, match=r"disk is full") as info:
         Backend.TRT_RTX(fp16=False).build_engine(model, 3, (32, 32))
     assert isinstance(info.value.__cause__, OSError) and info.value.__cause__.errno == errno.ENOSPC
-    assert [f for f in files(tiny_disk) if not f.startswith("models/")] == []
+    assert [f for f in files(tiny_disk) if not f.startswith("models/")] == [".vsinfer-cache"]  # the root's marker

@@ -54,7 +54,7 @@ def memo() -> ModelMemoRecord:
     info = ModelFacts(path="/models/m.onnx", checksum=123, inputs=(tensor,),
                       outputs=(TensorFacts(name="output", elem_type=1, shape=(1, 3, None, None)),),
                       foreign_ops=())
-    return ModelMemoRecord.seal(("/models/m.onnx", 1000, 5), info)
+    return ModelMemoRecord.seal(("/models/m.onnx", 1000, 5, 6, 7, 8), info)
 
 
 def analysis() -> AnalysisRecord:

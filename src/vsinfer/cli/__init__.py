@@ -17,7 +17,7 @@ from typing import Annotated
 from cyclopts import App, Parameter
 
 from .build import cmd_build
-from .cache import cache_clear, cache_list, cache_prune, cache_verify
+from .cache import cache_clear, cache_list, cache_prune, cache_publish, cache_verify
 from .common import UsageError, err, parse_size_pair
 from .info import cmd_info, info
 from .measure import cmd_bench, cmd_fp16_check, cmd_tune
@@ -71,20 +71,21 @@ def build_app(log: _Logging | None = None) -> App:
     cache.command(cache_verify, name="verify")
     cache.command(cache_clear, name="clear")
     cache.command(cache_prune, name="prune")
+    cache.command(cache_publish, name="publish")
     app.command(cache)
 
     @app.meta.default
     def _meta(
         *tokens: Annotated[str, Parameter(show=False, allow_leading_hyphen=True)],
         verbose: Annotated[int, Parameter(alias="-v", count=True)] = 0,
-        cache_dir: Path | None = None,
+        cache_dir: str | None = None,
     ) -> int:
         """Global options.
 
         Args:
             *tokens: The command and its arguments.
             verbose: More log lines on stderr (-v: info, -vv: debug).
-            cache_dir: Cache root for this run (default: VSINFER_CACHE_DIR or the user cache dir).
+            cache_dir: Cache root for this run (default: VSINFER_CACHE_DIR or the user cache dir; ~ is expanded).
 
         """
         from ..store import ENV_VAR
@@ -92,7 +93,10 @@ def build_app(log: _Logging | None = None) -> App:
         if log is not None:
             log.setup(verbose)
         if cache_dir is not None:
-            os.environ[ENV_VAR] = str(cache_dir)
+            if not cache_dir.strip():
+                raise UsageError("--cache-dir='' is not valid; expected a folder path (an empty one would put the "
+                                 "cache in the current folder; leave the option out for the default)")
+            os.environ[ENV_VAR] = str(Path(cache_dir).expanduser())
         result = app(tokens, exit_on_error=False, result_action="return_value")
         return result if isinstance(result, int) else 0
 

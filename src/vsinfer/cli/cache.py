@@ -1,20 +1,34 @@
-"""``vsinfer cache list | verify | clear | prune``: what the cache holds, and keeping it healthy."""
+"""``vsinfer cache list | verify | clear | prune | publish``: what the cache holds, keeping it healthy, sharing it.
+
+File names come from the disk: they print as they are (no rich markup), with control characters shown escaped.
+"""
 
 from __future__ import annotations
 
+import math
+import re
+import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 from cyclopts import Parameter
 
-from .common import Json, ago, emit_json, out, split
+from .common import Json, UsageError, ago, emit_json, err, out, split
 
 if TYPE_CHECKING:
     from ..store.inventory import Entry
     from ..store.maintenance import Removal
 
-__all__ = ["cache_clear", "cache_list", "cache_prune", "cache_verify"]
+__all__ = ["cache_clear", "cache_list", "cache_prune", "cache_publish", "cache_verify", "shown"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def shown(text: object) -> str:
+    """``text`` safe for a terminal: control characters (escape sequences, newlines) shown as a hex escape."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
 
 
 def _kinds(kind: Sequence[str] | None) -> tuple[str, ...] | None:
@@ -29,8 +43,8 @@ def _entry_row(entry: Entry, now: float) -> list[str]:
     from ..store.maintenance import human_size
 
     name = entry.name + (f"  [{entry.problem}]" if entry.problem else "")
-    return [entry.kind, name, entry.model, entry.precision, entry.shapes, entry.runtime, entry.device,
-            human_size(entry.size), ago(entry.last_use, now)]
+    return [shown(v) for v in (entry.kind, name, entry.model, entry.precision, entry.shapes, entry.runtime,
+                               entry.device, human_size(entry.size), ago(entry.last_use, now))]
 
 
 def cache_list(*, kind: list[str] | None = None, json: Json = False) -> int:
@@ -56,11 +70,11 @@ def cache_list(*, kind: list[str] | None = None, json: Json = False) -> int:
         return 0
     console = out()
     if not entries:
-        console.print(f"the cache at {store.requested} is empty")
+        console.print(f"the cache at {shown(store.requested)} is empty")
         return 0
     now = time.time()
     table = Table("kind", "file", "model", "precision", "shapes", "runtime", "device", "size", "last use",
-                  title=f"vsinfer cache: {store.requested}", title_justify="left", box=None)
+                  title=f"vsinfer cache: {shown(store.requested)}", title_justify="left", box=None)
     for entry in entries:
         table.add_row(*_entry_row(entry, now))
     console.print(table)
@@ -94,43 +108,79 @@ def cache_verify(*, fix: Annotated[bool, Parameter(negative="")] = False, kind: 
     else:
         console = out()
         for f in findings:
-            console.print(f"{f.kind:6s} {f.path.name}: {f.problem} -> {f.action}")
+            console.print(shown(f"{f.kind:6s} {f.path.name}: {f.problem} -> {f.action}"))
         if not findings:
-            console.print(f"the cache at {store.requested} is healthy")
+            console.print(f"the cache at {shown(store.requested)} is healthy")
         elif remaining and not fix:
             console.print(f"{len(remaining)} problem(s); vsinfer cache verify --fix removes them")
     return 1 if remaining else 0
 
 
-def _report_removal(removal: Removal, json: bool, what: str) -> int:
+def _report_removal(removal: Removal, json: bool, what: str, dry_run: bool = False) -> int:
     from ..store.maintenance import human_size
 
     if json:
-        emit_json(removal.to_json())
+        emit_json({**removal.to_json(), "dry_run": dry_run})
         return 0
     console = out()
+    verb = "would remove" if dry_run else "removed"
     for entry in removal.removed:
-        console.print(f"removed {entry.kind}/{entry.name} ({human_size(entry.size)})")
+        console.print(shown(f"{verb} {entry.kind}/{entry.name} ({human_size(entry.size)})"))
     for entry, reason in removal.skipped:
-        console.print(f"kept    {entry.kind}/{entry.name}: {reason}")
-    console.print(f"{what}: {len(removal.removed)} removed, {human_size(removal.freed)} freed"
-              + (f", {len(removal.skipped)} kept" if removal.skipped else ""))
+        console.print(shown(f"kept    {entry.kind}/{entry.name}: {reason}"))
+    console.print(f"{what}{' (dry run)' if dry_run else ''}: {len(removal.removed)} {verb}, "
+                  f"{human_size(removal.freed)} {'to free' if dry_run else 'freed'}"
+                  + (f", {len(removal.skipped)} kept" if removal.skipped else ""))
     return 0
 
 
-def cache_clear(*, kind: list[str] | None = None, older_than: float | None = None, json: Json = False) -> int:
+def _older_than(days: float | None) -> float | None:
+    from ..store.maintenance import MAX_DAYS
+
+    if days is not None and not (math.isfinite(days) and 0 <= days <= MAX_DAYS):
+        raise UsageError(f"--older-than={days!r} is not valid; expected a number of days from 0 to {MAX_DAYS:.0f}")
+    return days
+
+
+def _confirm(count: int, size: str, root: object) -> bool:
+    """Ask on the terminal before removing everything; False when the answer is not yes."""
+    if not sys.stdin.isatty():
+        raise UsageError("cache clear without --kind or --older-than removes every entry; add --yes to confirm "
+                         "(stdin is not a terminal), or --dry-run to see what it would remove")
+    err().print(shown(f"remove all {count} entries ({size}) from {root}? [y/N] "), end="")
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+def cache_clear(*, kind: list[str] | None = None, older_than: float | None = None,
+                yes: Annotated[bool, Parameter(negative="")] = False,
+                dry_run: Annotated[bool, Parameter(negative="")] = False, json: Json = False) -> int:
     """Remove cache entries: all of them, or those of some kinds, or those unused for some days.
+
+    Only a vsinfer cache is cleared (a folder vsinfer created: it holds a .vsinfer-cache marker), and only the
+    files vsinfer writes there; symbolic links are never followed.
 
     Args:
         kind: Only these kinds (trt, onnx, migx, ov, models, tune, fp16); repeat or comma-separate.
-        older_than: Only entries last used more than this many days ago.
+        older_than: Only entries last used more than this many days ago (0 to 36500).
+        yes: Remove everything without asking (needed without --kind / --older-than when stdin is not a terminal).
+        dry_run: Only show what would be removed.
         json: Machine-readable output.
 
     """
     from ..store import Store
-    from ..store.maintenance import clear
+    from ..store.maintenance import clear, human_size
 
-    return _report_removal(clear(Store(), kinds=_kinds(kind), older_than_days=older_than), json, "clear")
+    days = _older_than(older_than)
+    store = Store()
+    kinds = _kinds(kind)
+    if kinds is None and days is None and not yes and not dry_run:
+        preview = clear(store, dry_run=True)
+        if preview.removed and not _confirm(len(preview.removed), human_size(preview.freed), store.requested):
+            err().print("nothing removed")
+            return 1
+    removal = clear(store, kinds=kinds, older_than_days=days, dry_run=dry_run)
+    return _report_removal(removal, json, "clear", dry_run)
 
 
 def cache_prune(*, max_size: str, json: Json = False) -> int:
@@ -145,3 +195,40 @@ def cache_prune(*, max_size: str, json: Json = False) -> int:
     from ..store.maintenance import parse_size, prune
 
     return _report_removal(prune(Store(), max_size=parse_size(max_size)), json, "prune")
+
+
+def cache_publish(dest: Path, *, kind: list[str] | None = None, json: Json = False) -> int:
+    """Copy the local cache's verified artifacts into a shared, read-only layer (a render farm's share).
+
+    Machines that name DEST in VSINFER_SHARED_CACHE find them there without building. Each artifact is verified
+    against its record while copied and moved into place atomically, its record last; a damaged one is skipped
+    (exit status 1).
+
+    Args:
+        dest: The shared folder (created if missing).
+        kind: Only these kinds; repeat or comma-separate.
+        json: Machine-readable output.
+
+    """
+    from ..store import Store
+    from ..store.publish import publish
+
+    done = publish(Store(), dest, kinds=_kinds(kind))
+    return report_published(done, json)
+
+
+def report_published(done: Sequence[object], json: bool) -> int:
+    """Print what ``publish`` did; exit status 1 when an entry was skipped (damaged or unreadable)."""
+    from ..store.publish import Published
+
+    items = [d for d in done if isinstance(d, Published)]
+    failed = [d for d in items if d.action.startswith("skipped")]
+    if json:
+        emit_json({"published": [d.to_json() for d in items], "ok": not failed})
+    else:
+        console = out()
+        for d in items:
+            console.print(shown(f"{d.action:13s} {d.kind}/{d.source.name} -> {d.dest}"))
+        console.print(f"publish: {sum(d.action == 'published' for d in items)} published, "
+                      f"{sum(d.action == 'already there' for d in items)} already there, {len(failed)} skipped")
+    return 1 if failed else 0

@@ -426,6 +426,20 @@ def _read_record(path: Path, identity: dict[str, Any]) -> Analysis | None:
     return Analysis.from_facts(record.analysis, cached=True)
 
 
+def _analyse_and_store(
+    model: ModelInfo, clips: Sequence[vs.VideoNode], frames: int, channels: int | None, identity: dict[str, Any],
+    path: Path,
+) -> Analysis:
+    """Under the record's lock: run the analysis and store it (a failed write only costs a new analysis later)."""
+    analysis = _run_analysis(model, clips, frames, channels)
+    meta = {"model": Path(model.path).name, "kind": "fp16 analysis", "nodes_kept_in_float32": len(analysis.block_list)}
+    try:
+        dump(path, AnalysisRecord(identity=identity, meta=meta, analysis=analysis.to_facts()))
+    except OSError as exc:
+        logger.debug("could not store the fp16 analysis %s: %s", path, exc)
+    return analysis
+
+
 def _cached(
     model: ModelInfo, clips: Sequence[vs.VideoNode], frames: int, store: Store, channels: int | None = None
 ) -> Analysis:
@@ -441,19 +455,24 @@ def _cached(
         analysis = _memo.get(memo_key)
     if analysis is not None:
         return analysis
-    path = _record_path(store, identity)
-    analysis = _read_record(path, identity)
+    try:
+        path: Path | None = _record_path(store, identity)
+    except OSError as exc:  # no usable cache folder at all: analyse privately, publish nothing
+        logger.warning("no cache folder for the fp16 analysis (%s); analysing without storing it", exc)
+        path = None
+    analysis = _read_record(path, identity) if path is not None else None
+    if analysis is None and path is not None:
+        try:
+            with store.lock(path):
+                analysis = _read_record(path, identity)
+                if analysis is None:
+                    analysis = _analyse_and_store(model, clips, frames, channels, identity, path)
+        except OSError as exc:
+            # a lock it cannot take (another user's lock file, a read-only folder): the guard still runs, privately
+            _log_once(logging.WARNING, ("fp16-lock", str(path), str(exc)), "cannot lock %s (%s); analysing "
+                      "privately without storing the result", path, exc)
     if analysis is None:
-        with store.lock(path):
-            analysis = _read_record(path, identity)
-            if analysis is None:
-                analysis = _run_analysis(model, clips, frames, channels)
-                meta = {"model": Path(model.path).name, "kind": "fp16 analysis",
-                        "nodes_kept_in_float32": len(analysis.block_list)}
-                try:
-                    dump(path, AnalysisRecord(identity=identity, meta=meta, analysis=analysis.to_facts()))
-                except OSError as exc:  # only costs a new analysis next time
-                    logger.debug("could not store the fp16 analysis %s: %s", path, exc)
+        analysis = _run_analysis(model, clips, frames, channels)
     with _memo_lock:
         _memo[memo_key] = analysis
     return analysis

@@ -76,7 +76,7 @@ class Fp16Report:
 
     def __str__(self) -> str:
         a = self.analysis
-        lines = [f"fp16 check of {self.model} (crc32 {a.model_crc32:08x})",
+        lines = [f"fp16 check of {self.model} (content {a.model_crc32:08x})",
                  f"samples: {a.samples}; largest |value| {a.max_abs:.4g}; limit {LIMIT:.0f} (float16 max "
                  f"{FP16_MAX:.0f} / {HEADROOM:g})"]
         if not a.nodes:

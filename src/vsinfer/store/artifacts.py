@@ -40,19 +40,30 @@ whole and merged (the TensorRT timing cache) use ``read_checked`` / ``write_chec
 
 The sidecar is read and written through ``vsinfer.store.records`` (schema ``CommitRecord``): a sidecar that is
 too large, too deep, not JSON or of another shape is a miss like a missing one, never an exception.
+
+Trust (docs/cache-security.md): the writable root and its kind folders must be the user's and not writable by
+others (``files.folder_problem``), else they are neither read nor written (one warning naming the fix, and the
+next candidate: the user cache dir, then a private 0700 temp folder vsinfer makes itself). A root vsinfer creates
+gets the marker ``files.MARKER``, which maintenance requires. An artifact that is a symbolic link is never
+followed (``lstat``, ``O_NOFOLLOW``). Read-only shared layers (``$VSINFER_SHARED_CACHE``, and the requested root
+when it turns out read-only) are looked up first; their entries are verified (size and CRC32) on first use in
+each process and a damaged one is skipped, never served. ``recording()`` collects what a block of code got from
+the store (``vsinfer build --script``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import logging
 import os
+import stat
 import tempfile
 import threading
 import zlib
-from collections.abc import Buffer, Callable, Mapping
+from collections.abc import Buffer, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -62,6 +73,7 @@ from ..errors import CacheWriteError
 from .files import (
     _DISK_ERRNOS,
     ENV_VAR,
+    MARKER,
     _disk_error,
     _log_once,
     _share,
@@ -70,11 +82,15 @@ from .files import (
     _write_stream,
     atomic_write,
     crc32_of,
+    expand_path,
+    folder_problem,
+    shared_roots,
 )
 from .locks import lock, lock_file, reap_stale_lock
 from .records import CommitRecord, Miss, canonical_json, encode, read, read_object
 
-__all__ = ["Store", "canonical_json", "identity_name", "read_record", "requested_root", "sidecar_of"]
+__all__ = ["Store", "Use", "canonical_json", "default_root", "identity_name", "mark", "read_record", "recording",
+           "requested_root", "sidecar_of", "temp_root"]
 
 logger = logging.getLogger("vsinfer.store")
 
@@ -84,15 +100,104 @@ Creator = Callable[[Path], object]
 
 
 def requested_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """The cache root asked for: the argument, else ``$VSINFER_CACHE_DIR``, else the user cache dir."""
+    """The cache root asked for: the argument, else ``$VSINFER_CACHE_DIR``, else the user cache dir.
+
+    ``~`` is expanded; an empty argument is refused (ConfigError); an empty variable counts as unset.
+    """
     if root is not None:
-        return Path(root)
+        return expand_path(root, "cache_dir")
     env = os.environ.get(ENV_VAR)
     if env:
-        return Path(env)
+        return expand_path(env, ENV_VAR)
+    return default_root()
+
+
+def default_root() -> Path:
+    """The user cache dir for vsinfer (platformdirs): a folder only vsinfer uses."""
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("vsinfer", appauthor=False))
+
+
+def temp_root() -> Path:
+    """The last-resort root: ``<temp>/vsinfer-<uid>``, a private folder vsinfer creates for this user."""
+    return Path(tempfile.gettempdir()) / f"vsinfer-{os.geteuid() if hasattr(os, 'geteuid') else 'user'}"
+
+
+def mark(root: Path) -> None:
+    """Write the marker that says ``root`` is a vsinfer cache (``files.MARKER``); a failure is only logged."""
+    try:
+        fd = os.open(root / MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        logger.debug("cannot mark %s as a vsinfer cache: %s", root, exc)
+        return
+    with os.fdopen(fd, "w") as f:
+        f.write("vsinfer cache: vsinfer created this folder and may delete files in it (vsinfer cache clear)\n")
+
+
+def _make_root(root: Path, *, private: bool) -> str | None:
+    """Create or check the cache root ``root``; the problem (with its fix) when it cannot be trusted, else None.
+
+    A root vsinfer creates gets the marker. ``private`` (the temp fallback): the folder must be made by us now,
+    or already be ours with mode 0700, and never a symbolic link.
+    """
+    try:
+        if not private:
+            root.parent.mkdir(parents=True, exist_ok=True)
+        os.mkdir(root, 0o700 if private else 0o755)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    else:
+        mark(root)
+        return None
+    try:
+        st = os.lstat(root) if private else os.stat(root)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if private:
+        import stat
+
+        uid = os.geteuid() if hasattr(os, "geteuid") else None
+        if not stat.S_ISDIR(st.st_mode) or (uid is not None and (st.st_uid != uid or st.st_mode & 0o077)):
+            return (f"exists and is not a private folder vsinfer made for you (owner uid {st.st_uid}, mode "
+                    f"{st.st_mode & 0o7777:o}): remove it, or set {ENV_VAR}")
+        return None
+    problem = folder_problem(root, st)
+    if problem is None and not os.path.lexists(root / MARKER) and (root == default_root() or _empty(root)):
+        mark(root)  # vsinfer's by its name (an older vsinfer's cache has no marker), or an empty folder made for it
+    return problem
+
+
+def _empty(folder: Path) -> bool:
+    """True when ``folder`` has nothing in it (it holds nothing of the user's that maintenance could touch)."""
+    try:
+        with os.scandir(folder) as it:
+            return next(it, None) is None
+    except OSError:
+        return False
+
+
+def _kind_folder(path: Path) -> str | None:
+    """Create or check ``<root>/<kind>``: a real folder (never a link), trusted like the root; the problem or None."""
+    try:
+        os.mkdir(path, 0o755)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    import stat
+
+    if stat.S_ISLNK(st.st_mode):
+        return f"is a symbolic link (vsinfer never follows links in its cache; fix: remove the link {path})"
+    return folder_problem(path, st)
 
 
 def identity_name(identity: Mapping[str, Any]) -> str:
@@ -155,14 +260,21 @@ def _examine(path: Path, identity: Any) -> _Verdict:
         return _Verdict("bad", "has a sidecar that belongs to another build (CRC32 collision or copied sidecar)",
                         record)
     try:
-        st = os.stat(artifact)
+        st = os.lstat(artifact)  # a link is never followed: whatever it points at is not what was committed
     except FileNotFoundError:
         return _Verdict("bad", "is missing although its sidecar is there", record)
     except OSError as exc:
         return _Verdict("bad", f"cannot be read ({exc})", record)
+    if not stat.S_ISREG(st.st_mode):
+        return _Verdict("bad", "is not a regular file (a link or another kind of file: never followed)", record)
     if _same_file(record, st):
         return _Verdict("hit", "", record)
     return _Verdict("unsure", f"changed on disk (size {st.st_size}, recorded {record.size})", record)
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_READ_ONLY = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+"""Errors that say a folder can be read but not written."""
 
 
 def _used(path: Path) -> None:
@@ -178,8 +290,10 @@ def _verify(path: Path, verdict: _Verdict) -> tuple[_Verdict, os.stat_result | N
     record = verdict.record
     assert record is not None
     try:
-        with open(path, "rb") as f:
+        with os.fdopen(os.open(path, os.O_RDONLY | _NOFOLLOW), "rb") as f:
             st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                return _Verdict("bad", "is not a regular file", record), None
             crc = crc32_of(f) if st.st_size == record.size else None
     except OSError as exc:
         return _Verdict("bad", f"cannot be read ({exc})", record), None
@@ -191,42 +305,181 @@ def _verify(path: Path, verdict: _Verdict) -> tuple[_Verdict, os.stat_result | N
     return _Verdict("hit", "", record), st
 
 
-class Store:
-    """Cache folders under one root, with a logged fallback when the root cannot be written."""
+# -- read-only shared layers (a render farm's share) -------------------------------------------------------
+_shared_checked: dict[tuple[Any, ...], bool] = {}
+"""Shared files verified in this process, by (path, size, mtime_ns, ctime_ns, inode, device, recorded crc32)."""
+_layer_problems: dict[str, str | None] = {}
+_shared_lock = threading.Lock()
 
-    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
-        """Use ``root`` (argument > ``VSINFER_CACHE_DIR`` > user cache dir); folders are made on first use."""
+
+def _layer_problem(folder: Path, *, kind: bool = False) -> str | None:
+    """Why a shared layer (or, ``kind``, one of its kind folders) is not used, checked once per process; None if usable.
+
+    The layer itself may be a symbolic link (to a mount); a kind folder inside it may not.
+    """
+    key = os.fspath(folder)
+    with _shared_lock:
+        if key in _layer_problems:
+            return _layer_problems[key]
+    try:
+        st = os.lstat(folder)
+        if stat.S_ISLNK(st.st_mode) and kind:
+            problem: str | None = "is a symbolic link (never followed inside a cache)"
+        else:
+            problem = folder_problem(folder, os.stat(folder), shared=True)
+    except FileNotFoundError:
+        problem = "is not there"
+    except OSError as exc:
+        problem = exc.strerror or str(exc)
+    if problem is not None and problem != "is not there":
+        _log_once(logging.WARNING, ("layer", key, problem), "shared cache %s %s; not used", folder, problem)
+    if problem != "is not there":  # a layer that appears later (mounted, published to) is used then
+        with _shared_lock:
+            _layer_problems[key] = problem
+    return problem
+
+
+def _shared_entry(path: Path, identity: Any) -> bool:
+    """True when the shared artifact ``path`` is committed for ``identity`` and its bytes match the record.
+
+    The size and CRC32 are verified on first use in this process (and again whenever the file changes); a damaged
+    or foreign entry is logged once and skipped, never served.
+    """
+    verdict = _examine(path, identity)
+    if verdict.state == "miss":
+        return False
+    if verdict.state != "bad":
+        record = verdict.record
+        assert record is not None
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return False
+        key = (os.fspath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, record.crc32)
+        with _shared_lock:
+            known = _shared_checked.get(key)
+        if known is None:
+            verdict, _ = _verify(path, verdict)
+            known = verdict.state == "hit"
+            with _shared_lock:
+                _shared_checked[key] = known
+        if known:
+            return True
+    _log_once(logging.WARNING, ("shared", os.fspath(path), verdict.reason), "shared cache entry %s %s; skipped "
+              "(it is never served)", path, verdict.reason or "does not match its record")
+    return False
+
+
+# -- recording what a run uses (vsinfer build --script) ---------------------------------------------------------
+class Use(NamedTuple):
+    """An artifact a lookup or build returned while ``recording()`` was active."""
+
+    kind: str
+    """Its kind (folder)."""
+    path: Path
+    """The artifact."""
+    how: str
+    """"built", "found" (in the local cache) or "shared" (in a shared layer)."""
+
+
+_recorders: list[list[Use]] = []
+_recorders_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[list[Use]]:
+    """Collect every artifact the store returns inside the block (in order, each path once)."""
+    uses: list[Use] = []
+    with _recorders_lock:
+        _recorders.append(uses)
+    try:
+        yield uses
+    finally:
+        with _recorders_lock:
+            _recorders.remove(uses)
+
+
+def _note(kind: str, path: Path, how: str) -> None:
+    with _recorders_lock:
+        for uses in _recorders:
+            if all(u.path != path for u in uses):
+                uses.append(Use(kind, path, how))
+
+
+class Store:
+    """Cache folders under one root, with a logged fallback when the root cannot be written.
+
+    Lookups also read the read-only shared layers (``$VSINFER_SHARED_CACHE``) first; builds write locally.
+    """
+
+    def __init__(self, root: str | os.PathLike[str] | None = None,
+                 shared: Sequence[str | os.PathLike[str]] | None = None) -> None:
+        """Use ``root`` (argument > ``VSINFER_CACHE_DIR`` > user cache dir); folders are made on first use.
+
+        ``shared``: read-only layers read before the local cache (default: ``$VSINFER_SHARED_CACHE``).
+        """
         self.requested = requested_root(root)
         """The root asked for; ``folder()`` may fall back elsewhere if it is not writable."""
+        layers = shared_roots() if shared is None else tuple(expand_path(p, "shared") for p in shared)
+        self.shared: tuple[Path, ...] = tuple(p for p in layers if p != self.requested)
+        """Read-only layers, in lookup order; their entries are verified on first use in each process."""
         self._folders: dict[str, Path] = {}
         self._lock = threading.Lock()
+        self._read_only: tuple[Path, ...] = ()
+        """The requested root, when it turned out read-only: read after the shared layers, verified like them."""
 
-    def _candidates(self) -> list[Path]:
-        import platformdirs
+    def _from_shared(self, kind: str, name: str, identity: Any) -> Path | None:
+        """The first shared layer's verified artifact ``<layer>/<kind>/<name>``, or None."""
+        for layer in (*self.shared, *self._read_only):
+            folder = layer / kind
+            if _layer_problem(layer) is None and _layer_problem(folder, kind=True) is None:
+                path = folder / name
+                if _shared_entry(path, identity):
+                    logger.debug("shared cache hit %s", path)
+                    _note(kind, path, "shared")
+                    return path
+        return None
 
-        user = Path(platformdirs.user_cache_dir("vsinfer", appauthor=False))
-        temp = Path(tempfile.gettempdir()) / f"vsinfer-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
-        return list(dict.fromkeys([self.requested, user, temp]))
+    def _candidates(self) -> list[tuple[Path, bool]]:
+        """(root, private) in the order tried: the requested root, the user cache dir, the private temp folder."""
+        roots = dict.fromkeys([self.requested, default_root()], False)
+        roots.setdefault(temp_root(), True)
+        return list(roots.items())
 
     def folder(self, kind: str) -> Path:
-        """``<root>/<kind>``, created; falls back to the user cache or a temp folder with a warning."""
+        """``<root>/<kind>``, created; falls back to the user cache or a temp folder with a warning.
+
+        A root or kind folder that cannot be trusted (another user's, writable by others, a symbolic link) is
+        neither read nor written: the warning names the fix.
+        """
         with self._lock:
             found = self._folders.get(kind)
             if found is not None:
                 return found
             errors: list[str] = []
-            for root in self._candidates():
+            for root, private in self._candidates():
                 path = root / kind
-                try:
-                    path.mkdir(parents=True, exist_ok=True)
-                    probe = tempfile.NamedTemporaryFile(dir=path, prefix=".probe.", delete=True)  # noqa: SIM115
-                    probe.close()
-                except OSError as exc:
-                    errors.append(f"{path}: {exc.strerror or exc}")
+                problem = _make_root(root, private=private)
+                where = root
+                if problem is None:
+                    problem, where = _kind_folder(path), path
+                if problem is None:
+                    try:
+                        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".probe.", delete=True)  # noqa: SIM115
+                        probe.close()
+                    except OSError as exc:
+                        problem = exc.strerror or str(exc)
+                        if root == self.requested and exc.errno in _READ_ONLY and root not in self.shared:
+                            # a read-only cache (a mounted snapshot, a share): still read, as a verified layer
+                            self._read_only = (*self._read_only, root)[:1]
+                            problem += "; reading it as a read-only layer"
+                if problem is not None:
+                    errors.append(f"{where}: {problem}")
                     continue
                 if errors:
                     _log_once(logging.WARNING, ("fallback", str(self.requested), str(root)),
-                              "cache folder not writable (%s); using %s instead", "; ".join(errors), root)
+                              "cache folder not writable or not trusted (%s); using %s instead", "; ".join(errors),
+                              root)
                 self._folders[kind] = path
                 return path
             raise CacheWriteError(str(self.requested / kind),
@@ -264,12 +517,16 @@ class Store:
         A changed size or time is settled by the checksum under the artifact's lock.
         """
         path, wanted = self._locate(kind, suffix, identity, prefix)
+        shared = self._from_shared(kind, path.name, wanted)
+        if shared is not None:
+            return shared
         verdict = _examine(path, wanted)
         if verdict.state == "unsure":
             with self.lock(path):
                 verdict = self._settle(path, wanted)
         if verdict.state == "hit":
             _used(path)
+            _note(kind, path, "found")
             return path
         if verdict.state == "bad":
             self._report(path, verdict)
@@ -312,9 +569,14 @@ class Store:
         lock reuses what the holder committed. A failed call leaves no artifact, temp or lock file.
         """
         path, wanted = self._locate(kind, suffix, identity, prefix)
+        if not force:
+            shared = self._from_shared(kind, path.name, wanted)
+            if shared is not None:
+                return shared
         if not force and _examine(path, wanted).state == "hit":
             _used(path)
             logger.debug("cache hit %s", path)
+            _note(kind, path, "found")
             return path
         with self.lock(path):
             self._sweep(path)
@@ -325,6 +587,7 @@ class Store:
                 if verdict.state == "hit":
                     _touch(sidecar_of(path))  # the lock file is ours: it goes on release
                     logger.debug("cache hit after waiting or verifying: %s", path)
+                    _note(kind, path, "found")
                     return path
                 if verdict.state == "bad":
                     self._report(path, verdict)
@@ -332,6 +595,7 @@ class Store:
                     _unlink(path)
             self._commit(path, wanted, create, dict(meta or {}))
             logger.info("stored %s", path)
+            _note(kind, path, "built")
             return path
 
     def _sweep(self, path: Path) -> None:

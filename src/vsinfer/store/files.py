@@ -17,14 +17,21 @@ from collections.abc import Buffer
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import CacheWriteError
+from ..errors import CacheWriteError, ConfigError
 
-__all__ = ["CHUNK", "ENV_VAR", "atomic_write", "crc32_of"]
+__all__ = ["CHUNK", "ENV_VAR", "MARKER", "SHARED_ENV_VAR", "atomic_write", "crc32_of", "expand_path", "folder_problem",
+           "shared_roots"]
 
 logger = logging.getLogger("vsinfer.store")
 
 ENV_VAR = "VSINFER_CACHE_DIR"
 """Environment variable that overrides the default cache root."""
+
+SHARED_ENV_VAR = "VSINFER_SHARED_CACHE"
+"""Environment variable naming read-only shared cache layers (a farm's share), ``os.pathsep``-separated."""
+
+MARKER = ".vsinfer-cache"
+"""The file vsinfer writes in a cache root it creates: maintenance refuses a root without it."""
 
 CHUNK = 1 << 20
 """Bytes per read / write when streaming an artifact through its checksum."""
@@ -127,3 +134,61 @@ def _touch(path: Path) -> None:
     with contextlib.suppress(OSError):
         os.utime(path)
 
+
+
+# -- paths and trust ----------------------------------------------------------------------------------------
+def expand_path(value: str | os.PathLike[str], parameter: str) -> Path:
+    """``value`` as a cache path, ``~`` expanded; an empty string is refused (it would mean the current folder)."""
+    text = os.fspath(value)
+    if not str(text).strip():
+        raise ConfigError(parameter, text, "a folder path (an empty one would put the cache in the current folder; "
+                          "leave the option out for the default)", where="vsinfer cache")
+    return Path(os.path.expanduser(text))
+
+
+def shared_roots() -> tuple[Path, ...]:
+    """The read-only shared layers named by ``$VSINFER_SHARED_CACHE`` (``os.pathsep``-separated, ``~`` expanded)."""
+    value = os.environ.get(SHARED_ENV_VAR, "")
+    return tuple(dict.fromkeys(Path(os.path.expanduser(part)) for part in value.split(os.pathsep) if part.strip()))
+
+
+def _private_group(gid: int) -> bool:
+    """True when ``gid`` is the user's own primary group with no other member (a "user private group")."""
+    if not hasattr(os, "getgid") or gid != os.getgid():
+        return False
+    try:
+        import grp
+        import pwd
+
+        group = grp.getgrgid(gid)
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        return False
+    return group.gr_name == user and set(group.gr_mem) <= {user}
+
+
+def folder_problem(path: Path, st: os.stat_result, *, shared: bool = False) -> str | None:
+    """Why the folder ``path`` (stat ``st``) cannot be trusted as a cache folder, with the fix; None when it can.
+
+    Writable (local) cache: a folder owned by the user (or root) that neither group nor others can write (a group
+    that is the user's private group is fine), as OpenSSH's StrictModes asks of ``~/.ssh``. A shared layer is only
+    read: it must not be writable by everyone (a sticky-less world-writable folder); its entries are verified.
+    Not checked where there are no uids (Windows).
+    """
+    import stat
+
+    if not stat.S_ISDIR(st.st_mode):
+        return "is not a folder"
+    if not hasattr(os, "geteuid"):
+        return None
+    if shared:
+        if st.st_mode & 0o002:
+            return f"is writable by every user (fix: chmod o-w {path})"
+        return None
+    uid = os.geteuid()
+    if st.st_uid not in (uid, 0):
+        return (f"belongs to another user (uid {st.st_uid}, you are {uid}): point {ENV_VAR} at a folder of your own, "
+                f"or use it read-only through {SHARED_ENV_VAR}")
+    if st.st_mode & 0o002 or (st.st_mode & 0o020 and not _private_group(st.st_gid)):
+        return f"is writable by other users (fix: chmod go-w {path})"
+    return None

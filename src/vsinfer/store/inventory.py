@@ -11,6 +11,12 @@ of three layouts:
   (fp16 analysis results).
 - another program's cache (a family's runtime cache): its own files; each file is an entry.
 
+Maintenance never leaves the cache: only regular files are entries (``lstat``; a symbolic link is never followed,
+and a kind folder that is a link is not entered), only names vsinfer writes there count as its own (a kind's
+suffixes, sidecars, lock and temp files; anything else is "unknown" and never deleted), and whatever deletes
+asks ``root_problem`` first: a root without the marker vsinfer writes when it creates one (a user's project
+folder given as ``VSINFER_CACHE_DIR``) or that others can write is refused.
+
 Nothing being written at that moment is touched: an artifact whose lock (``<artifact>.lock``) is held by a
 builder is skipped, and temp files younger than ``TEMP_GRACE_S`` are left alone. Sidecars of an older format
 (no ``crc32``, no ``meta``) are read as far as they go: missing facts show as "?". Every record is read through
@@ -20,17 +26,20 @@ builder is skipped, and temp files younger than ``TEMP_GRACE_S`` are left alone.
 from __future__ import annotations
 
 import logging
+import os
 import re
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .artifacts import Store
+from .artifacts import Store, _empty, default_root, mark
+from .files import MARKER, _log_once, folder_problem
 from .records import read_object
 
-__all__ = ["Entry", "Kind", "check_kinds", "declare", "known_kinds", "scan"]
+__all__ = ["Entry", "Kind", "check_kinds", "declare", "known_kinds", "root_problem", "scan"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +53,8 @@ class Kind:
     """"artifacts" (files with a JSON sidecar: their commit record), "records" (JSON records that are their own
     entries) or "foreign" (another program's cache: each file an entry, nothing to verify)."""
     suffixes: tuple[str, ...] = ()
-    """Artifacts: the suffixes of the files vsinfer writes there (anything else is not touched by ``verify``)."""
+    """Artifacts: the suffixes of the files vsinfer writes there (anything else is "unknown": never deleted).
+    Records: always ``.json``."""
     role: str = ""
     """Foreign: what its files are, for ``vsinfer cache list``."""
 
@@ -154,7 +164,7 @@ def _describe(record: Mapping[str, Any]) -> dict[str, str]:
     precision = meta.get("precision") or identity.get("io") or identity.get("precision")
     model = meta.get("model")
     if model is None and isinstance(identity.get("model_crc32"), int):
-        model = f"crc32 {identity['model_crc32']:08x}"  # records that know the model by its checksum only
+        model = f"model {identity['model_crc32']:08x}"[:22]  # records that know the model by its digest only
     return {
         "model": _text(model),
         "precision": _text(precision),
@@ -166,7 +176,7 @@ def _describe(record: Mapping[str, Any]) -> dict[str, str]:
 
 def _mtime(path: Path) -> float:
     try:
-        return path.stat().st_mtime
+        return os.lstat(path).st_mtime
     except OSError:
         return 0.0
 
@@ -175,7 +185,7 @@ def _size(path: Path | None) -> int:
     if path is None:
         return 0
     try:
-        return path.stat().st_size
+        return os.lstat(path).st_size
     except OSError:
         return 0
 
@@ -185,10 +195,67 @@ def _is_temp(path: Path) -> bool:
 
 
 def _folders(store: Store, kinds: Iterable[str]) -> Iterator[tuple[str, Path]]:
+    """The kind folders under the store's root that are real folders (a symbolic link is logged and skipped)."""
     for kind in kinds:
         folder = store.requested / kind
-        if folder.is_dir():
+        try:
+            st = os.lstat(folder)
+        except OSError:
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            _log_once(logging.WARNING, ("kind-link", str(folder)), "%s is a symbolic link: vsinfer never follows "
+                      "links in its cache, so it is neither listed nor cleaned (remove the link)", folder)
+        elif stat.S_ISDIR(st.st_mode):
             yield kind, folder
+
+
+def _regular_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(regular files, other things such as symbolic links) in ``folder``, by ``lstat``, sorted by name."""
+    regular: list[Path] = []
+    other: list[Path] = []
+    try:
+        with os.scandir(folder) as it:
+            for item in it:
+                if item.is_file(follow_symlinks=False):
+                    regular.append(Path(item.path))
+                elif not item.is_dir(follow_symlinks=False):
+                    other.append(Path(item.path))
+    except OSError as exc:
+        logger.warning("cannot list %s: %s", folder, exc)
+    return sorted(regular), sorted(other)
+
+
+def root_problem(store: Store) -> str | None:
+    """Why maintenance must not delete anything under the store's root; None when it is a vsinfer cache.
+
+    A vsinfer cache holds the marker vsinfer writes when it creates the root (the default root is vsinfer's by its
+    name and is marked on first use), is a real folder owned by the user and not writable by others.
+    """
+    root = store.requested
+    try:
+        st = os.stat(root)
+    except FileNotFoundError:
+        return None  # nothing there: nothing to delete either
+    except OSError as exc:
+        return f"{root} cannot be read ({exc.strerror or exc})"
+    problem = folder_problem(root, st)
+    if problem is not None:
+        return f"{root} {problem}"
+    marker = root / MARKER
+    try:
+        marked = stat.S_ISREG(os.lstat(marker).st_mode)
+    except OSError:
+        marked = False
+    if not marked and _empty(root):
+        return None  # empty: nothing to delete, nothing to protect
+    if not marked and root == default_root():
+        mark(root)  # a cache an older vsinfer made at the default place
+        return None
+    if not marked:
+        return (f"{root} is not a vsinfer cache: it has no {MARKER} file, which vsinfer writes in a cache folder it "
+                f"creates (vsinfer only deletes in its own caches). If this folder holds nothing but vsinfer's "
+                f"cache, mark it: touch {marker}")
+    return None
 
 
 def check_kinds(kinds: Iterable[str] | None) -> tuple[str, ...]:
@@ -209,13 +276,19 @@ def scan(store: Store | None = None, kinds: Iterable[str] | None = None) -> list
     store = store or Store()
     entries: list[Entry] = []
     for kind, folder in _folders(store, check_kinds(kinds)):
-        files = sorted(p for p in folder.iterdir() if p.is_file())
+        files, others = _regular_files(folder)
+        entries += [Entry(kind, path, None, 0, 0.0, role="unknown", problem="not a regular file (a symbolic link is "
+                          "never followed)") for path in others]
         layout = _kinds[kind]
         if layout.layout == "artifacts":
             entries += _scan_artifacts(layout, files)
         else:
             for path in files:
                 if _is_temp(path) or path.suffix == ".lock":
+                    continue
+                if layout.layout == "records" and path.suffix != ".json":
+                    entries.append(Entry(kind, path, None, _size(path), _mtime(path), role="unknown",
+                                         problem="not a file vsinfer writes here"))
                     continue
                 if layout.layout == "foreign":
                     entries.append(Entry(kind, path, None, _size(path), _mtime(path), role=layout.role))
@@ -231,34 +304,54 @@ def scan(store: Store | None = None, kinds: Iterable[str] | None = None) -> list
     return sorted(entries, key=lambda e: e.last_use)
 
 
+_NAMED = re.compile(r"^(?:.+-)?[0-9a-f]{8}$")
+"""The stem of an artifact the store names: ``[<prefix>-]<crc32 of its identity>``."""
+
+
+def _committed(record: Mapping[str, Any] | None) -> bool:
+    """True when ``record`` looks like a commit record the store wrote (an identity and a size)."""
+    return record is not None and isinstance(record.get("identity"), Mapping) and "size" in record
+
+
 def _scan_artifacts(layout: Kind, files: list[Path]) -> list[Entry]:
+    """Artifacts and their sidecars; a file vsinfer would not have written (by name or record) is "unknown"."""
     kind = layout.name
     sidecars = {p.stem: p for p in files if p.suffix == ".json" and not _is_temp(p)}
     entries = []
     for path in files:
         if _is_temp(path) or path.suffix in (".lock", ".json"):
             continue
-        role = "artifact" if path.suffix in layout.suffixes else "unknown"
+        named = path.suffix in layout.suffixes and _NAMED.match(path.stem) is not None
         sidecar = sidecars.pop(path.stem, None)
-        problem: str | None = None
-        if sidecar is None:
-            problem = "not a file vsinfer writes here" if role == "unknown" else "no sidecar (commit record)"
-            entries.append(Entry(kind, path, None, _size(path), _mtime(path), role=role, problem=problem))
+        record = read_object(sidecar) if sidecar is not None else None
+        if not _committed(record):
+            if not named:  # neither named by the store nor committed by it: someone else's file
+                for file in (path, sidecar):
+                    if file is not None:
+                        entries.append(Entry(kind, file, None, _size(file), _mtime(file), role="unknown",
+                                             problem="not a file vsinfer writes here"))
+                continue
+            why = ("no sidecar (commit record)" if sidecar is None else
+                   "unreadable sidecar" if record is None else "its sidecar is not a commit record")
+            entries.append(Entry(kind, path, sidecar, _size(path) + _size(sidecar),
+                                 _mtime(sidecar if sidecar is not None else path), role="artifact", problem=why))
             continue
-        record = read_object(sidecar)
+        assert record is not None and sidecar is not None
         size = _size(path) + _size(sidecar)
-        if record is None:
-            entries.append(Entry(kind, path, sidecar, size, _mtime(sidecar), role=role, problem="unreadable sidecar"))
-            continue
-        if record.get("size") is not None and record.get("size") != _size(path):
+        problem: str | None = None
+        if record.get("size") != _size(path):
             problem = f"size {_size(path)} differs from the sidecar's {record.get('size')}"
         facts = _describe(record)
+        role = "artifact"
         meta = record.get("meta")
         if isinstance(meta, dict) and isinstance(meta.get("kind"), str) and "model" not in meta:
             role, facts = meta["kind"], {**facts, "model": "-", "shapes": "-"}  # a blob many builds share
-        role = "artifact" if role == "unknown" else role  # a committed file of a newer vsinfer
         entries.append(Entry(kind, path, sidecar, size, _mtime(sidecar), role=role, problem=problem, **facts))
     for sidecar in sidecars.values():
-        entries.append(Entry(kind, sidecar, None, _size(sidecar), _mtime(sidecar), role="sidecar",
-                             problem="orphan sidecar (its artifact is missing)"))
+        if _committed(read_object(sidecar)) or (_NAMED.match(sidecar.stem) and read_object(sidecar) is None):
+            entries.append(Entry(kind, sidecar, None, _size(sidecar), _mtime(sidecar), role="sidecar",
+                                 problem="orphan sidecar (its artifact is missing)"))
+        else:
+            entries.append(Entry(kind, sidecar, None, _size(sidecar), _mtime(sidecar), role="unknown",
+                                 problem="not a file vsinfer writes here"))
     return entries

@@ -1,5 +1,8 @@
 """Keeping the store healthy: verify, clear and prune (``vsinfer cache verify | clear | prune``).
 
+Whatever deletes first checks the root (``inventory.root_problem``: a vsinfer cache, marked, the user's own) and
+then only touches the regular files ``inventory.scan`` lists as vsinfer's; a symbolic link is never followed.
+
 Nothing being written at that moment is touched: an artifact whose lock (``<artifact>.lock``) is held by a builder
 is skipped, and temp files younger than ``TEMP_GRACE_S`` are left alone.
 """
@@ -8,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import re
 import time
@@ -19,10 +23,28 @@ from typing import Any
 
 from ..errors import ConfigError
 from .artifacts import Store
-from .inventory import _TEMP, TEMP_GRACE_S, Entry, Kind, _folders, _is_temp, _kinds, _mtime, _size, check_kinds, scan
+from .inventory import (
+    _TEMP,
+    TEMP_GRACE_S,
+    Entry,
+    Kind,
+    _folders,
+    _is_temp,
+    _kinds,
+    _mtime,
+    _regular_files,
+    _size,
+    check_kinds,
+    root_problem,
+    scan,
+)
 from .records import read_object
 
-__all__ = ["Finding", "Removal", "clear", "file_crc32", "human_size", "parse_size", "prune", "totals", "verify"]
+__all__ = ["MAX_DAYS", "Finding", "Removal", "check_days", "clear", "file_crc32", "human_size", "parse_size", "prune",
+           "totals", "verify"]
+
+MAX_DAYS = 36500.0
+"""The largest ``older_than_days`` accepted (a century): beyond it a number is a typo."""
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +126,20 @@ def _in_use(entry: Entry) -> bool:
         return not free
 
 
+def _writable_root(store: Store, where: str) -> None:
+    """Refuse to delete under a root that is not a vsinfer cache (no marker) or that others can write."""
+    problem = root_problem(store)
+    if problem is not None:
+        raise ConfigError("cache root", str(store.requested), f"a vsinfer cache: {problem}", where=where)
+
+
+def check_days(days: float, where: str = "vsinfer cache clear") -> float:
+    """``days`` when it is a finite number of days in 0..MAX_DAYS; ConfigError otherwise (nan, negative, absurd)."""
+    if not isinstance(days, int | float) or not math.isfinite(days) or not 0 <= days <= MAX_DAYS:
+        raise ConfigError("older_than", days, f"a number of days from 0 to {MAX_DAYS:.0f}", where=where)
+    return float(days)
+
+
 def _delete(entry: Entry, removal: Removal) -> None:
     artifact = _kinds.get(entry.kind, Kind(entry.kind, "records")).layout == "artifacts"
     with _hold(entry.path, create=artifact and entry.role != "sidecar") as free:
@@ -125,7 +161,7 @@ def _delete(entry: Entry, removal: Removal) -> None:
 def file_crc32(path: Path, chunk: int = 1 << 20) -> int:
     """CRC32 of a file's bytes, read in chunks."""
     crc = 0
-    with open(path, "rb") as f:
+    with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as f:
         while block := f.read(chunk):
             crc = zlib.crc32(block, crc)
     return crc
@@ -142,6 +178,8 @@ def verify(store: Store | None = None, *, fix: bool = False, kinds: Iterable[str
     store = store or Store()
     now = time.time() if now is None else now
     chosen = check_kinds(kinds)
+    if fix:
+        _writable_root(store, "vsinfer cache verify --fix")
     findings: list[Finding] = []
 
     def act(entry: Entry, problem: str) -> None:
@@ -180,8 +218,8 @@ def verify(store: Store | None = None, *, fix: bool = False, kinds: Iterable[str
         if actual != expected:
             act(entry, f"CRC32 {actual:08x} differs from the sidecar's {expected:08x}")
     for kind, folder in _folders(store, chosen):
-        for path in sorted(folder.iterdir()):
-            if not (path.is_file() and _is_temp(path)):
+        for path in _regular_files(folder)[0]:
+            if not _is_temp(path):
                 continue
             entry = Entry(kind, path, None, _size(path), _mtime(path), role="temp")
             match = _TEMP.match(path.name)
@@ -195,21 +233,27 @@ def verify(store: Store | None = None, *, fix: bool = False, kinds: Iterable[str
 
 
 def clear(store: Store | None = None, *, kinds: Iterable[str] | None = None, older_than_days: float | None = None,
-          now: float | None = None) -> Removal:
+          now: float | None = None, dry_run: bool = False) -> Removal:
     """Remove the entries of ``kinds`` (default: all) last used more than ``older_than_days`` ago (default: all).
 
-    Entries whose lock is held are skipped and listed in the result.
+    Entries whose lock is held are skipped and listed in the result. ``dry_run``: nothing is deleted; the result
+    lists what would be. Refused (ConfigError) on a root that is not a vsinfer cache.
     """
-    if older_than_days is not None and older_than_days < 0:
-        raise ConfigError("older_than", older_than_days, "a number of days >= 0", where="vsinfer cache clear")
+    if older_than_days is not None:
+        older_than_days = check_days(older_than_days)
+    store = store or Store()
+    _writable_root(store, "vsinfer cache clear")
     now = time.time() if now is None else now
     removal = Removal()
-    for entry in scan(store or Store(), kinds):
+    for entry in scan(store, kinds):
         if older_than_days is not None and now - entry.last_use < older_than_days * 86400:
             continue
         if entry.role == "unknown":
             continue
-        _delete(entry, removal)
+        if dry_run:
+            removal.removed.append(entry)
+        else:
+            _delete(entry, removal)
     return removal
 
 
@@ -217,7 +261,9 @@ def prune(store: Store | None = None, *, max_size: int, kinds: Iterable[str] | N
     """Remove the least recently used entries until the store holds at most ``max_size`` bytes."""
     if max_size < 0:
         raise ConfigError("max_size", max_size, "a size >= 0", where="vsinfer cache prune")
-    entries = [e for e in scan(store or Store(), kinds) if e.role != "unknown"]
+    store = store or Store()
+    _writable_root(store, "vsinfer cache prune")
+    entries = [e for e in scan(store, kinds) if e.role != "unknown"]
     total = sum(e.size for e in entries)
     removal = Removal()
     for entry in entries:  # oldest use first

@@ -76,6 +76,10 @@ MAX_DEPTH = 32
 
 U32 = Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF)]
 """A CRC32."""
+Digest = Annotated[int, msgspec.Meta(ge=0)]
+"""A model's content identity (``vsinfer.model.ModelInfo.checksum``: a 128-bit BLAKE2b digest as an int)."""
+StatKey = tuple[str, Annotated[int, msgspec.Meta(ge=0)], int, int, int, int]
+"""(absolute path, size, mtime_ns, ctime_ns, inode, device) of a file: changes whenever it is rewritten."""
 Count = Annotated[int, msgspec.Meta(ge=0)]
 """A size or a number of things."""
 Side = Annotated[int, msgspec.Meta(ge=1)]
@@ -154,10 +158,11 @@ class ModelFacts(msgspec.Struct, frozen=True, kw_only=True):
     """What vsinfer knows about an ONNX file (``vsinfer.model.ModelInfo``)."""
 
     path: str
-    checksum: U32
+    checksum: Digest
     inputs: tuple[TensorFacts, ...]
     outputs: tuple[TensorFacts, ...]
     foreign_ops: tuple[str, ...] | None = None
+    external: tuple[str, ...] = ()
 
 
 def facts_crc32(facts: msgspec.Struct) -> int:
@@ -166,15 +171,18 @@ def facts_crc32(facts: msgspec.Struct) -> int:
 
 
 class ModelMemoRecord(Record, frozen=True, kw_only=True):
-    """The memo of one model file: ``{"key": [path, size, mtime_ns], "info": {...}, "crc32": ...}``.
+    """The memo of one model file: ``{"key": [...], "external": [[...], ...], "info": {...}, "crc32": ...}``.
 
     A record whose ``crc32`` is not the checksum of its ``info`` is of the wrong shape (``seal`` makes one).
+    The memo is only a shortcut: any difference in the stat keys means reading the model again.
     """
 
     KIND: ClassVar[str] = "model memo"
     ON_MISS: ClassVar[str] = "reading the model again"
-    key: tuple[str, Count, int]
-    """(absolute path, size, mtime_ns) of the model file when it was read."""
+    key: StatKey
+    """(absolute path, size, mtime_ns, ctime_ns, inode, device) of the model file when it was read."""
+    external: tuple[StatKey, ...] = ()
+    """The same for each external data file the model names, in ``info.external`` order."""
     info: ModelFacts
     """What it holds."""
     crc32: U32
@@ -186,9 +194,10 @@ class ModelMemoRecord(Record, frozen=True, kw_only=True):
             raise ValueError("its checksum differs from its content")
 
     @classmethod
-    def seal(cls, key: tuple[str, int, int], info: ModelFacts) -> ModelMemoRecord:
-        """The record of ``info`` read from the model file at ``key``, with its checksum."""
-        return cls(key=key, info=info, crc32=facts_crc32(info))
+    def seal(cls, key: tuple[str, int, int, int, int, int], info: ModelFacts,
+             external: tuple[tuple[str, int, int, int, int, int], ...] = ()) -> ModelMemoRecord:
+        """The record of ``info`` read from the model file at ``key`` (and its external data files), with its CRC32."""
+        return cls(key=key, external=external, info=info, crc32=facts_crc32(info))
 
 
 OverflowReason = Literal["output", "reads", "constant"]
@@ -208,7 +217,7 @@ class OverflowFacts(msgspec.Struct, frozen=True, kw_only=True):
 class AnalysisFacts(msgspec.Struct, frozen=True, kw_only=True):
     """The fp16 range analysis of one model (``vsinfer.fp16.analysis.Analysis``)."""
 
-    model_crc32: U32
+    model_crc32: Digest
     samples: str
     max_abs: Real
     nodes: tuple[OverflowFacts, ...]
@@ -293,8 +302,9 @@ class Miss(NamedTuple):
 
 _decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
 _decoders_lock = threading.Lock()
-_O_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-"""Non-blocking: a FIFO put where a record belongs is refused by ``fstat``, not waited on."""
+_O_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+"""Non-blocking: a FIFO put where a record belongs is refused by ``fstat``, not waited on. No-follow: a symbolic
+link put where a record belongs is refused (ELOOP), never followed out of the cache."""
 
 
 def _decoder(schema: Any) -> msgspec.json.Decoder[Any]:
