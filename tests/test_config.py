@@ -84,3 +84,18 @@ def test_log_level_applies_unless_the_application_set_one(tmp_path: Path, monkey
     config.reload()
     config.apply_log_level()
     assert logger.level == logging.ERROR
+
+
+def test_the_cache_folders_come_from_the_file_below_the_environment(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from vsinfer.store import Store, requested_root
+    from vsinfer.store.files import shared_roots
+
+    monkeypatch.delenv("VSINFER_CACHE_DIR", raising=False)
+    monkeypatch.delenv("VSINFER_SHARED_CACHE", raising=False)
+    (tmp_path / "vsjet.toml").write_text('[vsinfer]\ncache_dir = "~/renders-cache"\nshared_cache = "/mnt/farm"\n')
+    assert requested_root() == Path.home() / "renders-cache" and Store().requested == Path.home() / "renders-cache"
+    assert shared_roots() == (Path("/mnt/farm"),)
+    monkeypatch.setenv("VSINFER_CACHE_DIR", str(tmp_path / "env-cache"))
+    assert requested_root() == tmp_path / "env-cache"  # the environment wins over the file
+    assert requested_root(tmp_path / "arg") == tmp_path / "arg"  # and an argument over both

@@ -116,7 +116,7 @@ def setting(key: str) -> Any:
     convert, words = KEYS[key]
     _check_keys()
     env = os.environ.get(ENV_PREFIX + key.upper())
-    if env is not None:
+    if env is not None and env.strip():  # an empty variable counts as unset, as XDG variables do
         value = convert(env)
         if value is None:
             raise ConfigError(ENV_PREFIX + key.upper(), env, words, where="environment")

@@ -69,6 +69,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from .. import config
 from ..errors import CacheWriteError
 from .files import (
     _DISK_ERRNOS,
@@ -100,15 +101,19 @@ Creator = Callable[[Path], object]
 
 
 def requested_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """The cache root asked for: the argument, else ``$VSINFER_CACHE_DIR``, else the user cache dir.
+    """The cache root asked for: argument > ``$VSINFER_CACHE_DIR`` > the settings file > the user cache dir.
 
-    ``~`` is expanded; an empty argument is refused (ConfigError); an empty variable counts as unset.
+    The settings file is ``vsinfer.config``'s (its ``cache_dir``). ``~`` is expanded; an empty argument is refused
+    (ConfigError); an empty variable counts as unset.
     """
     if root is not None:
         return expand_path(root, "cache_dir")
     env = os.environ.get(ENV_VAR)
     if env:
         return expand_path(env, ENV_VAR)
+    configured = config.setting("cache_dir")
+    if configured:
+        return expand_path(configured, "cache_dir (settings file)")
     return default_root()
 
 

@@ -17,6 +17,7 @@ from collections.abc import Buffer
 from pathlib import Path
 from typing import IO, Any
 
+from .. import config
 from ..errors import CacheWriteError, ConfigError
 
 __all__ = ["CHUNK", "ENV_VAR", "MARKER", "SHARED_ENV_VAR", "atomic_write", "crc32_of", "expand_path", "folder_problem",
@@ -147,8 +148,11 @@ def expand_path(value: str | os.PathLike[str], parameter: str) -> Path:
 
 
 def shared_roots() -> tuple[Path, ...]:
-    """The read-only shared layers named by ``$VSINFER_SHARED_CACHE`` (``os.pathsep``-separated, ``~`` expanded)."""
-    value = os.environ.get(SHARED_ENV_VAR, "")
+    """The read-only shared layers: ``$VSINFER_SHARED_CACHE``, else the settings file's ``shared_cache``.
+
+    Folders are ``os.pathsep``-separated, ``~`` expanded.
+    """
+    value = os.environ.get(SHARED_ENV_VAR) or config.setting("shared_cache") or ""
     return tuple(dict.fromkeys(Path(os.path.expanduser(part)) for part in value.split(os.pathsep) if part.strip()))
 
 
