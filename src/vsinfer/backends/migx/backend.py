@@ -35,7 +35,6 @@ class MIGX(HalfOrBfloat16, MIGXSettings, Backend):
     builds: ClassVar[bool] = True
     on_gpu: ClassVar[bool] = True
 
-
     def __post_init__(self) -> None:
         """Normalize collections and precision."""
         check_types(self)  # before fp16 / bf16 are normalized: "no" must not become True
