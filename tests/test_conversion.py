@@ -139,3 +139,104 @@ def test_tensorrt_rtx_builds_bf16_with_a_shared_block_list(tmp_path: Path, build
     converted = onnx.load(builds[0])
     assert {i.name: i.data_type for i in converted.graph.initializer} == {
         "W1": onnx.TensorProto.BFLOAT16, "W2": onnx.TensorProto.FLOAT}
+
+
+# -- the models' own casts, Q/DQ scales, quantized biases (the zoo: tests/data/zoo, tools/make_zoo.py) -----------
+ZOO = Path(__file__).resolve().parent / "data" / "zoo"
+
+
+def strictly_typed(model: onnx.ModelProto) -> None:
+    """Every node's input and output types agree, as a strongly typed parser (TensorRT) requires."""
+    onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+
+
+def own_cast(path: Path) -> Path:
+    """x -> Mul(x, x) -> Cast(to=float) -> Add(x, .) -> output: the shape of LayerNorm / attention-mask code."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["input", "input"], ["sq"], name="/mul"),
+         helper.make_node("Cast", ["sq"], ["sq_f"], to=TensorProto.FLOAT, name="/cast"),
+         helper.make_node("Add", ["input", "sq_f"], ["output"], name="/add")],
+        "cast",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, "h", "w"])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, "h", "w"])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize("io", ["fp16", "fp32"])
+def test_the_models_own_cast_to_float_follows_the_conversion(tmp_path: Path, io: str) -> None:
+    info = model_info(own_cast(tmp_path / "cast.onnx"))
+    model = onnx.load(convert_model(info, "fp16", (), Store(), io=io))
+    strictly_typed(model)  # a Cast(to=float) left as it was meets a half tensor in the Add
+    cast = next(n for n in model.graph.node if n.name == "/cast")
+    assert cast.attribute[0].i == onnx.TensorProto.FLOAT16
+    x = pattern(3, 8, 8)[None]
+    out = reference(convert_model(info, "fp16", (), Store(), io=io), x.astype(np.float16) if io == "fp16" else x)
+    np.testing.assert_allclose(out.astype(np.float32), x + x * x, atol=1e-2)
+
+
+def test_a_cast_feeding_a_kept_node_reaches_it_in_float32(tmp_path: Path) -> None:
+    info = model_info(own_cast(tmp_path / "cast.onnx"))
+    path = convert_model(info, "fp16", ["/add"], Store())
+    model = onnx.load(path)
+    strictly_typed(model)
+    add = next(n for n in model.graph.node if n.name == "/add")
+    types = {v.name: v.type.tensor_type.elem_type for v in model.graph.value_info}
+    assert all(types.get(i, onnx.TensorProto.FLOAT) == onnx.TensorProto.FLOAT for i in add.input)
+    x = pattern(3, 8, 8)[None]
+    np.testing.assert_allclose(reference(path, x.astype(np.float16)).astype(np.float32), x + x * x, atol=1e-2)
+
+
+@pytest.mark.parametrize("name", ["swinir", "hat", "dat", "omnisr", "restormer", "scunet", "compact_int8", "fbcnn"])
+def test_zoo_models_convert_to_strictly_typed_graphs(name: str) -> None:
+    info = model_info(ZOO / f"{name}.onnx")
+    for io in ("fp16", "fp32"):
+        strictly_typed(onnx.load(convert_model(info, "fp16", (), Store(), io=io)))
+
+
+def test_qdq_scales_stay_float32_before_opset_19() -> None:
+    """Opset 13 DequantizeLinear takes float32 scales only; the quantized int32 biases become float32 constants."""
+    info = model_info(ZOO / "compact_int8.onnx")
+    model = onnx.load(convert_model(info, "fp16", (), Store()))
+    onnx.checker.check_model(model, full_check=True)
+    inits = {i.name: i for i in model.graph.initializer}
+    dq = [n for n in model.graph.node if n.op_type == "DequantizeLinear"]
+    assert dq and all(inits[n.input[1]].data_type == onnx.TensorProto.FLOAT for n in dq if n.input[1] in inits)
+    assert all(inits[n.input[0]].data_type != onnx.TensorProto.INT32 for n in dq if n.input[0] in inits)
+    import onnxruntime as ort
+
+    x = pattern(3, 16, 16)[None]
+    want = ort.InferenceSession(str(info.path)).run(None, {"input": x})[0]
+    got = ort.InferenceSession(str(convert_model(info, "fp16", (), Store(), io="fp32"))).run(None, {"input": x})[0]
+    np.testing.assert_allclose(got, want, atol=3e-2)
+
+
+def test_without_identity_rewires_readers_and_keeps_an_output_identity(tmp_path: Path) -> None:
+    from onnx import TensorProto, helper
+
+    from vsinfer.conversion import without_identity
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["input"], ["a"], name="/id1"),
+         helper.make_node("Identity", ["a"], ["b"], name="/id2"),  # a chain
+         helper.make_node("Add", ["b", "input"], ["s"], name="/add"),
+         helper.make_node("Identity", ["s"], ["output"], name="/out")],  # produces the graph output: stays
+        "ids",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, "h", "w"])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, "h", "w"])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "ids.onnx")
+    info = model_info(tmp_path / "ids.onnx")
+    path = without_identity(info, Store())
+    assert without_identity(info, Store()) == path  # kept in the store
+    nodes = onnx.load(path).graph.node
+    assert [n.name for n in nodes] == ["/add", "/out"] and list(nodes[0].input) == ["input", "input"]
+    x = pattern(3, 8, 8)[None]
+    np.testing.assert_allclose(reference(path, x), 2 * x)

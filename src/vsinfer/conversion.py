@@ -22,12 +22,13 @@ if TYPE_CHECKING:
 
     from .model import ModelInfo
 
-__all__ = ["check_block_list", "convert_model", "split_block_list"]
+__all__ = ["check_block_list", "convert_model", "split_block_list", "without_identity"]
 
 logger = logging.getLogger(__name__)
 
 FLOAT, FLOAT16, BFLOAT16 = 1, 10, 16
 BF16_OPSET = 22  # the first opset whose Conv, Gemm, ... accept bfloat16
+QDQ_HALF_OPSET = 19  # the first opset whose QuantizeLinear / DequantizeLinear scales may be float16
 
 
 def split_block_list(model: onnx.ModelProto, names: Sequence[str], where: str = "the model"
@@ -67,7 +68,10 @@ def _to_half(model: onnx.ModelProto, block_list: Sequence[str], keep_io_types: b
     from onnxconverter_common import float16
 
     ops, nodes = split_block_list(model, block_list, where)
+    ops += [op for op in _float32_only_ops(model) if op not in ops]
+    _fold_int32_dequantize(model)
     float_io = {v.name for v in (*model.graph.input, *model.graph.output) if v.type.tensor_type.elem_type == FLOAT}
+    own_casts = _name_float_casts(model)
     with warnings.catch_warnings(record=True) as caught:  # its "values will be truncated" notes go to the log
         warnings.simplefilter("always")
         converted: onnx.ModelProto = float16.convert_float_to_float16(
@@ -78,9 +82,94 @@ def _to_half(model: onnx.ModelProto, block_list: Sequence[str], keep_io_types: b
         )
     for note in {str(w.message) for w in caught}:
         logger.debug("fp16 conversion of %s: %s", where, note)
+    _follow_own_casts(converted, own_casts, set(float16.DEFAULT_OP_BLOCK_LIST) | set(ops), set(nodes))
     if keep_io_types:
         _restore_float_outputs(converted, float_io)
     return converted
+
+
+def _float32_only_ops(model: onnx.ModelProto) -> list[str]:
+    """Op types whose float inputs must stay float32 in this model's opset: Q/DQ scales before opset 19."""
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    return ["QuantizeLinear", "DequantizeLinear"] if opset < QDQ_HALF_OPSET else []
+
+
+def _fold_int32_dequantize(model: onnx.ModelProto) -> None:
+    """Replace ``DequantizeLinear`` of int32 constants (quantized biases) by their float32 values.
+
+    onnxruntime's ``quantize_static`` stores biases as int32 with a DequantizeLinear; TensorRT's parser takes
+    DequantizeLinear of 8-bit (and smaller) integers only ("Invalid Node"). The float32 bias is the same value.
+    """
+    import numpy as np
+    from onnx import numpy_helper
+
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    folded = []
+    for node in graph.node:
+        if node.op_type != "DequantizeLinear" or not all(n in inits for n in node.input if n):
+            continue
+        x = inits[node.input[0]]
+        if x.data_type != 6:  # INT32
+            continue
+        values = numpy_helper.to_array(x).astype(np.float64)
+        scale = numpy_helper.to_array(inits[node.input[1]]).astype(np.float64)
+        zero = (numpy_helper.to_array(inits[node.input[2]]).astype(np.float64)
+                if len(node.input) > 2 and node.input[2] else 0.0)
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+        if np.ndim(scale) == 1 and values.ndim > 1:  # per-axis: line the scale up with ``axis``
+            shape = [1] * values.ndim
+            shape[axis] = -1
+            scale, zero = scale.reshape(shape), np.reshape(zero, shape) if np.ndim(zero) else zero
+        result = ((values - zero) * scale).astype(np.float32)
+        graph.initializer.append(numpy_helper.from_array(result, node.output[0]))
+        folded.append(node)
+    for node in folded:
+        graph.node.remove(node)
+
+
+def _to_attr(node: Any) -> Any:
+    return next((a for a in node.attribute if a.name == "to"), None)
+
+
+def _name_float_casts(model: onnx.ModelProto) -> set[str]:
+    """The names of the model's own ``Cast(to=float)`` nodes (unnamed ones get a name, so they can be found)."""
+    names = set()
+    for index, node in enumerate(_all_nodes(model.graph)):
+        to = _to_attr(node)
+        if node.op_type == "Cast" and to is not None and to.i == FLOAT:
+            if not node.name:
+                node.name = f"vsinfer_cast_{index}"
+            names.add(node.name)
+    return names
+
+
+def _follow_own_casts(model: onnx.ModelProto, names: set[str], blocked_ops: set[str], blocked_nodes: set[str]
+                      ) -> None:
+    """Make the model's own ``Cast(to=float)`` nodes cast to float16 where the conversion made their output half.
+
+    onnxconverter-common types every float tensor of the fp16 region half but leaves a ``Cast(to=float)`` of the
+    model (LayerNorm, softmax, attention masks and position biases in SwinIR / HAT / DAT) as it is: its float32
+    output then meets half tensors, which a strongly typed parser (TensorRT, TensorRT-RTX) rejects ("must have
+    same input types"). Such a Cast now casts to float16, as its output's type says. A Cast the block list keeps
+    in float32 stays, and so does one whose output has no inferred type and feeds a node kept in float32.
+    """
+    graph = model.graph
+    types = {v.name: v.type.tensor_type.elem_type for v in (*graph.value_info, *graph.output)}
+    consumers: dict[str, list[Any]] = {}
+    for node in _all_nodes(graph):
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    outputs = {v.name for v in graph.output}
+    for node in _all_nodes(graph):
+        to = _to_attr(node)
+        if node.name not in names or node.name in blocked_nodes or "Cast" in blocked_ops or to is None:
+            continue
+        out = node.output[0]
+        known = types.get(out)
+        if known == FLOAT16 or (known is None and out not in outputs and not any(
+                c.op_type in blocked_ops or c.name in blocked_nodes for c in consumers.get(out, []))):
+            to.i = FLOAT16
 
 
 def _restore_float_outputs(model: onnx.ModelProto, float_io: set[str]) -> None:
@@ -88,19 +177,31 @@ def _restore_float_outputs(model: onnx.ModelProto, float_io: set[str]) -> None:
 
     With ``keep_io_types`` onnxconverter-common still types an output half when a blocked (float32) node
     produces it, through a Cast to float16 of its own: that Cast now casts to float32 instead (no rounding of
-    what was kept in float32 on purpose); any other half producer gets a Cast to float32 after it.
+    what was kept in float32 on purpose) unless nodes inside read its output too; any other half producer gets
+    a Cast to float32 after it.
     """
     from onnx import helper
 
     graph = model.graph
     producers = {out: node for node in graph.node for out in node.output}
+    for value in graph.output:  # the converter's output Cast(to=float): readers inside get the half value back
+        node = producers.get(value.name)
+        to = next((a for a in node.attribute if a.name == "to"), None) if node is not None else None
+        if node is not None and node.op_type == "Cast" and to is not None and to.i == FLOAT \
+                and node.name.endswith(f"_cast_to_{value.name}"):
+            for other in graph.node:
+                if other is not node:
+                    other.input[:] = [node.input[0] if n == value.name else n for n in other.input]
+    read = {name for node in graph.node for name in node.input}
     for value in graph.output:
         tensor_type = value.type.tensor_type
         if value.name not in float_io or tensor_type.elem_type != FLOAT16:
             continue
         node = producers.get(value.name)
         to = next((a for a in node.attribute if a.name == "to"), None) if node is not None else None
-        if node is not None and node.op_type == "Cast" and to is not None and to.i == FLOAT16:
+        # a Cast whose output the graph also reads inside (FBCNN's quality factor) must stay half for those readers
+        if node is not None and node.op_type == "Cast" and to is not None and to.i == FLOAT16 \
+                and value.name not in read:
             to.i = FLOAT
         else:
             inner = f"{value.name}__half"
@@ -177,7 +278,7 @@ def convert_model(
     """
     import onnx
 
-    identity = {"source_crc32": model.checksum, "precision": precision, "block_list": sorted(block_list), "v": 2}
+    identity = {"source_crc32": model.checksum, "precision": precision, "block_list": sorted(block_list), "v": 3}
     if io != "fp16":
         identity["io"] = io
 
@@ -222,3 +323,47 @@ def check_block_list(model: ModelInfo, names: Collection[str], where: str) -> No
         logger.debug("could not read %s for its block list: %s", model.path, exc)
         return
     split_block_list(proto, list(names), f"{where} {model.path}")
+
+
+def without_identity(model: ModelInfo, store: Store) -> Path:
+    """A copy of ``model`` without its ``Identity`` nodes (each reader reads the Identity's input), kept in the store.
+
+    torch's exporter writes ``Identity`` nodes for weights a network shares (Real-ESRGAN compact's PReLU slopes);
+    some converters (core.ncnn's) have no rule for them. An Identity whose output is a graph output stays.
+    """
+    import onnx
+
+    identity = {"source_crc32": model.checksum, "rewrite": "without_identity", "v": 1}
+
+    def create(tmp: Path) -> bytes:
+        proto = onnx.load(model.path)
+        graphs = [proto.graph]
+        while graphs:
+            graph = graphs.pop()
+            outputs = {v.name for v in graph.output}
+            gone = {n.output[0]: n.input[0] for n in graph.node
+                    if n.op_type == "Identity" and n.output[0] not in outputs}
+            kept = [n for n in graph.node if not (n.op_type == "Identity" and n.output[0] in gone)]
+            for node in kept:
+                node.input[:] = [_follow(gone, name) for name in node.input]
+                for attr in node.attribute:
+                    graphs.extend([attr.g] if attr.HasField("g") else [])
+                    graphs.extend(attr.graphs)
+            del graph.node[:]
+            graph.node.extend(kept)
+        onnx.checker.check_model(proto)
+        data: bytes = proto.SerializeToString()
+        return data
+
+    prefix = f"{model.checksum:08x}-noidentity"
+    meta = {"model": Path(model.path).name, "source_crc32": model.checksum, "kind": "model without Identity nodes"}
+    return store.get_or_create("onnx", ".onnx", identity, create, prefix=prefix, meta=meta)
+
+
+def _follow(gone: dict[str, str], name: str) -> str:
+    """The tensor a chain of removed Identity nodes reads."""
+    seen = set()
+    while name in gone and name not in seen:
+        seen.add(name)
+        name = gone[name]
+    return name

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import plugins
+from ..conversion import without_identity
 from ..errors import DeviceError, ModelError
-from ..model import ModelInfo, TensorInfo
+from ..model import ModelInfo, TensorInfo, model_info
+from ..store import Store
 from ..store.inventory import Kind
 from ..validation import id_range
 from .base import Backend
-from .fields import require
+from .fields import name_set, require
+from .ncnn_probe import PROBE_KIND, REWRITTEN_OPS, check_model, model_ops, probe
 from .plugin_io import as_nodes, auto_float_bits, compact
 from .registry import Offer, plugin_loaded
 
@@ -27,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 VULKAN_HINT = "install a Vulkan driver (Debian: apt install libvulkan1 mesa-vulkan-drivers)"
 """What to do when ncnn finds no Vulkan device."""
+
+MAX_BATCH_TILES = 256
+"""Most tiles ncnn dispatches at once (each one's activations are in device memory together)."""
 
 CPU_DEVICE_TYPE = 3
 """``core.ncnn.DeviceProperties()["type"]`` of a CPU Vulkan device (lavapipe / llvmpipe): far slower than
@@ -50,6 +58,9 @@ class NCNN(Backend):
     """Parallel inference streams."""
     fp16: bool = True
     """Store and compute in half precision where the device supports it."""
+    fp16_blacklist_ops: Collection[str] | None = None
+    """Accepted for vs-jetpack's NCNN and ignored, as there: core.ncnn has no op block list (one INFO line says so);
+    the fp16 guard runs a model that overflows float16 in float32 instead."""
     fp16_guard: bool = True
     """Find the nodes whose values overflow float16 and keep them in float32 (see ``vsinfer.fp16``)."""
     batch_tiles: int | None = None
@@ -60,10 +71,13 @@ class NCNN(Backend):
     def __post_init__(self) -> None:
         """Validate ``batch_tiles`` and ``output_format``."""
         super().__post_init__()
-        require(self.batch_tiles is None or self.batch_tiles >= 1, "NCNN", "batch_tiles", self.batch_tiles,
-              "None or an int >= 1")
+        require(self.batch_tiles is None or 1 <= self.batch_tiles <= MAX_BATCH_TILES, "NCNN", "batch_tiles",
+                self.batch_tiles, f"None or an int 1 .. {MAX_BATCH_TILES} (tiles per dispatch, each one in memory)")
         require(self.output_format in (None, 0, 1), "NCNN", "output_format", self.output_format,
               "None, 0 (float32) or 1 (float16)")
+        self._set("fp16_blacklist_ops", name_set("NCNN", "fp16_blacklist_ops", self.fp16_blacklist_ops))
+        require(self.output_format != 1 or self.fp16, "NCNN", "output_format", self.output_format,
+                "None or 0 with fp16=False: core.ncnn gives float16 output only from an fp16 run")
 
     def get_args(self, clips: vs.VideoNode | Sequence[vs.VideoNode]) -> dict[str, Any]:
         """Device, streams and precision arguments of ``core.ncnn.Model``."""
@@ -92,8 +106,9 @@ class NCNN(Backend):
         return "fp16" if self.fp16 else "fp32"
 
     def float32(self) -> NCNN:
-        """fp16 off."""
-        return dataclasses.replace(self, fp16=False)
+        """fp16 off (and so float32 output: core.ncnn gives float16 output only from an fp16 run)."""
+        return dataclasses.replace(self, fp16=False, output_format=None if self.output_format == 1 else
+                                   self.output_format)
 
     def half(self) -> NCNN | None:
         """fp16 on."""
@@ -116,7 +131,16 @@ class NCNN(Backend):
 
     def check_call(self, model: ModelInfo, output: TensorInfo, flexible: bool, kwargs: Mapping[str, Any],
                    where: str) -> None:
-        """core.ncnn 17.1 crashes on float32 flexible output whose channel count is a multiple of 4."""
+        """What core.ncnn cannot take: the model's facts, and flexible float32 output of 4k channels.
+
+        ``ncnn_probe.check_model``: external data, several outputs, ops its converter lacks; and core.ncnn 17.1
+        crashes on float32 flexible output whose channel count is a multiple of 4.
+        """
+        check_model(model, self.namespace, where)
+        if self.fp16_blacklist_ops:
+            logger.info("%s: fp16_blacklist_ops=%s is ignored: core.ncnn has no op block list (vs-jetpack ignores it "
+                        "too); the fp16 guard runs a model that overflows float16 in float32", where,
+                        list(self.fp16_blacklist_ops))
         if not flexible or kwargs.get("fp16", self.fp16):
             return
         channels = output.channels
@@ -132,6 +156,24 @@ class NCNN(Backend):
                 "NCNN(fp16=True) or another backend (ORT_CPU, OV_CPU)",
                 where=f"{where} {model.path}",
             )
+
+    def prepare_network(
+        self, model: ModelInfo, channels: int, tilesize: tuple[int, int], *, bits: int, input_name: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> Path:
+        """The model itself, once the first-use probe has seen core.ncnn render it right.
+
+        ``ncnn_probe.probe`` (cached in the store) renders a crop at this tile size and precision in a child
+        process; a crash, a hang or a wrong picture raises BuildError before the plugin is called here. A model
+        with ``Identity`` nodes runs as a cached copy without them (``vsinfer.conversion.without_identity``).
+        """
+        store = Store(cache_dir) if cache_dir is not None else Store()
+        if REWRITTEN_OPS & set(model_ops(model)):  # core.ncnn's converter has no rule for Identity
+            model = model_info(without_identity(model, store))
+        device = self.device_ids()[0] if self.device_ids() else 0
+        probe(model, self.namespace, self.path_argument, {"device_id": device, "fp16": int(self.fp16)}, channels,
+              tilesize, self.fp16, device, type(self).__name__, store, judge_values=self.fp16_guard or not self.fp16)
+        return Path(model.path)
 
     @classmethod
     def tuning_skip(cls, device_id: int = 0) -> str | None:
@@ -159,8 +201,8 @@ def _check_vulkan_device(device_id: int, where: str) -> None:
 CLASSES = (NCNN,)
 """The classes of this family."""
 
-CACHE_KINDS: tuple[Kind, ...] = ()
-"""NCNN keeps nothing in the store."""
+CACHE_KINDS: tuple[Kind, ...] = (PROBE_KIND,)
+"""NCNN keeps its probe verdicts in the store."""
 
 OFFERS = (
     Offer(NCNN, frozenset({"nvidia", "amd", "intel"}), 60, plugin_loaded("ncnn")),
