@@ -53,8 +53,12 @@ def main() -> None:
               f"({wall:.1f} s for the whole `vsinfer tune` process), {len(tuned['timings'])} trials")
         for t in tuned["timings"]:
             note = t["error"] or ("stopped early" if t["stopped_early"] else "")
-            print(f"  {t['label']:52s} {t['fps']:7.2f} fps  first frame {t['first_frame_s']:6.3f} s  {note}")
-        print(f"  pick: {tuned['backend']} ({tuned['fps']:.2f} fps while tuning)")
+            print(f"  {t.get('status', ''):8s} {t['label']:48s} {t['fps']:7.2f} fps  first frame "
+                  f"{t['first_frame_s']:6.3f} s  {t.get('note', '')}  {note}")
+        for i, r in enumerate(tuned.get("ranking", []), 1):
+            print(f"  {i}. {r['label']:48s} median {r['median_fps']:6.2f} +- {r['noise_fps']:5.2f} fps, "
+                  f"{r['runs']} run(s)")
+        print(f"  pick: {tuned['backend']} ({tuned['fps']:.2f} fps median while tuning): {tuned.get('reason', '')}")
         t0 = time.perf_counter()
         again = json.loads(subprocess.run(cli, capture_output=True, text=True, env=env, check=True).stdout)
         print(f"second `vsinfer tune` process: reused={again['reused']}, same pick: "

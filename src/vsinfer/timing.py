@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from .backends.base import Backend
 
-__all__ = ["Timing", "Trial", "machine", "planes", "render", "sample_clips", "time_trial"]
+__all__ = ["Timing", "Trial", "machine", "non_finite", "planes", "render", "sample_clips", "time_trial"]
 
 logger = logging.getLogger("vsinfer.tune")
 
@@ -90,17 +90,32 @@ class Timing:
     """Largest difference from the float32 whole-frame output, when compared."""
     stopped_early: bool = False
     """True when it was clearly slower than the best so far and timing stopped before the last frame."""
+    note: str = ""
+    """Why autotune timed (or skipped) it: "default of OV_CPU", "float32 variant after a precision rejection",
+    "confirmation round 2"... Not stored with the decision."""
+    skipped: bool = False
+    """True when it was not run at all (``error`` says why: a slow family, the time budget)."""
 
     @property
     def usable(self) -> bool:
-        """True when it ran and its output is within tolerance."""
-        return self.error is None and self.fps > 0
+        """True when it ran, its rate is a finite positive number and its output is within tolerance."""
+        return self.error is None and not self.skipped and math.isfinite(self.fps) and self.fps > 0
+
+    @property
+    def status(self) -> str:
+        """One word for tables: "ok", "rejected" (ran, output out of tolerance or not finite), "failed", "skipped"."""
+        if self.skipped:
+            return "skipped"
+        if self.error is None:
+            return "ok" if self.usable else "failed"
+        return "rejected" if self.frames > 0 else "failed"
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for the stored decision and ``--json`` output."""
         return {"backend": backend_spec(self.trial.backend), "tilesize": self.trial.tilesize, "fps": self.fps,
                 "first_frame_s": self.first_frame_s, "frames": self.frames, "error": self.error,
-                "max_abs_diff": self.max_abs_diff, "stopped_early": self.stopped_early, "label": str(self.trial)}
+                "max_abs_diff": self.max_abs_diff, "stopped_early": self.stopped_early, "label": str(self.trial),
+                "note": self.note, "status": self.status}
 
 
 @dataclass
@@ -112,6 +127,13 @@ class _Rendered:
     frames: int
     stopped_early: bool
     outputs: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+def non_finite(outputs: dict[int, np.ndarray]) -> list[int]:
+    """The frames among ``outputs`` holding a NaN or an infinity (such an output rejects a candidate)."""
+    import numpy as np
+
+    return sorted(n for n, a in outputs.items() if not bool(np.isfinite(a).all()))
 
 
 def planes(frame: vs.VideoFrame) -> np.ndarray:
@@ -189,7 +211,9 @@ def time_trial(
         if trial.tilesize is None:
             raise
         return Timing(trial, 0.0, 0.0, 0, error=f"{type(exc).__name__}: {exc}"), {}
-    fps = done.frames / done.steady_s if done.steady_s > 0 else math.inf
+    if done.frames < 1 or done.steady_s <= 0:  # nothing after frame 0 was timed: no rate to report
+        return Timing(trial, 0.0, done.first_frame_s, done.frames, error="no steady frame was timed"), done.outputs
+    fps = done.frames / done.steady_s
     return Timing(trial, fps, done.first_frame_s, done.frames, stopped_early=done.stopped_early), done.outputs
 
 

@@ -212,18 +212,3 @@ def test_other_precision() -> None:
     assert Backend.ORT_CPU(fp16=False).other_precision() == Backend.ORT_CPU(fp16=True)
     assert Backend.TRT_RTX(bf16=True).other_precision() == Backend.TRT_RTX(fp16=False, bf16=False)
     assert Backend.OV_NPU().other_precision() is None
-
-
-def test_the_default_is_kept_unless_a_candidate_is_clearly_faster() -> None:
-    """Noise must not trade the default for a configuration that only won by a few percent."""
-
-    default, other = Backend.OV_CPU(), Backend.OV_CPU(num_streams=2)
-    search = tune_module._Search([], "m.onnx", 6, (0, 0), 0.01, None)
-
-    def timing(backend: Backend, fps: float) -> tune_module.Timing:
-        return tune_module.Timing(tune_module.Trial(backend), fps, 0.1, 5)
-
-    search.timings = [timing(default, 10.0), timing(other, 10.4)]
-    assert tune_module._prefer_default(search, default, search.timings[1]).trial.backend == default
-    search.timings = [timing(default, 10.0), timing(other, 10.6)]
-    assert tune_module._prefer_default(search, default, search.timings[1]).trial.backend == other

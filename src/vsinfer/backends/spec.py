@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import ConfigError
@@ -11,7 +11,7 @@ from ..identity import canonical
 from .base import Backend
 from .registry import find
 
-__all__ = ["backend_from_spec", "backend_spec", "label"]
+__all__ = ["backend_from_record", "backend_from_spec", "backend_spec", "label"]
 
 Pair = tuple[int, int]
 
@@ -43,6 +43,23 @@ def backend_from_spec(spec: Mapping[str, Any]) -> Backend:
         return cls(**values)
     except TypeError as exc:
         raise ConfigError("fields", values, f"valid values for {cls.__name__}: {exc}", where="backend spec") from exc
+
+
+def backend_from_record(spec: Mapping[str, Any], allowed: Sequence[Backend]) -> Backend:
+    """The backend a stored record names, only when it is one of ``allowed`` (built by the caller, not read).
+
+    A record is data, never configuration: the spec must name a registered class whose fields pass the same
+    validation as a user's (``backend_from_spec``), and the backend it gives must equal one the caller could use
+    here. What comes back is the caller's own object, so a field that executes or redirects (an environment,
+    arguments, a cache or plugin path inside a config mapping, a model cache) can never come from the record.
+    ConfigError otherwise.
+    """
+    backend = backend_from_spec(spec)
+    for candidate in allowed:
+        if candidate == backend and backend_spec(candidate) == backend_spec(backend):
+            return candidate
+    raise ConfigError("backend", label(backend), "one of the configurations this call could pick "
+                      f"({', '.join(label(b) for b in allowed) or 'none'})", where="stored record")
 
 
 def label(backend: Backend, tilesize: Pair | None = None) -> str:

@@ -2,46 +2,152 @@
 
 ``tune`` renders every candidate on a fresh node (VapourSynth caches frames per node, so a node is never
 rendered twice), measures the first frame (graph construction, session or compiled-model creation) apart from
-the steady frame rate, and rejects any candidate whose output differs from the float32 whole-frame output by
-more than ``tolerance``. The search is staged so that it stays short: backend family and ``num_streams``
-first (each class's default precision, whole frame), then the other precision and tiles on the leaders, then
-the close leaders again in reverse order, each scored by its best run (other work only ever slows one down).
+the steady frame rate, and rejects any candidate whose output holds NaN or infinity or differs from the float32
+whole-frame output by more than ``tolerance``; a candidate rejected for its precision gets its float32 variant
+timed next. The close contenders are timed again in interleaved rounds; each configuration is scored by its
+median rate with a noise estimate, and the default (the baseline) is replaced only by a configuration faster by
+more than the noise. The search stays within a time budget (``budget_s``) and says why each row was skipped,
+stopped early or rejected (``search.py``).
 
 The decision is stored in the cache (kind ``tune``), keyed by the model's checksum, the clips' size and format,
 the search settings and the machine (CPU model, cores, GPU, plugin and runtime versions): the next script run
-reads it back instead of timing again.
+reads it back instead of timing again. One process searches per decision (the store's lock on the decision
+file); others wait and reuse its decision. A stored pick is used only when it is one of the configurations this
+call could pick, built here from the caller's arguments (``decision.py``): nothing else is taken from the record.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..backends.plugin_io import as_nodes
 from ..backends.spec import label
-from ..errors import ConfigError, NoBackendError, VsinferError
+from ..errors import ClipError, ConfigError, NoBackendError, TilingError, VsinferError
 from ..model import model_info
 from ..store import Store, identity_name
 from ..store.records import dump
-from ..tiling import as_pair
+from ..tiling import MAX_SIDE, as_pair, check_shape
 from ..timing import sample_clips
 from .decision import _decision_key, _decision_meta, _decision_record, _from_record, _load_decision
-from .search import Tuning, _Search, _search, default_candidates, split_tilesize
+from .search import Ranked, Tuning, _Search, _search, candidate_space, default_candidates, rank, split_tilesize
 
 if TYPE_CHECKING:
     import vapoursynth as vs
 
     from ..backends.base import Backend
 
-__all__ = ["Tuning", "autotune", "default_candidates", "tune"]
+__all__ = ["Ranked", "Tuning", "autotune", "default_candidates", "tune"]
 
 logger = logging.getLogger("vsinfer.tune")
 
 Pair = tuple[int, int]
+
+
+MAX_FRAMES = 240
+"""Most frames rendered per candidate (frame 0 included): more only lengthens tuning."""
+MAX_CONFIRM = 8
+"""Most interleaved confirmation rounds."""
+MAX_TILESIZES = 8
+"""Most tile sizes compared."""
+MAX_CANDIDATES = 64
+"""Most candidates given by the caller."""
+MAX_DEVICE_ID = 255
+"""Largest GPU index accepted."""
+BUDGET_S = 30.0
+"""Default time budget of one search (seconds): screening always finishes the baseline, the rest stops here."""
+MAX_BUDGET_S = 3600.0
+"""Largest time budget accepted."""
+WHERE = "autotune"
+
+
+def _check_clips(clips: object) -> list[vs.VideoNode]:
+    """``clips`` as a non-empty list of video clips; ClipError for anything else (None, a path, an AudioNode)."""
+    import vapoursynth as vs
+
+    if isinstance(clips, vs.VideoNode):
+        return [clips]
+    if isinstance(clips, (str, bytes, os.PathLike)) or not isinstance(clips, Sequence):
+        raise ClipError("clips", clips, "a VapourSynth video clip or a sequence of them", where=WHERE)
+    nodes = list(clips)
+    if not nodes or len(nodes) > MAX_CANDIDATES:
+        raise ClipError("clips", clips, f"1 to {MAX_CANDIDATES} video clips", where=WHERE)
+    for node in nodes:
+        if not isinstance(node, vs.VideoNode):
+            raise ClipError("clips", node, "a VapourSynth video clip (vs.VideoNode)", where=WHERE)
+    return nodes
+
+
+def _int_in(name: str, value: object, low: int, high: int, what: str = "") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(name, value, f"an int from {low} to {high}{what}", where=WHERE)
+    return value
+
+
+def _real_in(name: str, value: object, low: float, high: float, what: str = "") -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not low <= value <= high:
+        raise ConfigError(name, value, f"a finite number from {low:g} to {high:g}{what}", where=WHERE)
+    return float(value)
+
+
+def _check_arguments(
+    candidates: object, frames: object, tolerance: object, device_id: object, retune: object, confirm: object,
+    budget_s: object, progress: object, cache_dir: object,
+) -> tuple[list[Backend] | None, float, float]:
+    """Every argument but the clips, the model and the tiling, checked before any work.
+
+    Returns (candidates, tolerance, budget).
+    """
+    from ..backends.base import Backend
+
+    _int_in("frames", frames, 2, MAX_FRAMES, " (frame 0 is timed apart)")
+    tol = _real_in("tolerance", tolerance, 0.0, 1.0, " (largest difference from float32 in the 0..1 range)")
+    _int_in("device_id", device_id, 0, MAX_DEVICE_ID)
+    _int_in("confirm", confirm, 0, MAX_CONFIRM, " (interleaved confirmation rounds)")
+    budget = _real_in("budget_s", budget_s, 1.0, MAX_BUDGET_S, " seconds")
+    if not isinstance(retune, bool):
+        raise ConfigError("retune", retune, "True or False", where=WHERE)
+    if progress is not None and not callable(progress):
+        raise ConfigError("progress", progress, "None or a callable taking the label of each trial", where=WHERE)
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise ConfigError("cache_dir", cache_dir, "None or a folder path", where=WHERE)
+    if candidates is None:
+        return None, tol, budget
+    if isinstance(candidates, (str, bytes, Backend)) or not isinstance(candidates, Sequence):
+        raise ConfigError("candidates", candidates, "None or a sequence of Backend instances", where=WHERE)
+    given = list(candidates)
+    if not given or len(given) > MAX_CANDIDATES:
+        raise ConfigError("candidates", candidates, f"None or 1 to {MAX_CANDIDATES} backends", where=WHERE)
+    for backend in given:
+        if not isinstance(backend, Backend):
+            raise ConfigError("candidates", backend, "a Backend instance such as Backend.OV_CPU()", where=WHERE)
+    return list(dict.fromkeys(given)), tol, budget
+
+
+def _check_tiling(
+    overlap: object, tilesizes: object, width: int, height: int, channels: int,
+) -> tuple[Pair, list[Pair | None]]:
+    """The overlap and the tile sizes to compare (None: the whole frame), checked."""
+    ov = as_pair("overlap", overlap, where=WHERE)  # type: ignore[arg-type]
+    if min(ov) < 0 or max(ov) > MAX_SIDE:
+        raise TilingError("overlap", overlap, f"ints from 0 to {MAX_SIDE}", where=WHERE)
+    if tilesizes is None:
+        return ov, [None, split_tilesize(width, height, ov)]
+    if isinstance(tilesizes, (str, bytes)) or not isinstance(tilesizes, Sequence):
+        raise TilingError("tilesizes", tilesizes, "None or a sequence of tile sizes (None: the whole frame)",
+                          where=WHERE)
+    tiles = list(dict.fromkeys(None if t is None else check_shape("tilesizes", t, channels, where=WHERE)
+                               for t in tilesizes))
+    if not tiles or len(tiles) > MAX_TILESIZES:
+        raise TilingError("tilesizes", tilesizes, f"1 to {MAX_TILESIZES} tile sizes or None (whole frame)",
+                          where=WHERE)
+    return ov, tiles
 
 
 def tune(
@@ -56,81 +162,108 @@ def tune(
     device_id: int = 0,
     retune: bool = False,
     confirm: int = 2,
+    budget_s: float = BUDGET_S,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Tuning:
     """Find the fastest way to run ``network_path`` on ``clips`` here, or read back the one found before.
 
+    Every argument is checked before anything is rendered (ConfigError, ClipError, TilingError, ModelError).
+
     Args:
         network_path: The ONNX model.
         clips: The clips ``inference`` will get (frames spread over them are the sample).
-        candidates: Backends to time as given; None searches the usable families (each class's default
-            precision with ``num_streams`` 1 / 2 / None where the class takes it, then the other precision on
-            the two fastest families when they reach half the fastest one's fps).
-        frames: Frames rendered per candidate (frame 0 is timed apart as the first-frame time).
+        candidates: Backends to time (1 to 64); a candidate rejected for its error gets its float32 variant
+            timed next. None searches the usable families (each class's ``tune_variants``, then the other
+            precision of the two fastest families).
+        frames: Frames rendered per run, 2 to 240 (frame 0 is timed apart as the first-frame time).
         overlap: Overlap used for tiled candidates.
-        tilesizes: Tile sizes to try (None: whole frame); default: the whole frame and 2 x 2 tiles.
-        tolerance: Largest absolute difference from the float32 whole-frame output a candidate may have
-            (the clips' float range is 0..1): fp16 runs and tiles without enough overlap past it are rejected.
-        device_id: GPU for the GPU families.
+        tilesizes: Tile sizes to try (None: whole frame), at most 8; default: the whole frame and 2 x 2 tiles.
+        tolerance: Largest absolute difference from the float32 whole-frame output a candidate may have, a finite
+            number in 0..1 (the clips' float range is 0..1). Output holding NaN or infinity is always rejected.
+        device_id: GPU for the GPU families (0 to 255).
         retune: Time again even when a decision is stored.
-        confirm: How many of the fastest (those within 25 % of the fastest) are timed a second time, in reverse
-            order, before picking; each one's best run counts.
+        confirm: Interleaved confirmation rounds of the close contenders (0 to 8), while the budget allows.
+        budget_s: Time budget of the search in seconds (1 to 3600): the baseline and its float32 variant are
+            always timed, the rest is skipped (and said so) past it.
         cache_dir: Store root (default: ``VSINFER_CACHE_DIR`` or the user cache dir).
         progress: Called with each candidate's label before it is timed.
 
     Returns:
-        The Tuning: the pick, its tile size and every timing.
+        The Tuning: the pick, its tile size, every timing, the ranking and the reason.
 
     """
     start = time.perf_counter()
-    nodes = as_nodes(clips)
-    if not nodes:
-        raise ConfigError("clips", clips, "one or more clips", where="autotune")
-    if not isinstance(frames, int) or frames < 2:
-        raise ConfigError("frames", frames, "an int >= 2 (frame 0 is timed apart)", where="autotune")
-    ov = as_pair("overlap", overlap, where="autotune")
-    width, height = nodes[0].width, nodes[0].height
-    tiles: list[Pair | None] = ([None, split_tilesize(width, height, ov)] if tilesizes is None
-                                else [None if t is None else as_pair("tilesizes", t, where="autotune")
-                                      for t in tilesizes])
-    tiles = list(dict.fromkeys(tiles))
-    if not tiles:
-        raise ConfigError("tilesizes", tilesizes, "at least one tile size or None (whole frame)", where="autotune")
+    nodes = _check_clips(clips)
+    wanted, tol, budget = _check_arguments(candidates, frames, tolerance, device_id, retune, confirm, budget_s,
+                                           progress, cache_dir)
     model = model_info(network_path)
+    channels = model.input().channels or 3
+    ov, tiles = _check_tiling(overlap, tilesizes, nodes[0].width, nodes[0].height, channels)
     store = Store(cache_dir)
-    key = _decision_key(model, nodes, frames=frames, overlap=ov, tilesizes=tiles, tolerance=tolerance,
-                        candidates=candidates, device_id=device_id)
+    key = _decision_key(model, nodes, frames=frames, overlap=ov, tilesizes=tiles, tolerance=tol,
+                        candidates=wanted, device_id=device_id, confirm=confirm, budget_s=budget)
     path = store.folder("tune") / f"{identity_name(key)}.json"
+    reused = None if retune else _reuse(path, key, ov, tiles, wanted, device_id, model.path)
+    if reused is not None:
+        return reused
+    with store.try_lock(path) as held:
+        if held:
+            return _tune_here(path, key, nodes, network_path, model.path, wanted, tiles, ov, tol, frames, device_id,
+                              confirm, budget, retune, progress, start)
+    logger.info("autotune: another process is tuning %s for the same decision (%s); waiting to reuse it",
+                Path(model.path).name, path.name)
+    with store.lock(path):
+        return _tune_here(path, key, nodes, network_path, model.path, wanted, tiles, ov, tol, frames, device_id,
+                          confirm, budget, retune, progress, start)
+
+
+def _tune_here(
+    path: Path, key: dict[str, Any], nodes: list[vs.VideoNode], network_path: str | os.PathLike[str],
+    model_path: str, wanted: list[Backend] | None, tiles: list[Pair | None], ov: Pair, tol: float, frames: int,
+    device_id: int, confirm: int, budget: float, retune: bool, progress: Callable[[str], None] | None, start: float,
+) -> Tuning:
+    """The search, with the decision's lock held; a decision another process stored meanwhile is reused."""
     if not retune:
-        record = _load_decision(path, key)
-        if record is not None:
-            try:
-                tuned = _from_record(record, ov, path)
-            except VsinferError as exc:
-                logger.info("stored autotune decision %s no longer applies (%s); timing again", path, exc)
-            else:
-                os.utime(path)  # last use, for `vsinfer cache prune`
-                logger.info("reusing autotune decision %s for %s: %s (%.2f fps when tuned); retune=True times "
-                            "again", path.name, Path(model.path).name, label(tuned.backend, tuned.tilesize),
-                            tuned.fps)
-                return tuned
+        reused = _reuse(path, key, ov, tiles, wanted, device_id, model_path)
+        if reused is not None:
+            return reused
     sample = sample_clips(nodes, frames)
-    search = _Search(sample, network_path, frames, ov, tolerance, progress)
-    pick = _search(search, candidates, tiles, device_id, confirm)
+    search = _Search(sample, network_path, frames, ov, tol, progress, budget)
+    pick = _search(search, wanted, tiles, device_id, confirm)
     if pick is None:
         causes = "; ".join(f"{t.trial}: {t.error}" for t in search.timings) or "no candidate backend is usable here"
-        raise NoBackendError(f"autotune found nothing that runs {model.path} here: {causes}")
+        raise NoBackendError(f"autotune found nothing that runs {model_path} here: {causes}")
     seconds = time.perf_counter() - start
-    record = _decision_record(key, pick, search.timings, seconds, _decision_meta(key, pick, model))
+    chosen = pick.ranked
+    record = _decision_record(key, chosen, search.timings, seconds,
+                              _decision_meta(key, chosen, Path(model_path).name, pick.reason))
     try:
         dump(path, record)
     except OSError as exc:
         logger.warning("could not store the autotune decision in %s: %s", path, exc)
-    logger.info("autotune picked %s (%.2f fps) out of %d trials in %.1f s", pick.trial, pick.fps,
-                len(search.timings), seconds)
-    return Tuning(pick.trial.backend, pick.trial.tilesize, ov, pick.fps, tuple(search.timings), False, seconds, path)
+    logger.info("autotune picked %s (%.2f fps median, noise %.2f) out of %d trials in %.1f s: %s", chosen.trial,
+                chosen.median_fps, chosen.noise_fps, len(search.timings), seconds, pick.reason)
+    return Tuning(chosen.trial.backend, chosen.trial.tilesize, ov, chosen.median_fps, tuple(search.timings), False,
+                  seconds, path, tuple(rank(search.timings)), pick.reason)
 
+
+def _reuse(path: Path, key: dict[str, Any], overlap: Pair, tiles: Sequence[Pair | None],
+           candidates: Sequence[Backend] | None, device_id: int, model_path: str) -> Tuning | None:
+    """The stored decision for ``key`` when there is one this call may use, else None (logged)."""
+    record = _load_decision(path, key)
+    if record is None:
+        return None
+    try:
+        tuned = _from_record(record, overlap, path, candidate_space(candidates, device_id), tiles)
+    except VsinferError as exc:
+        logger.warning("stored autotune decision %s is not used (%s); timing again", path, exc)
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(path)  # last use, for `vsinfer cache prune`
+    logger.info("reusing autotune decision %s for %s: %s (%.2f fps when tuned); retune=True times again",
+                path.name, Path(model_path).name, label(tuned.backend, tuned.tilesize), tuned.fps)
+    return tuned
 
 
 def autotune(

@@ -1,8 +1,19 @@
 """Autotune's search: which candidates to time, in what order, and which one wins.
 
-The search is staged so that it stays short: backend family and ``num_streams`` first (each class's default
-precision, whole frame: the classes' ``tune_variants``), then the other precision and tiles on the leaders, then the
-close leaders again in reverse order, each scored by its best run (other work only ever slows one down).
+The search is staged so that it stays short and bounded (``budget_s``; the screening stages use at most
+``SCREEN_SHARE`` of it, the confirmation the rest):
+
+1. **Screen**: each candidate once, on a fresh node (the user's ``candidates``, else each usable class's
+   ``tune_variants``: its default first, then other stream counts). A candidate rejected because its output is
+   too far from float32 gets its float32 variant (``Backend.float32()``, then ``other_precision()``) timed right
+   after it, before another family is considered. A candidate whose output holds a NaN or an infinity is rejected.
+2. **Other precision, tiles** (default search): the other precision of the two fastest families, tiles on the best.
+3. **Confirm**: the contenders (within ``CLOSE`` of the fastest, the baseline always among them) are timed again in
+   interleaved rounds, the order reversed each round, while the time budget allows.
+4. **Rank**: each configuration's median fps and a noise estimate (the scaled median absolute deviation of its
+   runs, at least ``NOISE_FLOOR`` of its median: 10 % for one run, 5 % for two, 2 % from three on). The fastest
+   replaces the baseline (the default, or the default's float32 variant when the default was rejected) only when
+   it beats it by more than the combined noise.
 """
 
 from __future__ import annotations
@@ -11,6 +22,8 @@ import dataclasses
 import logging
 import math
 import os
+import statistics
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from ..backends.spec import label
 from ..errors import BackendUnavailable
 from ..select import usable_classes
-from ..timing import Timing, Trial, planes, time_trial
+from ..timing import Timing, Trial, non_finite, planes, time_trial
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,20 +40,28 @@ if TYPE_CHECKING:
 
     from ..backends.base import Backend
 
-__all__ = ["Tuning", "default_candidates", "split_tilesize"]
+__all__ = ["Ranked", "Tuning", "candidate_space", "default_candidates", "rank", "split_tilesize"]
 
 logger = logging.getLogger("vsinfer.tune")
 
 Pair = tuple[int, int]
 
 CLOSE = 0.75
-"""Candidates within this share of the fastest one's fps are timed a second time before the pick."""
+"""Configurations within this share of the fastest one's fps are confirmed in the interleaved rounds."""
 FAMILY_WORTH = 0.4
 """A family whose default ran below this share of the fastest one's fps gets no other ``num_streams`` tried."""
-KEEP_DEFAULT_MARGIN = 0.05
-"""A candidate replaces the default (the first candidate) only when its best run is this much faster."""
 HALF_WORTH = 0.5
 """The other precision is tried on a family whose best run reached this share of the fastest one's fps."""
+NOISE_FLOOR = {1: 0.10, 2: 0.05}
+"""The noise of a configuration's rate is taken as at least this share of its median, by number of runs (one run
+cannot measure its noise, two barely can; a shared machine swings by several percent)."""
+NOISE_FLOOR_MANY = 0.02
+"""The floor from three runs on."""
+SCREEN_SHARE = 2 / 3
+"""Share of the time budget the screening stages may use; the rest is kept for the confirmation rounds (the
+baseline and its float32 fallback are timed whatever the budget)."""
+MAD_TO_SIGMA = 1.4826
+"""Scales a median absolute deviation to the standard deviation of normally distributed runs."""
 
 
 def default_candidates(device_id: int = 0) -> list[Backend]:
@@ -51,11 +72,79 @@ def default_candidates(device_id: int = 0) -> list[Backend]:
     return out
 
 
+def precision_variants(backend: Backend) -> list[Backend]:
+    """What autotune tries after ``backend`` was rejected for its error: float32, then the other precision."""
+    out: list[Backend] = []
+    for variant in (backend.float32(), backend.other_precision()):
+        if variant is not None and variant != backend and variant not in out:
+            out.append(variant)
+    return out
+
+
+def candidate_space(candidates: Sequence[Backend] | None, device_id: int) -> list[Backend]:
+    """Every backend a search over ``candidates`` (None: the default search) may time and pick.
+
+    A stored decision is accepted only when its pick is one of these, built here: nothing but the choice among
+    them is taken from the record.
+    """
+    first = list(candidates) if candidates is not None else default_candidates(device_id)
+    out = list(dict.fromkeys(first))
+    for backend in first:
+        out += [v for v in precision_variants(backend) if v not in out]
+    return out
+
+
 def split_tilesize(width: int, height: int, overlap: Pair, parts: Pair = (2, 2)) -> Pair:
     """The tile size that covers a ``width`` x ``height`` frame in ``parts`` tiles with ``overlap``."""
     tw = min(width, math.ceil((width + 2 * overlap[0] * (parts[0] - 1)) / parts[0]))
     th = min(height, math.ceil((height + 2 * overlap[1] * (parts[1] - 1)) / parts[1]))
     return tw, th
+
+
+# -- statistics -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ranked:
+    """One configuration's runs summed up: the final ranking ``tune`` prints."""
+
+    trial: Trial
+    """The configuration."""
+    median_fps: float
+    """Median steady fps over its usable runs."""
+    noise_fps: float
+    """Noise estimate of its rate: the scaled median absolute deviation, at least ``NOISE_FLOOR`` of the median."""
+    runs: int
+    """Usable runs behind the median."""
+    first_frame_s: float
+    """Median first-frame time (graph construction and session creation included)."""
+    max_abs_diff: float | None
+    """Largest difference from the float32 whole-frame output over its runs (None: not compared)."""
+
+
+def noise(samples: Sequence[float]) -> float:
+    """The noise estimate of a rate measured as ``samples`` (see ``Ranked.noise_fps``)."""
+    mid = statistics.median(samples)
+    spread = MAD_TO_SIGMA * statistics.median(abs(s - mid) for s in samples) if len(samples) > 1 else 0.0
+    return max(spread, NOISE_FLOOR.get(len(samples), NOISE_FLOOR_MANY) * mid)
+
+
+def rank(timings: Sequence[Timing]) -> list[Ranked]:
+    """The usable configurations among ``timings``, fastest median first."""
+    runs: dict[Trial, list[Timing]] = {}
+    for t in timings:
+        if t.usable:
+            runs.setdefault(t.trial, []).append(t)
+    out = []
+    for trial, ts in runs.items():
+        fps = [t.fps for t in ts]
+        diffs = [t.max_abs_diff for t in ts if t.max_abs_diff is not None]
+        out.append(Ranked(trial, statistics.median(fps), noise(fps), len(ts),
+                          statistics.median(t.first_frame_s for t in ts), max(diffs) if diffs else None))
+    return sorted(out, key=lambda r: -r.median_fps)
+
+
+def beats(a: Ranked, b: Ranked) -> bool:
+    """True when ``a`` is faster than ``b`` by more than their combined noise."""
+    return a.median_fps - b.median_fps > math.hypot(a.noise_fps, b.noise_fps)
 
 
 # -- the search -------------------------------------------------------------------------------------------------
@@ -70,15 +159,19 @@ class Tuning:
     overlap: Pair
     """The overlap the tiles were timed with."""
     fps: float
-    """Its steady frames per second when it was timed."""
+    """Its median steady frames per second when it was timed."""
     timings: tuple[Timing, ...]
-    """Every trial, in the order timed."""
+    """Every trial, in the order timed (skipped ones included, with the reason)."""
     reused: bool
     """True when the decision came from the store and nothing was timed."""
     seconds: float
     """Time the tuning took (the original tuning when reused)."""
     path: Path | None
     """Where the decision is stored."""
+    ranking: tuple[Ranked, ...] = ()
+    """Every usable configuration, fastest median first (``rank(timings)``)."""
+    reason: str = ""
+    """Why the pick won: it beat the baseline by more than the noise, or the baseline was kept."""
 
     def inference(self, clips: vs.VideoNode | Sequence[vs.VideoNode], network_path: str | os.PathLike[str],
                   **kwargs: Any) -> vs.VideoNode:
@@ -88,16 +181,27 @@ class Tuning:
         return self.backend.inference(clips, network_path, self.overlap, self.tilesize, **kwargs)
 
     def best_measured(self) -> Timing | None:
-        """The fastest usable timing (the pick, unless it came from the store)."""
+        """The fastest usable single run."""
         usable = [t for t in self.timings if t.usable]
         return max(usable, key=lambda t: t.fps) if usable else None
 
 
+@dataclass(frozen=True)
+class Pick:
+    """What ``_search`` decided."""
+
+    ranked: Ranked
+    """The pick's statistics."""
+    reason: str
+    """Why it won."""
+
+
 class _Search:
-    """State of one tuning run: the sample, the reference output, the timings."""
+    """State of one tuning run: the sample, the reference output, the timings, the clock."""
 
     def __init__(self, clips: list[vs.VideoNode], network_path: str | os.PathLike[str], frames: int,
-                 overlap: Pair, tolerance: float, progress: Callable[[str], None] | None) -> None:
+                 overlap: Pair, tolerance: float, progress: Callable[[str], None] | None,
+                 budget_s: float = math.inf) -> None:
         self.clips = clips
         self.network_path = network_path
         self.frames = frames
@@ -107,10 +211,26 @@ class _Search:
         self.reference: dict[int, np.ndarray] | None = None
         self.timings: list[Timing] = []
         self.progress = progress
+        self.budget_s = budget_s
+        self.start = time.perf_counter()
 
     def best(self) -> Timing | None:
         usable = [t for t in self.timings if t.usable]
         return max(usable, key=lambda t: t.fps) if usable else None
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def cost(self, trial: Trial) -> float:
+        """Seconds one more run of ``trial`` should take, from its earlier runs (else from every run so far)."""
+        runs = [t for t in self.timings if t.trial == trial and t.usable] or [t for t in self.timings if t.usable]
+        if not runs:
+            return 0.0
+        return statistics.median(t.first_frame_s + (self.frames - 1) / t.fps for t in runs)
+
+    def affordable(self, trials: Sequence[Trial], share: float = 1.0) -> bool:
+        """Whether running ``trials`` once more stays within ``share`` of the time budget."""
+        return self.elapsed() + sum(self.cost(t) for t in trials) <= share * self.budget_s
 
     def _deadline(self) -> float | None:
         best = self.best()
@@ -127,12 +247,26 @@ class _Search:
         exact = backend.float32()
         try:
             node = exact.inference(list(self.clips), self.network_path)
-            self.reference = {n: planes(node.get_frame(n)) for n in self.keep}
+            reference = {n: planes(node.get_frame(n)) for n in self.keep}
         except (BackendUnavailable, vs.Error) as exc:
             logger.warning("autotune: no float32 output to compare with (%s could not run: %s); reduced precision "
                            "and tiles are not checked against it", label(exact), exc)
+            return
+        bad = non_finite(reference)
+        if bad:
+            logger.warning("autotune: the float32 output of %s holds NaN or infinity (frames %s); it is no reference",
+                           label(exact), bad)
+            return
+        self.reference = reference
 
-    def run(self, trial: Trial) -> Timing:
+    def skip(self, trial: Trial, why: str, note: str = "") -> Timing:
+        """Record ``trial`` as not run, with the reason."""
+        timing = Timing(trial, 0.0, 0.0, 0, error=f"skipped: {why}", note=note, skipped=True)
+        logger.info("autotune: %s skipped: %s", trial, why)
+        self.timings.append(timing)
+        return timing
+
+    def run(self, trial: Trial, note: str = "") -> Timing:
         if self.progress is not None:
             self.progress(str(trial))
         exact = trial.backend.precision() == "fp32" and trial.tilesize is None
@@ -140,24 +274,36 @@ class _Search:
             self.ensure_reference(trial.backend)
         timing, outputs = time_trial(trial, self.clips, self.network_path, frames=self.frames, overlap=self.overlap,
                                      keep=self.keep, deadline_s=self._deadline())
-        if timing.usable:
-            if exact and self.reference is None and all(k in outputs for k in self.keep):
-                self.reference = outputs
-            elif self.reference is not None:
-                diff = _max_abs_diff(outputs, self.reference)
-                timing = dataclasses.replace(timing, max_abs_diff=diff)
-                if diff is not None and diff > self.tolerance:
-                    timing = dataclasses.replace(
-                        timing, error=f"output differs from float32 whole-frame output by {diff:.3g} "
-                                      f"(> tolerance {self.tolerance:g})")
+        timing = dataclasses.replace(timing, note=note)
+        if timing.error is None:
+            timing = self._check(timing, outputs, exact)
         logger.info("autotune: %s -> %s", trial,
                     timing.error or f"{timing.fps:.2f} fps, first frame {timing.first_frame_s:.3f} s"
                     + (" (stopped early)" if timing.stopped_early else ""))
         self.timings.append(timing)
         return timing
 
+    def _check(self, timing: Timing, outputs: dict[int, np.ndarray], exact: bool) -> Timing:
+        """Reject non-finite output and output past the tolerance; the first exact run becomes the reference."""
+        bad = non_finite(outputs)
+        if bad:
+            return dataclasses.replace(timing, max_abs_diff=math.inf,
+                                       error=f"output holds NaN or infinity (frames {bad})")
+        if exact and self.reference is None and all(k in outputs for k in self.keep):
+            self.reference = outputs
+            return dataclasses.replace(timing, max_abs_diff=0.0)
+        if self.reference is None:
+            return timing
+        diff = _max_abs_diff(outputs, self.reference)
+        timing = dataclasses.replace(timing, max_abs_diff=diff)
+        if diff is not None and diff > self.tolerance:
+            timing = dataclasses.replace(timing, error=f"output differs from float32 whole-frame output by "
+                                                       f"{diff:.3g} (> tolerance {self.tolerance:g})")
+        return timing
+
 
 def _max_abs_diff(a: Mapping[int, np.ndarray], b: Mapping[int, np.ndarray]) -> float | None:
+    """The largest difference between the frames both hold; inf for a shape mismatch or a non-finite value."""
     import numpy as np
 
     common = [n for n in a if n in b]
@@ -167,82 +313,141 @@ def _max_abs_diff(a: Mapping[int, np.ndarray], b: Mapping[int, np.ndarray]) -> f
     for n in common:
         if a[n].shape != b[n].shape:
             return math.inf
-        worst = max(worst, float(np.max(np.abs(a[n] - b[n]))))
+        d = float(np.max(np.abs(a[n] - b[n])))
+        if not math.isfinite(d):  # max(worst, nan) would keep worst: NaN must never score as exact
+            return math.inf
+        worst = max(worst, d)
     return worst
 
 
+def _precision_rejected(timing: Timing, tolerance: float) -> bool:
+    """Rejected only because its reduced precision is past the tolerance (a float32 variant may pass)."""
+    return (timing.error is not None and timing.max_abs_diff is not None and math.isfinite(timing.max_abs_diff)
+            and timing.max_abs_diff > tolerance and timing.trial.backend.precision() != "fp32")
+
+
+def _screen(search: _Search, stage1: Sequence[Backend], tiles: Sequence[Pair | None], pruned: bool) -> None:
+    """Stage 1: each candidate once; float32 variants right after a precision rejection."""
+    queue: list[tuple[Backend, str]] = [(b, "first variant of its class" if i == 0 or type(b) is not
+                                         type(stage1[i - 1]) else "another stream count")
+                                        for i, b in enumerate(stage1)]
+    queued = set(stage1)
+    family_first: dict[type[Backend], Timing] = {}
+    too_coarse: set[tuple[type[Backend], str]] = set()  # (class, precision) rejected for its error
+    i = 0
+    while i < len(queue):
+        backend, note = queue[i]
+        i += 1
+        if (type(backend), backend.precision()) in too_coarse:
+            exact = backend.float32()
+            if exact == backend or exact in queued:
+                continue
+            backend, note = exact, f"float32: {type(backend).__name__}'s {backend.precision()} was rejected"
+            queued.add(backend)
+        first = family_first.get(type(backend))
+        best = search.best()
+        for tile in tiles:
+            trial = Trial(backend, tile)
+            slow = first is not None and best is not None and first.usable and first.fps < FAMILY_WORTH * best.fps
+            if pruned and first is not None and best is not None and slow:
+                search.skip(trial, f"its family's first variant ran at {first.fps:.2f} fps, below "
+                                   f"{FAMILY_WORTH:.0%} of the fastest ({best.fps:.2f} fps)", note)
+                continue
+            if best is not None and not search.affordable([trial], SCREEN_SHARE):
+                search.skip(trial, f"screening budget ({SCREEN_SHARE * search.budget_s:.0f} s) spent", note)
+                continue
+            timing = search.run(trial, note)
+            family_first.setdefault(type(backend), timing)
+            if _precision_rejected(timing, search.tolerance):
+                too_coarse.add((type(backend), backend.precision()))
+                fallbacks = [v for v in precision_variants(backend) if v not in queued]
+                queued.update(fallbacks)
+                queue[i:i] = [(v, f"precision variant after {label(backend)} was rejected for its error")
+                              for v in fallbacks]
+
+
 def _search(search: _Search, candidates: Sequence[Backend] | None, tilesizes: Sequence[Pair | None],
-            device_id: int, confirm: int) -> Timing | None:
-    """Run the staged search; the Timing of the pick (None when nothing could run)."""
+            device_id: int, confirm: int) -> Pick | None:
+    """Run the staged search; the pick (None when nothing could run)."""
     stage1 = list(candidates) if candidates is not None else default_candidates(device_id)
     if not stage1:
         return None
-    whole_frame = None in tilesizes
-    first_tiles = [None] if whole_frame else [tilesizes[0]]
+    first_tiles = [None] if None in tilesizes else [tilesizes[0]]
     # the reference output first; it is also the warm-up: the first node of a process pays for plugin start-up
     search.ensure_reference(stage1[0])
-    family_first: dict[type[Backend], Timing] = {}
-    for backend in stage1:
-        first = family_first.get(type(backend))
-        best = search.best()
-        if candidates is None and first is not None and best is not None and first.fps < FAMILY_WORTH * best.fps:
-            continue  # other num_streams do not make a family this much slower the fastest
-        for tile in first_tiles:
-            timing = search.run(Trial(backend, tile))
-            family_first.setdefault(type(backend), timing)
+    _screen(search, stage1, first_tiles, pruned=candidates is None)
     best = search.best()
     if best is None:
         return None
-    if candidates is None:  # stage 2: the other precision on the best of the two fastest families
-        leaders: dict[str, Timing] = {}
+    if candidates is None:  # stage 2: the other precision on the two fastest families
+        leaders: dict[type[Backend], Timing] = {}
         for t in search.timings:
-            if t.usable and (type(t.trial.backend).__name__ not in leaders
-                             or t.fps > leaders[type(t.trial.backend).__name__].fps):
-                leaders[type(t.trial.backend).__name__] = t
+            cls = type(t.trial.backend)
+            if t.usable and (cls not in leaders or t.fps > leaders[cls].fps):
+                leaders[cls] = t
         for leader in sorted(leaders.values(), key=lambda t: -t.fps)[:2]:
-            if leader.fps < HALF_WORTH * best.fps:
-                continue  # precision does not make a family that much slower the fastest
             other = leader.trial.backend.other_precision()
-            if other is not None:
-                search.run(Trial(other, leader.trial.tilesize))
+            if other is None or any(t.trial.backend == other for t in search.timings):
+                continue
+            trial = Trial(other, leader.trial.tilesize)
+            if leader.fps < HALF_WORTH * best.fps:
+                search.skip(trial, f"its family ran at {leader.fps:.2f} fps, below {HALF_WORTH:.0%} of the fastest",
+                            "other precision of a leading family")
+            elif not search.affordable([trial], SCREEN_SHARE):
+                search.skip(trial, f"screening budget ({SCREEN_SHARE * search.budget_s:.0f} s) spent",
+                            "other precision of a leading family")
+            else:
+                search.run(trial, "other precision of a leading family")
     best = search.best()
     assert best is not None
     for tile in tilesizes:  # stage 3: tiles on the best
         if tile not in first_tiles:
-            search.run(Trial(best.trial.backend, tile))
-    # stage 4: the close leaders again on fresh nodes, in reverse order. Other work on the machine only ever slows
-    # a run down, so each one's best run is its score.
-    ranked = sorted((t for t in search.timings if t.usable), key=lambda t: -t.fps)
-    leaders_trials: list[Trial] = []
-    for t in ranked:
-        if t.trial not in leaders_trials and t.fps >= CLOSE * ranked[0].fps:
-            leaders_trials.append(t.trial)
-    leaders_trials = leaders_trials[:confirm]
-    if len(leaders_trials) < 2:
-        return _prefer_default(search, stage1[0], ranked[0])
-    again = {trial: [t for t in search.timings if t.trial == trial and t.usable] for trial in leaders_trials}
-    for trial in reversed(leaders_trials):  # the reverse order of the first round
-        timing = search.run(trial)
-        if timing.usable:
-            again[trial].append(timing)
-    scored = [(max(x.fps for x in runs), trial) for trial, runs in again.items() if runs]
-    score, trial = max(scored, key=lambda s: s[0])
-    pick = next(t for t in search.timings if t.trial == trial and t.usable and t.fps == score)
-    return _prefer_default(search, stage1[0], pick)
+            trial = Trial(best.trial.backend, tile)
+            if search.affordable([trial], SCREEN_SHARE):
+                search.run(trial, "tiles on the fastest")
+            else:
+                search.skip(trial, f"screening budget ({SCREEN_SHARE * search.budget_s:.0f} s) spent",
+                            "tiles on the fastest")
+    baseline = next((t.trial for t in search.timings if t.usable and t.trial.tilesize in first_tiles), best.trial)
+    _confirm(search, baseline, confirm)
+    return _decide(search, baseline)
 
 
-def _prefer_default(search: _Search, default: Backend, pick: Timing) -> Timing:
-    """``pick``, unless the first candidate (the default a user gets untuned) is within ``KEEP_DEFAULT_MARGIN`` of it.
+def _confirm(search: _Search, baseline: Trial, rounds: int) -> None:
+    """Stage 4: the contenders again, in interleaved rounds (order reversed each round), within the budget."""
+    ranked = rank(search.timings)
+    if not ranked:
+        return
+    top = ranked[0].median_fps
+    contenders = [r.trial for r in ranked if r.median_fps >= CLOSE * top]
+    if baseline not in contenders and any(r.trial == baseline for r in ranked):
+        contenders.append(baseline)
+    if len(contenders) < 2:
+        return
+    for n in range(rounds):
+        order = list(reversed(contenders)) if n % 2 == 0 else contenders
+        if not search.affordable(order):
+            logger.info("autotune: confirmation stopped after %d round(s): time budget (%g s) spent", n,
+                        search.budget_s)
+            return
+        for trial in order:
+            search.run(trial, f"confirmation round {n + 1}")
 
-    Timings on a shared machine swing by several percent: a candidate must be clearly faster than the default to
-    replace it, so tuning never trades the default for a configuration that only won by noise.
-    """
-    runs = [t for t in search.timings if t.usable and t.trial.backend == default and t.trial.tilesize is None]
-    best_default = max(runs, key=lambda t: t.fps, default=None)
-    if best_default is None or best_default.trial == pick.trial:
-        return pick
-    if best_default.fps * (1 + KEEP_DEFAULT_MARGIN) < pick.fps:
-        return pick
-    logger.info("autotune: keeping the default %s (%.2f fps): %s (%.2f fps) is not %d%% faster",
-                label(default), best_default.fps, pick.trial, pick.fps, round(KEEP_DEFAULT_MARGIN * 100))
-    return best_default
+
+def _decide(search: _Search, baseline: Trial) -> Pick | None:
+    """The fastest median, unless it does not beat the baseline by more than the noise."""
+    ranked = rank(search.timings)
+    if not ranked:
+        return None
+    top = ranked[0]
+    base = next((r for r in ranked if r.trial == baseline), None)
+    if base is None or base is top:
+        return Pick(top, "the fastest median" + (" (it is the baseline)" if base is top else ""))
+    margin = math.hypot(top.noise_fps, base.noise_fps)
+    if beats(top, base):
+        return Pick(top, f"beats the baseline {base.trial} ({base.median_fps:.2f} fps) by "
+                         f"{top.median_fps - base.median_fps:.2f} fps, more than the noise ({margin:.2f} fps)")
+    logger.info("autotune: keeping the baseline %s (%.2f fps): %s (%.2f fps) is not faster by more than the noise "
+                "(%.2f fps)", base.trial, base.median_fps, top.trial, top.median_fps, margin)
+    return Pick(base, f"kept the baseline: {top.trial} ({top.median_fps:.2f} fps) is not faster by more than the "
+                      f"noise ({margin:.2f} fps)")
