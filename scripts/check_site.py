@@ -1,10 +1,12 @@
-"""Checks the built docs site as a reader sees it: code lines that would be cut, lists that rendered flat.
+"""Checks the built docs site as a reader sees it: code that would be cut, lists that rendered flat.
 
     python scripts/check_site.py out/site        # make docs runs it after mkdocs build
 
-A code line longer than MAX_CODE characters scrolls sideways (readers miss its end); a Markdown list nested
-with fewer than four spaces renders flat in Python-Markdown (a numbered step's bullets become steps of their
-own). Exits 1 naming each page and line.
+Every page must link docs/stylesheets/extra.css, which wraps long lines in code blocks (an error message or a
+CLI table is read whole, never cut at the edge); code a reader copies (Python, shell, TOML) must also keep its
+lines within MAX_CODE characters, since a wrapped command is hard to read. A Markdown list nested with fewer than
+four spaces renders flat in Python-Markdown (a numbered step's bullets become steps of their own). Exits 1
+naming each page and line.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ def problems(site: Path, docs: Path) -> list[str]:
     found = []
     for page in sorted(site.rglob("*.html")):
         text = page.read_text(encoding="utf-8")
-        for block in re.findall(r"<pre[^>]*><code[^>]*>(.*?)</code></pre>", text, flags=re.S):
+        if "stylesheets/extra.css" not in text:
+            found.append(f"{page.relative_to(site)}: does not link stylesheets/extra.css (long code lines are cut)")
+        copied = r'<div class="language-(?:python|py|sh|bash|console|toml)[^"]*"[^>]*>\s*<pre[^>]*>(.*?)</pre>'
+        for block in re.findall(copied, text, flags=re.S):
             for line in html.unescape(re.sub(r"<[^>]+>", "", block)).splitlines():
                 if len(line) > MAX_CODE:
                     found.append(f"{page.relative_to(site)}: code line of {len(line)} characters: {line[:60]}...")
