@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-import vsinfer.store.artifacts as artifacts
+import vsinfer.store.checks as checks
 from tests.conftest import ModelFactory, need_module
 from vsinfer import Backend
 from vsinfer.store import Store
@@ -38,8 +38,8 @@ def on(machine: Path, monkeypatch: pytest.MonkeyPatch, share: Path | None = None
         monkeypatch.delenv("VSINFER_SHARED_CACHE", raising=False)
     else:
         monkeypatch.setenv("VSINFER_SHARED_CACHE", os.pathsep.join([str(machine.parent / "missing"), str(share)]))
-    monkeypatch.setattr(artifacts, "_shared_checked", {})
-    monkeypatch.setattr(artifacts, "_layer_problems", {})
+    monkeypatch.setattr(checks, "_shared_checked", {})
+    monkeypatch.setattr(checks, "_layer_problems", {})
 
 
 def test_built_on_one_published_found_on_the_other(farm: dict[str, Path], make_model: ModelFactory,

@@ -54,27 +54,33 @@ the store (``vsinfer build --script``).
 from __future__ import annotations
 
 import contextlib
-import errno
 import glob
 import json
 import logging
 import os
-import stat
 import tempfile
 import threading
 import zlib
-from collections.abc import Buffer, Callable, Iterator, Mapping, Sequence
+from collections.abc import Buffer, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import msgspec
 
-from .. import config
 from ..errors import CacheWriteError
+from .checks import (
+    _READ_ONLY,
+    _examine,
+    _layer_problem,
+    _shared_entry,
+    _used,
+    _Verdict,
+    _verify,
+    sidecar_of,
+)
 from .files import (
     _DISK_ERRNOS,
     ENV_VAR,
-    MARKER,
     _disk_error,
     _log_once,
     _share,
@@ -84,11 +90,12 @@ from .files import (
     atomic_write,
     crc32_of,
     expand_path,
-    folder_problem,
     shared_roots,
 )
-from .locks import lock, lock_file, reap_stale_lock
+from .locks import lock, lock_file
+from .recording import Use, _note, recording
 from .records import CommitRecord, Miss, canonical_json, encode, read, read_object
+from .roots import _kind_folder, _make_root, default_root, mark, requested_root, temp_root
 
 __all__ = ["Store", "Use", "canonical_json", "default_root", "identity_name", "mark", "read_record", "recording",
            "requested_root", "sidecar_of", "temp_root"]
@@ -100,119 +107,11 @@ Creator = Callable[[Path], object]
 (whatever else it returns, e.g. ``Path.write_bytes``'s count, is ignored)."""
 
 
-def requested_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """The cache root asked for: argument > ``$VSINFER_CACHE_DIR`` > the settings file > the user cache dir.
-
-    The settings file is ``vsinfer.config``'s (its ``cache_dir``). ``~`` is expanded; an empty argument is refused
-    (ConfigError); an empty variable counts as unset.
-    """
-    if root is not None:
-        return expand_path(root, "cache_dir")
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return expand_path(env, ENV_VAR)
-    configured = config.setting("cache_dir")
-    if configured:
-        return expand_path(configured, "cache_dir (settings file)")
-    return default_root()
-
-
-def default_root() -> Path:
-    """The user cache dir for vsinfer (platformdirs): a folder only vsinfer uses."""
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("vsinfer", appauthor=False))
-
-
-def temp_root() -> Path:
-    """The last-resort root: ``<temp>/vsinfer-<uid>``, a private folder vsinfer creates for this user."""
-    return Path(tempfile.gettempdir()) / f"vsinfer-{os.geteuid() if hasattr(os, 'geteuid') else 'user'}"
-
-
-def mark(root: Path) -> None:
-    """Write the marker that says ``root`` is a vsinfer cache (``files.MARKER``); a failure is only logged."""
-    try:
-        fd = os.open(root / MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    except FileExistsError:
-        return
-    except OSError as exc:
-        logger.debug("cannot mark %s as a vsinfer cache: %s", root, exc)
-        return
-    with os.fdopen(fd, "w") as f:
-        f.write("vsinfer cache: vsinfer created this folder and may delete files in it (vsinfer cache clear)\n")
-
-
-def _make_root(root: Path, *, private: bool) -> str | None:
-    """Create or check the cache root ``root``; the problem (with its fix) when it cannot be trusted, else None.
-
-    A root vsinfer creates gets the marker. ``private`` (the temp fallback): the folder must be made by us now,
-    or already be ours with mode 0700, and never a symbolic link.
-    """
-    try:
-        if not private:
-            root.parent.mkdir(parents=True, exist_ok=True)
-        os.mkdir(root, 0o700 if private else 0o755)
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    else:
-        mark(root)
-        return None
-    try:
-        st = os.lstat(root) if private else os.stat(root)
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    if private:
-        import stat
-
-        uid = os.geteuid() if hasattr(os, "geteuid") else None
-        if not stat.S_ISDIR(st.st_mode) or (uid is not None and (st.st_uid != uid or st.st_mode & 0o077)):
-            return (f"exists and is not a private folder vsinfer made for you (owner uid {st.st_uid}, mode "
-                    f"{st.st_mode & 0o7777:o}): remove it, or set {ENV_VAR}")
-        return None
-    problem = folder_problem(root, st)
-    if problem is None and not os.path.lexists(root / MARKER) and (root == default_root() or _empty(root)):
-        mark(root)  # vsinfer's by its name (an older vsinfer's cache has no marker), or an empty folder made for it
-    return problem
-
-
-def _empty(folder: Path) -> bool:
-    """True when ``folder`` has nothing in it (it holds nothing of the user's that maintenance could touch)."""
-    try:
-        with os.scandir(folder) as it:
-            return next(it, None) is None
-    except OSError:
-        return False
-
-
-def _kind_folder(path: Path) -> str | None:
-    """Create or check ``<root>/<kind>``: a real folder (never a link), trusted like the root; the problem or None."""
-    try:
-        os.mkdir(path, 0o755)
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    try:
-        st = os.lstat(path)
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    import stat
-
-    if stat.S_ISLNK(st.st_mode):
-        return f"is a symbolic link (vsinfer never follows links in its cache; fix: remove the link {path})"
-    return folder_problem(path, st)
-
-
 def identity_name(identity: Mapping[str, Any]) -> str:
     """CRC32 (8 hex digits) of the canonical JSON of ``identity``: the artifact's file stem."""
     return f"{zlib.crc32(canonical_json(identity).encode()):08x}"
 
 
-def sidecar_of(path: Path) -> Path:
-    """The commit record of the artifact ``path``: ``<stem>.json`` beside it."""
-    return path.with_suffix(".json")
 
 
 def read_record(sidecar: Path) -> dict[str, Any] | None:
@@ -222,193 +121,6 @@ def read_record(sidecar: Path) -> dict[str, Any] | None:
     the strict schema (``records.CommitRecord``) instead.
     """
     return read_object(sidecar)
-
-
-# -- checking an artifact against its record -----------------------------------------------------------
-class _Verdict(NamedTuple):
-    state: str
-    """"hit", "unsure" (times or size differ: verify the checksum), "miss" (nothing there), "bad"."""
-    reason: str
-    """Why it is not a hit, for the log."""
-    record: CommitRecord | None
-    """The sidecar's contents."""
-
-
-def _same_file(record: CommitRecord, st: os.stat_result) -> bool:
-    return (record.size == st.st_size and record.mtime_ns == st.st_mtime_ns
-            and record.ctime_ns in (None, st.st_ctime_ns))
-
-
-_SIDECAR_MISS = {
-    "unreadable": "has an unreadable sidecar",
-    "corrupt": "has a corrupt sidecar",
-    "shape": "has a commit record from an older vsinfer or of another shape",
-}
-"""How ``_examine`` words a sidecar that cannot be used, by ``Miss.code``."""
-
-
-def _examine(path: Path, identity: Any) -> _Verdict:
-    """Compare ``path`` with its sidecar without reading the artifact (O(1) in its size).
-
-    On the hit path, plain ``os`` calls on strings: pathlib's objects cost more than the syscalls here.
-    """
-    artifact = os.fspath(path)
-    sidecar = os.path.splitext(artifact)[0] + ".json"  # sidecar_of(path), without building Paths
-    record = read(sidecar, CommitRecord)
-    if isinstance(record, Miss):
-        if record.code != "absent":
-            return _Verdict("bad", f"{_SIDECAR_MISS[record.code]}: it {record.reason}", None)
-        if os.path.exists(artifact):
-            return _Verdict("bad", "has no commit record (sidecar): an interrupted build", None)
-        return _Verdict("miss", "not built yet", None)
-    if record.identity != identity:
-        return _Verdict("bad", "has a sidecar that belongs to another build (CRC32 collision or copied sidecar)",
-                        record)
-    try:
-        st = os.lstat(artifact)  # a link is never followed: whatever it points at is not what was committed
-    except FileNotFoundError:
-        return _Verdict("bad", "is missing although its sidecar is there", record)
-    except OSError as exc:
-        return _Verdict("bad", f"cannot be read ({exc})", record)
-    if not stat.S_ISREG(st.st_mode):
-        return _Verdict("bad", "is not a regular file (a link or another kind of file: never followed)", record)
-    if _same_file(record, st):
-        return _Verdict("hit", "", record)
-    return _Verdict("unsure", f"changed on disk (size {st.st_size}, recorded {record.size})", record)
-
-
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_READ_ONLY = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
-"""Errors that say a folder can be read but not written."""
-
-
-def _used(path: Path) -> None:
-    """After a hit: the sidecar's mtime records the use; a lock file a dead builder left is removed."""
-    artifact = os.fspath(path)
-    with contextlib.suppress(OSError):  # a read-only cache simply keeps the old time
-        os.utime(os.path.splitext(artifact)[0] + ".json")
-    reap_stale_lock(Path(artifact + ".lock"))
-
-
-def _verify(path: Path, verdict: _Verdict) -> tuple[_Verdict, os.stat_result | None]:
-    """Settle an "unsure" verdict by the checksum: the same bytes are a hit."""
-    record = verdict.record
-    assert record is not None
-    try:
-        with os.fdopen(os.open(path, os.O_RDONLY | _NOFOLLOW), "rb") as f:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                return _Verdict("bad", "is not a regular file", record), None
-            crc = crc32_of(f) if st.st_size == record.size else None
-    except OSError as exc:
-        return _Verdict("bad", f"cannot be read ({exc})", record), None
-    if crc is None:
-        return _Verdict("bad", f"is {st.st_size} bytes, its record says {record.size}", record), st
-    if crc != record.crc32:
-        return _Verdict("bad", f"has other content than it was committed with (crc32 {crc:08x}, recorded "
-                               f"{record.crc32:08x})", record), st
-    return _Verdict("hit", "", record), st
-
-
-# -- read-only shared layers (a render farm's share) -------------------------------------------------------
-_shared_checked: dict[tuple[Any, ...], bool] = {}
-"""Shared files verified in this process, by (path, size, mtime_ns, ctime_ns, inode, device, recorded crc32)."""
-_layer_problems: dict[str, str | None] = {}
-_shared_lock = threading.Lock()
-
-
-def _layer_problem(folder: Path, *, kind: bool = False) -> str | None:
-    """Why a shared layer (or, ``kind``, one of its kind folders) is not used, checked once per process; None if usable.
-
-    The layer itself may be a symbolic link (to a mount); a kind folder inside it may not.
-    """
-    key = os.fspath(folder)
-    with _shared_lock:
-        if key in _layer_problems:
-            return _layer_problems[key]
-    try:
-        st = os.lstat(folder)
-        if stat.S_ISLNK(st.st_mode) and kind:
-            problem: str | None = "is a symbolic link (never followed inside a cache)"
-        else:
-            problem = folder_problem(folder, os.stat(folder), shared=True)
-    except FileNotFoundError:
-        problem = "is not there"
-    except OSError as exc:
-        problem = exc.strerror or str(exc)
-    if problem is not None and problem != "is not there":
-        _log_once(logging.WARNING, ("layer", key, problem), "shared cache %s %s; not used", folder, problem)
-    if problem != "is not there":  # a layer that appears later (mounted, published to) is used then
-        with _shared_lock:
-            _layer_problems[key] = problem
-    return problem
-
-
-def _shared_entry(path: Path, identity: Any) -> bool:
-    """True when the shared artifact ``path`` is committed for ``identity`` and its bytes match the record.
-
-    The size and CRC32 are verified on first use in this process (and again whenever the file changes); a damaged
-    or foreign entry is logged once and skipped, never served.
-    """
-    verdict = _examine(path, identity)
-    if verdict.state == "miss":
-        return False
-    if verdict.state != "bad":
-        record = verdict.record
-        assert record is not None
-        try:
-            st = os.lstat(path)
-        except OSError:
-            return False
-        key = (os.fspath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, record.crc32)
-        with _shared_lock:
-            known = _shared_checked.get(key)
-        if known is None:
-            verdict, _ = _verify(path, verdict)
-            known = verdict.state == "hit"
-            with _shared_lock:
-                _shared_checked[key] = known
-        if known:
-            return True
-    _log_once(logging.WARNING, ("shared", os.fspath(path), verdict.reason), "shared cache entry %s %s; skipped "
-              "(it is never served)", path, verdict.reason or "does not match its record")
-    return False
-
-
-# -- recording what a run uses (vsinfer build --script) ---------------------------------------------------------
-class Use(NamedTuple):
-    """An artifact a lookup or build returned while ``recording()`` was active."""
-
-    kind: str
-    """Its kind (folder)."""
-    path: Path
-    """The artifact."""
-    how: str
-    """"built", "found" (in the local cache) or "shared" (in a shared layer)."""
-
-
-_recorders: list[list[Use]] = []
-_recorders_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def recording() -> Iterator[list[Use]]:
-    """Collect every artifact the store returns inside the block (in order, each path once)."""
-    uses: list[Use] = []
-    with _recorders_lock:
-        _recorders.append(uses)
-    try:
-        yield uses
-    finally:
-        with _recorders_lock:
-            _recorders.remove(uses)
-
-
-def _note(kind: str, path: Path, how: str) -> None:
-    with _recorders_lock:
-        for uses in _recorders:
-            if all(u.path != path for u in uses):
-                uses.append(Use(kind, path, how))
 
 
 class Store:

@@ -35,9 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .artifacts import Store, _empty, default_root, mark
+from .artifacts import Store
 from .files import MARKER, _log_once, folder_problem
 from .records import read_object
+from .roots import _empty, default_root, mark
 
 __all__ = ["Entry", "Kind", "check_kinds", "declare", "known_kinds", "root_problem", "scan"]
 
