@@ -23,6 +23,7 @@ __all__ = [
     "NoBackendError",
     "PluginError",
     "PluginNotFoundError",
+    "RenderError",
     "TilingError",
     "UnknownArgumentError",
     "UnsupportedOptionError",
@@ -162,6 +163,14 @@ class MissingProgramError(BackendUnavailable, RuntimeError):
         self.program = program
         """The executable that was looked for, e.g. ``migraphx-driver``."""
         super().__init__(f"{purpose} needs the program {program}, which was not found: {how}")
+
+
+class RenderError(VsinferError, RuntimeError):
+    """``vsinfer render`` could not finish.
+
+    A chunk failed after its retries, a tool (vspipe, ffmpeg) refused, or the joined file does not hold the frames
+    it should. Finished chunks are kept for the next run.
+    """
 
 
 class ArgumentError(InvalidValueError):

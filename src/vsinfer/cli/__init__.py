@@ -1,4 +1,4 @@
-"""The ``vsinfer`` command (also ``python -m vsinfer``): info, build, cache, bench, tune, fp16-check.
+"""The ``vsinfer`` command (also ``python -m vsinfer``): info, build, cache, bench, tune, fp16-check, render.
 
 Results go to stdout (tables for people, ``--json`` for programs); logs, progress bars and errors go to
 stderr. A vsinfer error prints its message and exits with status 1, without a traceback; a command-line
@@ -21,6 +21,7 @@ from .cache import cache_clear, cache_list, cache_prune, cache_publish, cache_ve
 from .common import UsageError, err, parse_size_pair
 from .info import cmd_info, info
 from .measure import cmd_bench, cmd_fp16_check, cmd_tune
+from .render import cmd_render
 
 __all__ = ["UsageError", "build_app", "info", "main", "parse_size_pair"]
 
@@ -65,6 +66,7 @@ def build_app(log: _Logging | None = None) -> App:
     app.command(cmd_bench, name="bench")
     app.command(cmd_tune, name="tune")
     app.command(cmd_fp16_check, name="fp16-check")
+    app.command(cmd_render, name="render")
     cache = App(name="cache", help="List, verify, clear and prune the cache (engines, converted models, decisions).",
                 result_action="return_value")
     cache.command(cache_list, name="list")

@@ -1,0 +1,103 @@
+"""One chunk on one worker: ``vspipe -s START -e END`` into the chunk's writer, checked, then renamed into place.
+
+This runs inside a Ray worker process (it does not import ray). The chunk file appears only complete: the writer
+writes a part file of this attempt, which is renamed once its frame count is right. A failure raises, and Ray
+retries the task; a killed worker takes its vspipe and encoder with it (Linux: the parent-death signal).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import VsinferError
+from .manifest import crc32_file
+from .media import count_frames, encoder_command, find_program, tail
+from .plan import Chunk
+
+__all__ = ["ChunkDone", "run_chunk"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChunkDone:
+    """What a worker reports for a finished chunk."""
+
+    index: int
+    file: str
+    """The chunk's file name in the chunk folder."""
+    frames: int
+    size: int
+    crc32: int
+    node: str
+    """``host:pid`` of the worker process."""
+    seconds: float
+    attempts: int
+    """How many times the chunk was started (1 when the first try finished it)."""
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: be killed when the worker process dies (Linux); elsewhere nothing."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _attempt(folder: Path, chunk: Chunk) -> int:
+    """Count this start in the chunk's attempt log (one line per start); the number of this attempt."""
+    log = folder / f"{chunk.name}.attempts"
+    with open(log, "a", encoding="utf-8") as f:
+        f.write(f"{socket.gethostname()}:{os.getpid()} {time.time():.3f}\n")
+    return len(log.read_text(encoding="utf-8").splitlines())
+
+
+def run_chunk(script: str, folder: str, chunk: Chunk, recipe: str, suffix: str) -> ChunkDone:
+    """Render ``chunk`` of ``script`` into ``folder/<chunk.name><suffix>``; raise VsinferError when it fails."""
+    started = time.perf_counter()
+    where = Path(folder)
+    attempts = _attempt(where, chunk)
+    final = where / f"{chunk.name}{suffix}"
+    part = where / f"{chunk.name}.part-{uuid.uuid4().hex[:8]}{suffix}"
+    encoder = encoder_command(recipe, part)
+    vspipe = [find_program("vspipe"), "-c", "y4m", "-s", str(chunk.start), "-e", str(chunk.end), script,
+              "-" if encoder else str(part)]
+    try:
+        with tempfile.TemporaryFile() as vs_err, tempfile.TemporaryFile() as enc_err:
+            source = subprocess.Popen(vspipe, stdout=subprocess.PIPE if encoder else subprocess.DEVNULL,
+                                      stderr=vs_err, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+            sink = None
+            if encoder is not None:
+                sink = subprocess.Popen(encoder, stdin=source.stdout, stdout=subprocess.DEVNULL, stderr=enc_err,
+                                        preexec_fn=_die_with_parent)
+                assert source.stdout is not None
+                source.stdout.close()  # the encoder holds the pipe; vspipe sees a broken pipe if it exits
+            rc_source = source.wait()
+            rc_sink = sink.wait() if sink is not None else 0
+            if rc_source != 0 or rc_sink != 0:
+                vs_err.seek(0)
+                enc_err.seek(0)
+                raise VsinferError(
+                    f"render: {chunk.name} (frames {chunk.start}-{chunk.end}) failed on "
+                    f"{socket.gethostname()}: vspipe exit {rc_source}, writer exit {rc_sink}; "
+                    f"vspipe said: {tail(vs_err.read(), 1500)!r}; writer said: {tail(enc_err.read(), 500)!r}")
+        frames = count_frames(part)
+        if frames != chunk.frames:
+            raise VsinferError(f"render: {chunk.name} holds {frames} frames, expected {chunk.frames} "
+                               f"(frames {chunk.start}-{chunk.end})")
+        size, crc = part.stat().st_size, crc32_file(part)
+        os.replace(part, final)
+    finally:
+        part.unlink(missing_ok=True)
+    return ChunkDone(index=chunk.index, file=final.name, frames=frames, size=size, crc32=crc,
+                     node=f"{socket.gethostname()}:{os.getpid()}", seconds=time.perf_counter() - started,
+                     attempts=attempts)

@@ -1,0 +1,175 @@
+"""``vsinfer render`` on a real local Ray instance (two workers): exact output, retries, resume, no worker builds."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.render.conftest import decoded, reference, write_script
+from vsinfer.errors import VsinferError
+from vsinfer.render import RenderResult, render
+
+pytestmark = pytest.mark.slow
+
+FFMPEG_AS_ENCODER = "ffmpeg -nostdin -v error -f yuv4mpegpipe -i - -c:v ffv1 -f matroska {out}"
+
+
+def snapshot(root: Path) -> dict[str, int]:
+    """Every cache file with its modification time: a build or a rewrite changes it."""
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("kind", ["mkv", "y4m", "encode"])
+def test_four_chunks_equal_one_vspipe_run(kind: str, cluster: Path, tmp_path: Path, isolated_cache: Path) -> None:
+    script = write_script(tmp_path)
+    out = tmp_path / ("out.y4m" if kind == "y4m" else "out.mkv")
+    assert not snapshot(isolated_cache)  # an empty cache: what is there after the prebuild, the prebuild made
+    seen: dict[str, dict[str, int]] = {}
+    result = render(script, out, chunks=4, workers=2, encode=FFMPEG_AS_ENCODER if kind == "encode" else None,
+                    on_start=lambda total, done: seen.setdefault("before chunks", snapshot(isolated_cache)))
+    assert isinstance(result, RenderResult) and result.frames == 60 and result.rendered == (0, 1, 2, 3)
+    assert [(c.start, c.end) for c in result.chunks] == [(0, 14), (15, 29), (30, 44), (45, 59)]
+    assert all(c.attempts == 1 and c.seconds > 0 and ":" in c.node for c in result.chunks)
+    # the build spy: the prebuild wrote the fp16 analysis and the model memo; no chunk added or rewrote a file
+    assert any(name.startswith("fp16/") for name in seen["before chunks"]), seen
+    assert snapshot(isolated_cache) == seen["before chunks"]
+    want = reference(script)
+    got = out.read_bytes() if kind == "y4m" else decoded(out)
+    if kind == "y4m":
+        exe = shutil.which("vspipe")
+        assert exe is not None
+        want = subprocess.run([exe, "-c", "y4m", str(script), "-"], capture_output=True, check=True).stdout
+    assert len(got) == len(want) and got == want
+    # nothing left beside the output
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([script.name, out.name])
+
+
+@pytest.mark.parametrize("victim", ["vspipe", "worker"])
+def test_a_chunk_killed_midway_is_retried(victim: str, cluster: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "kill-once"
+    marker.touch()
+    script = write_script(tmp_path, kill=(str(marker), 37, victim))  # in chunk 2 (frames 30-44)
+    out = tmp_path / "out.mkv"
+    result = render(script, out, chunks=4, workers=2, max_retries=2)
+    assert not marker.exists()  # the kill happened
+    assert result.chunks[2].attempts == 2
+    assert [c.attempts for i, c in enumerate(result.chunks) if i != 2] == [1, 1, 1]
+    assert decoded(out) == reference(script)
+
+
+def test_a_rerun_renders_only_the_missing_chunks(cluster: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "fail"
+    marker.touch()
+    script = write_script(tmp_path, fail=(str(marker), 50))  # chunk 3 (frames 45-59) fails while marker exists
+    out = tmp_path / "out.mkv"
+    with pytest.raises(VsinferError, match=r"(?s)1 chunk\(s\) failed.*chunk-0003.*test fault at frame 50"):
+        render(script, out, chunks=4, workers=2, max_retries=1)
+    assert not out.exists()  # partial work is never joined
+    chunk_dir = tmp_path / "out.mkv.chunks"
+    assert sorted(p.name for p in chunk_dir.glob("chunk-*.mkv")) == [f"chunk-000{i}.mkv" for i in range(3)]
+    assert (tmp_path / "out.mkv.render.json").is_file()
+    assert (chunk_dir / "chunk-0003.attempts").read_text().count("\n") == 2  # Ray retried it once
+
+    marker.unlink()
+    damaged = chunk_dir / "chunk-0001.mkv"
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(data)
+    result = render(script, out, chunks=4, workers=2)
+    assert result.rendered == (1, 3)  # the damaged chunk (CRC32) and the failed one; 0 and 2 reused
+    assert [c.reused for c in result.chunks] == [True, False, True, False]
+    assert decoded(out) == reference(script)
+
+
+def test_a_rerun_of_a_changed_script_starts_over(cluster: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "fail"
+    marker.touch()
+    script = write_script(tmp_path, fail=(str(marker), 50))
+    out = tmp_path / "out.mkv"
+    with pytest.raises(VsinferError, match="chunk-0003"):
+        render(script, out, chunks=4, workers=2, max_retries=0)
+    script = write_script(tmp_path)  # another script at the same path: its chunks must not be reused
+    result = render(script, out, chunks=4, workers=2)
+    assert result.rendered == (0, 1, 2, 3)
+    assert decoded(out) == reference(script)
+
+
+RUNNER = """
+import sys
+from vsinfer.cli import build_app, main
+try:
+    build_app()["render"]
+except KeyError:  # the command is not registered in vsinfer.cli yet: the same function under cyclopts
+    from cyclopts import App
+    from vsinfer.cli.render import cmd_render
+    app = App(result_action="return_value")
+    app.command(cmd_render, name="render")
+    try:
+        sys.exit(app(sys.argv[1:], exit_on_error=False))
+    except KeyboardInterrupt:
+        sys.exit(130)
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def running_with(text: str) -> list[int]:
+    """Processes whose command line mentions ``text`` (vspipe of a chunk names the script)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and text in (proc / "cmdline").read_bytes().decode("utf-8", "replace"):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_ctrl_c_stops_the_work_and_a_rerun_renders_the_rest(cluster: Path, tmp_path: Path) -> None:
+    import json
+    import os
+    import signal
+    import sys
+    import time
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc to find leftover vspipe processes (Linux)")
+    script = write_script(tmp_path)
+    out = tmp_path / "out.mkv"
+    manifest = tmp_path / "out.mkv.render.json"
+    env = os.environ | {"RENDER_TEST_SLEEP": "0.25"}  # about 4 s of frames per chunk: room to interrupt
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER, "render", str(script), "-o", str(out), "--chunks", "4",
+                             "--workers", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        done: dict[str, object] = {}
+        while not done and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            try:
+                done = json.loads(manifest.read_bytes())["done"]
+            except (OSError, ValueError, KeyError):
+                done = {}
+        assert done, f"no chunk finished: {proc.stderr.read().decode()[-2000:] if proc.poll() is not None else ''}"
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    said = "\n".join(line[:300] for line in stderr.decode().splitlines() if "onnxruntime" not in line)
+    assert proc.returncode == 130, said[:3000]
+    assert "interrupted" in stderr.decode()
+    assert not out.exists()
+    for _ in range(50):  # the workers die with the cluster; their vspipe follows (parent-death signal)
+        if not running_with(str(script)):
+            break
+        time.sleep(0.2)
+    assert not running_with(str(script))  # no vspipe of ours left running
+    assert not list((tmp_path / "out.mkv.chunks").glob("*.part*"))  # partial files are gone
+    kept = sorted(int(i) for i in json.loads(manifest.read_bytes())["done"])
+    assert 1 <= len(kept) < 4
+
+    result = render(script, out, chunks=4, workers=2)
+    assert result.rendered == tuple(i for i in range(4) if i not in kept)
+    assert decoded(out) == reference(script)
