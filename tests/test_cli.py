@@ -80,7 +80,10 @@ def test_cache_list_json_and_table(capsys: pytest.CaptureFixture[str], store: St
     only_onnx = run_json(capsys, "cache", "list", "--kind", "onnx")
     assert [e["kind"] for e in only_onnx["entries"]] == ["onnx"]
     code, out, _ = run(capsys, "cache", "list")
-    assert code == 0 and engine.name in out and "m1.onnx" in out and "TensorRT-RTX 1.7.1" in out
+    assert code == 0 and engine.name in out and "m1.onnx" in out and "TensorRT-RTX" not in out  # the narrow view
+    assert all(len(line) <= 80 for line in out.splitlines()[1:])  # readable at 80 columns
+    code, out, _ = run(capsys, "cache", "list", "--wide")
+    assert code == 0 and "TensorRT-RTX 1.7.1" in out and "dev" in out
 
 
 def test_cache_verify_reports_then_fixes(capsys: pytest.CaptureFixture[str], store: Store) -> None:
@@ -237,3 +240,17 @@ def test_fp16_check(capsys: pytest.CaptureFixture[str], make_model: ModelFactory
     assert isinstance(run_json(capsys, "fp16-check", str(model), "--clip", str(script)), dict)
     code, out, _ = run(capsys, "fp16-check", str(model))
     assert code == 0 and out.strip()
+
+
+def test_cache_list_counts_the_facts_and_lists_them_with_all(capsys: pytest.CaptureFixture[str], store: Store,
+                                                             make_model: ModelFactory) -> None:
+    from vsinfer.model import model_info
+
+    model_info(make_model(3, 3))  # a model memo: a fact vsinfer keeps for itself
+    put(store, "trt", ".engine", 1)
+    code, out, _ = run(capsys, "cache", "list")
+    rows = out.splitlines()[2:-1]
+    assert code == 0 and not any(r.split()[0] == "models" for r in rows) and "not shown (--all lists them)" in out
+    code, out, _ = run(capsys, "cache", "list", "--all")
+    rows = out.splitlines()[2:-1]
+    assert code == 0 and any(r.split()[0] == "models" for r in rows) and "not shown" not in out

@@ -79,7 +79,7 @@ constant index, Expand before a broadcasting op): left to the probe to judge."""
 REWRITTEN_OPS = frozenset({"Identity"})
 """Op types vsinfer removes before the plugin sees the model (``vsinfer.conversion.without_identity``)."""
 
-PROBE_KIND = Kind("ncnn_probe", "records")
+PROBE_KIND = Kind("ncnn_probe", "records", facts=True)
 """The store folder of the probe's verdicts."""
 
 PROBE_VERSION = 2

@@ -47,22 +47,29 @@ def _entry_row(entry: Entry, now: float) -> list[str]:
                                entry.device, human_size(entry.size), ago(entry.last_use, now))]
 
 
-def cache_list(*, kind: list[str] | None = None, json: Json = False) -> int:
-    """List what the cache holds: model, precision, shapes, runtime, device, size and last use of each entry.
+def cache_list(*, kind: list[str] | None = None, all: Annotated[bool, Parameter(negative="")] = False,
+               wide: Annotated[bool, Parameter(negative="")] = False, json: Json = False) -> int:
+    """List what the cache holds: each engine, program, converted model and decision with its model, size and age.
+
+    The facts vsinfer keeps for itself (model memos, fp16 analyses) are counted on the last line; ``--all`` lists
+    them too. ``--wide`` adds the shapes, runtime and device columns (they need about 150 columns).
 
     Args:
         kind: Only these kinds (trt, onnx, migx, ov, models, tune, fp16); repeat or comma-separate.
-        json: Machine-readable output.
+        all: Also list the model memos and fp16 analyses.
+        wide: Also show shapes, runtime and device.
+        json: Machine-readable output (every entry, every field).
 
     """
     from rich.table import Table
 
     from ..store import Store
-    from ..store.inventory import scan
+    from ..store.inventory import is_facts, scan
     from ..store.maintenance import human_size, totals
 
     store = Store()
-    entries = scan(store, _kinds(kind))
+    chosen = _kinds(kind)
+    entries = scan(store, chosen)
     entries.sort(key=lambda e: e.last_use, reverse=True)
     if json:
         emit_json({"root": str(store.requested), "entries": [e.to_json() for e in entries],
@@ -72,14 +79,22 @@ def cache_list(*, kind: list[str] | None = None, json: Json = False) -> int:
     if not entries:
         console.print(f"the cache at {shown(store.requested)} is empty")
         return 0
+    listed = entries if all or kind else [e for e in entries if not is_facts(e.kind)]
+    hidden = len(entries) - len(listed)
     now = time.time()
-    table = Table("kind", "file", "model", "precision", "shapes", "runtime", "device", "size", "last use",
-                  title=f"vsinfer cache: {shown(store.requested)}", title_justify="left", box=None)
-    for entry in entries:
-        table.add_row(*_entry_row(entry, now))
+    columns = ["kind", "file", "model", "precision", *(["shapes", "runtime", "device"] if wide else []), "size",
+               "last use"]
+    table = Table(*columns, title=f"vsinfer cache: {shown(store.requested)}", title_justify="left", box=None)
+    table.columns[1].overflow = "ellipsis"
+    table.columns[1].max_width = None if wide else 24
+    table.columns[2].max_width = None if wide else 18
+    for entry in listed:
+        row = _entry_row(entry, now)
+        table.add_row(*(row if wide else [*row[:4], *row[7:]]))
     console.print(table)
     by_kind = ", ".join(f"{k} {human_size(v)}" for k, v in sorted(totals(entries).items()))
-    console.print(f"{len(entries)} entries, {human_size(sum(e.size for e in entries))} ({by_kind})")
+    more = f"; {hidden} records vsinfer keeps for itself not shown (--all lists them)" if hidden else ""
+    console.print(f"{len(entries)} entries, {human_size(sum(e.size for e in entries))} ({by_kind}){more}")
     return 0
 
 

@@ -40,7 +40,7 @@ from .files import MARKER, _log_once, folder_problem
 from .records import read_object
 from .roots import _empty, default_root, mark
 
-__all__ = ["Entry", "Kind", "check_kinds", "declare", "known_kinds", "root_problem", "scan"]
+__all__ = ["Entry", "Kind", "check_kinds", "declare", "is_facts", "known_kinds", "root_problem", "scan"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +58,16 @@ class Kind:
     Records: always ``.json``."""
     role: str = ""
     """Foreign: what its files are, for ``vsinfer cache list``."""
+    facts: bool = False
+    """Records vsinfer keeps for itself (memos, analyses, probe verdicts), not what a user built or chose:
+    ``vsinfer cache list`` counts them and lists them with ``--all``."""
 
 
 _kinds: dict[str, Kind] = {k.name: k for k in (
     Kind("onnx", "artifacts", (".onnx",)),  # converted models (vsinfer.conversion)
-    Kind("models", "records"),  # the model memo
+    Kind("models", "records", facts=True),  # the model memo
     Kind("tune", "records"),  # autotune decisions
-    Kind("fp16", "records"),  # fp16 analyses
+    Kind("fp16", "records", facts=True),  # fp16 analyses
 )}
 
 
@@ -72,6 +75,12 @@ def declare(*kinds: Kind) -> None:
     """Add the kinds a backend family keeps in the store (each family declares its own; see ``vsinfer.backends``)."""
     for kind in kinds:
         _kinds[kind.name] = kind
+
+
+def is_facts(kind: str) -> bool:
+    """Whether ``kind`` holds facts vsinfer keeps for itself (``Kind.facts``)."""
+    found = _kinds.get(kind)
+    return found is not None and found.facts
 
 
 def known_kinds() -> tuple[str, ...]:
