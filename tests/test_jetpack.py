@@ -318,3 +318,16 @@ def test_dataclass_replace_on_every_family() -> None:
         assert isinstance(backend, getattr(Peer, name)) and isinstance(backend, peer_base.Backend)
         again = dataclasses.replace(backend, num_streams=2)
         assert again.vsinfer_backend == dataclasses.replace(backend.vsinfer_backend, num_streams=2)
+
+
+def test_the_jetpack_extra_runs_vsscales_model_download_cli() -> None:
+    """vs-jetpack's helpers tell users to run `vsscale onnx download`: [jetpack] installs what it imports."""
+    import shutil
+    import subprocess
+
+    vsscale = shutil.which("vsscale")
+    assert vsscale is not None, "vsjetpack's vsscale command is not on PATH (pip install 'vsinfer[jetpack]')"
+    proc = subprocess.run([vsscale, "onnx", "download", "--help"], capture_output=True, text=True, timeout=120,
+                          check=False)  # --help only: nothing is downloaded
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Download ONNX models" in proc.stdout

@@ -199,4 +199,4 @@ def test_parse_size_rejects(text: str) -> None:
 
 
 def test_human_size() -> None:
-    assert human_size(512) == "512 B" and human_size(3 << 20) == "3.0 MiB"
+    assert human_size(512) == "512 Bytes" and human_size(3 << 20) == "3.0 MiB"

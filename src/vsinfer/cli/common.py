@@ -78,12 +78,11 @@ def emit_json(data: Any) -> None:
 
 
 def ago(timestamp: float, now: float) -> str:
-    """"3 h ago": how long before ``now`` ``timestamp`` was."""
+    """"3 hours ago": how long before ``now`` ``timestamp`` was (humanize), "just now" within a minute."""
+    import humanize
+
     seconds = max(0.0, now - timestamp)
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f} {unit} ago"
-    return "just now"
+    return "just now" if seconds < 60 else f"{humanize.naturaldelta(seconds)} ago"
 
 
 DEMO = "demo"

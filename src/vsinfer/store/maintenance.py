@@ -291,12 +291,10 @@ def parse_size(text: str) -> int:
 
 
 def human_size(size: float) -> str:
-    """Bytes as ``1.2 GiB``."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(size) < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
+    """Bytes as ``1.2 GiB`` (humanize's binary units)."""
+    import humanize
+
+    return str(humanize.naturalsize(size, binary=True, format="%.1f"))
 
 
 def totals(entries: Sequence[Entry]) -> dict[str, int]:
