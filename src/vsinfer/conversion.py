@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 
     from .model import ModelInfo
 
-__all__ = ["check_block_list", "convert_model", "split_block_list", "without_identity"]
+__all__ = [
+    "check_block_list", "convert_model", "inline_external_data", "single_output", "split_block_list",
+    "without_identity",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -367,3 +370,60 @@ def _follow(gone: dict[str, str], name: str) -> str:
         seen.add(name)
         name = gone[name]
     return name
+
+
+def inline_external_data(model: ModelInfo, store: Store) -> Path:
+    """A single-file copy of ``model`` with its external data inside, kept in the store.
+
+    core.ort and core.ov read the ``.onnx`` bytes alone, so a model whose weights live in ``.data`` files beside it
+    cannot run there as it is; the copy's identity is the source's content (its digest covers the external files).
+    """
+    import onnx
+
+    identity = {"source_crc32": model.checksum, "rewrite": "inline_external_data", "v": 1}
+
+    def create(tmp: Path) -> bytes:
+        proto = onnx.load(model.path, load_external_data=True)
+        for tensor in proto.graph.initializer:
+            tensor.ClearField("data_location")
+            del tensor.external_data[:]
+        data: bytes = proto.SerializeToString()
+        return data
+
+    meta = {"model": Path(model.path).name, "source_crc32": model.checksum, "kind": "model with its data inline"}
+    return store.get_or_create("onnx", ".onnx", identity, create, prefix=f"{model.checksum:08x}-inline", meta=meta)
+
+
+def single_output(model: ModelInfo, output: str, store: Store) -> Path:
+    """A copy of ``model`` that computes only its output ``output`` (nodes only the others need are dropped)."""
+    import onnx
+
+    identity = {"source_crc32": model.checksum, "rewrite": "single_output", "output": output, "v": 1}
+
+    def create(tmp: Path) -> bytes:
+        proto = onnx.load(model.path)
+        graph = proto.graph
+        needed = {output}
+        kept = []
+        for node in reversed(graph.node):  # graph order is topological: walk back from the output
+            if any(o in needed for o in node.output):
+                kept.append(node)
+                needed.update(i for i in node.input if i)
+                for attr in node.attribute:  # names a subgraph reads from the outer scope
+                    for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                        needed.update(i for n in sub.node for i in n.input if i)
+        keep_outputs = [o for o in graph.output if o.name == output]
+        del graph.output[:]
+        graph.output.extend(keep_outputs)
+        nodes = list(reversed(kept))
+        del graph.node[:]
+        graph.node.extend(nodes)
+        inits = [t for t in graph.initializer if t.name in needed]
+        del graph.initializer[:]
+        graph.initializer.extend(inits)
+        onnx.checker.check_model(proto)
+        data: bytes = proto.SerializeToString()
+        return data
+
+    meta = {"model": Path(model.path).name, "source_crc32": model.checksum, "kind": f"model with output {output!r}"}
+    return store.get_or_create("onnx", ".onnx", identity, create, prefix=f"{model.checksum:08x}-output", meta=meta)

@@ -30,11 +30,6 @@ PICTURES_ON_NCNN = {"artcnn_gray", "compact", "compact_dynamo", "drunet", "esrga
 """Zoo models core.ncnn renders right: a refusal of one of them is a regression."""
 
 KNOWN_GAPS = {
-    **{("compact_extdata", b): "external data: core.ort / core.ov read the .onnx bytes alone; vsinfer should "
-       "inline the data in a cached copy (validation or Backend.prepare_network, not in this issue's files)"
-       for b in IN_PROCESS},
-    **{("fbcnn", b): "two outputs: core.ort / core.ov say 'graph must has a single output' (a PluginError); needs "
-       "output= (issue 15 item 5, backends/base.py + validation)" for b in IN_PROCESS},
     ("compact_int8", "ORT_CPU_fp16"): "ORT_CPU(fp16=True) lets core.ort convert the Q/DQ model itself (fp16 "
     "DequantizeLinear scales, invalid in opset 13); backends/ort.py should convert it with vsinfer.conversion",
 }

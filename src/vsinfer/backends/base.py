@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
 
 from .. import plugins, tiling, validation
+from ..conversion import inline_external_data, single_output
 from ..errors import BackendUnavailable, ClipError, ConfigError, ModelError, NoBackendError, PluginError
 from ..model import FLOAT16, ModelInfo, TensorInfo, model_info
 from ..plugins import get_plugin, select_args
+from ..store import Store
 from .devices import device_tuple, join_frames, split_frames, weight_tuple
 from .fields import check_types, require
 from .guard import Kept, apply_guard
@@ -188,6 +190,7 @@ class Backend(metaclass=_Families):
         tiles: int | tuple[int, int] | None = None,
         multiple: int | None = None,
         fallback: Backend | Sequence[Backend] | None = None,
+        output: str | int | None = None,
         **kwargs: Any,
     ) -> vs.VideoNode: ...
 
@@ -204,6 +207,7 @@ class Backend(metaclass=_Families):
         tiles: int | tuple[int, int] | None = None,
         multiple: int | None = None,
         fallback: Backend | Sequence[Backend] | None = None,
+        output: str | int | None = None,
         **kwargs: Any,
     ) -> list[vs.VideoNode]: ...
 
@@ -219,6 +223,7 @@ class Backend(metaclass=_Families):
         tiles: int | tuple[int, int] | None = None,
         multiple: int | None = None,
         fallback: Backend | Sequence[Backend] | None = None,
+        output: str | int | None = None,
         **kwargs: Any,
     ) -> vs.VideoNode | list[vs.VideoNode]:
         """Run the ONNX model at ``network_path`` on ``clips``.
@@ -233,6 +238,8 @@ class Backend(metaclass=_Families):
             tiles: Split the frame into this many tiles (int or (nx, ny)) instead of giving ``tilesize``.
             multiple: Pad the frame (and tiles) to a multiple of this by edge replication; the output is cropped
                 back using the model's scale factor.
+            output: The model output to run (a name or an index) when the model has several; unset, a model with
+                one image output beside smaller ones (FBCNN's quality factor) runs on that image.
             fallback: Backends tried in order when this one cannot be used on this machine (plugin missing, engine
                 build failed, device or driver missing); each fallback is logged as a warning. A configuration or
                 model error (a ConfigError, ModelError, ClipError, TilingError, a forwarded argument no plugin of
@@ -250,7 +257,7 @@ class Backend(metaclass=_Families):
         where = type(self).__name__
         nodes = validation.clip_list(clips, where)
         path = validation.model_path(network_path, where)
-        model = model_info(path)
+        model = _readable(model_info(path), output, where)
         tensor = validation.image_input(model, where)
         _check_channels(model, tensor, sum(n.format.num_planes for n in nodes), where)
         validation.explain_inputs(nodes, tensor.channels, where)
@@ -427,6 +434,17 @@ def variants(cls: type[Backend], values: Iterable[Mapping[str, Any]]) -> list[Ba
         if backend not in out:
             out.append(backend)
     return out
+
+
+def _readable(model: ModelInfo, output: str | int | None, where: str) -> ModelInfo:
+    """The model as the plugins can read it: its external data inline, one output (cached copies in the store)."""
+    store = Store()
+    if model.external:
+        model = model_info(inline_external_data(model, store))
+    chosen = validation.choose_output(model, output, where)
+    if chosen is not None:
+        model = model_info(single_output(model, chosen, store))
+    return model
 
 
 def _check_channels(model: ModelInfo, tensor: TensorInfo, channels: int, where: str) -> None:

@@ -2,7 +2,7 @@
 
 from .colour import RGB_HINT, explain_inputs, label_outputs
 from .devices import check_device_index, id_range
-from .inputs import check_output, clip_list, image_input, is_nhwc, model_path
+from .inputs import check_output, choose_output, clip_list, image_input, is_nhwc, model_path
 from .kwargs import MAX_NUM_STREAMS, check_kwargs
 from .values import Shown, describe
 
@@ -13,6 +13,7 @@ __all__ = [
     "check_device_index",
     "check_kwargs",
     "check_output",
+    "choose_output",
     "clip_list",
     "describe",
     "explain_inputs",

@@ -6,6 +6,7 @@ received (or a short description of it) and what was expected.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,7 +19,9 @@ from .values import Shown, describe
 if TYPE_CHECKING:
     import vapoursynth as vs
 
-__all__ = ["check_output", "clip_list", "image_input", "is_nhwc", "model_path"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["check_output", "choose_output", "clip_list", "image_input", "is_nhwc", "model_path"]
 
 
 # -- clips -----------------------------------------------------------------------------------------------------------
@@ -230,3 +233,35 @@ def check_output(model: ModelInfo, flexible: bool, where: str) -> TensorInfo:
             where=f"{where} {model.path}",
         )
     return out
+
+
+def choose_output(model: ModelInfo, output: str | int | None, where: str) -> str | None:
+    """The output to run when the model has several (None: it has one and ``output`` names no other).
+
+    ``output`` is a name or an index. Unset, a model with exactly one 4-D image output (beside smaller ones, e.g.
+    FBCNN's quality factor) runs on that output, said in one INFO line; any other choice is a ModelError that lists
+    the outputs and says how to pick one.
+    """
+    names = [t.name for t in model.outputs]
+    listed = ", ".join(f"{i}: {t.name!r} {_shape_text(t)}" for i, t in enumerate(model.outputs))
+    if output is not None:
+        if isinstance(output, int) and not isinstance(output, bool):
+            if not 0 <= output < len(names):
+                raise ModelError("output", output, f"an index 0 .. {len(names) - 1} of the model's outputs ({listed})",
+                                 where=where)
+            chosen = names[output]
+        elif isinstance(output, str) and output in names:
+            chosen = output
+        else:
+            raise ModelError("output", describe(output), f"the name or index of one of the model's outputs ({listed})",
+                             where=where)
+        return None if names == [chosen] else chosen
+    if len(names) <= 1:
+        return None
+    images = [t for t in model.outputs if len(t.shape) == 4]
+    if len(images) != 1:
+        raise ModelError("output", None, f"output= naming one of the model's outputs ({listed}): the plugins run one "
+                         "output, and this model has several images", where=f"{where} {model.path}")
+    logger.info("%s: %s has %d outputs; running its image output %r (output= picks another)", where, model.path,
+                len(names), images[0].name)
+    return images[0].name
