@@ -371,9 +371,13 @@ def _clips(planes: Any, vs: Any) -> list[Any]:
 
 
 def main() -> int:
-    """The child: read the spec on stdin, print the result as one JSON line on stdout."""
+    """The child: read the spec on stdin, write the result as one JSON line to its stdout.
+
+    This runs only in the probe's own child process, whose stdout is a pipe the parent reads (never vspipe's).
+    """
     spec = json.loads(sys.stdin.read())
-    print(json.dumps(_child(spec)), flush=True)
+    sys.stdout.write(json.dumps(_child(spec)) + "\n")
+    sys.stdout.flush()
     return 0
 
 
