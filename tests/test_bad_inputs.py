@@ -620,9 +620,9 @@ CASES: list[Case] = [
     Case("r3-tiles-and-tilesize", run("NCNN", rgb, conv33, 0, 16, tiles=2), "TilingError", "tiles", "tiles=2",
          "None when tilesize=16 is given"),
     Case("r3-multiple-zero", run("ORT_CPU", rgb, conv33, multiple=0), "TilingError", "multiple", "multiple=0",
-         "None or an int >= 1"),
+         "None, 'auto' or an int >= 1"),
     Case("r3-multiple-str", run("OV_CPU", rgb, conv33, multiple="8"), "TilingError", "multiple", "'8'",
-         "None or an int >= 1"),
+         "None, 'auto' or an int >= 1"),
     # fields vs-jetpack has: accepted where they can be honoured, refused clearly where they cannot
     Case("r3-ncnn-fp16-off-half-output", make("NCNN", fp16=False, output_format=1), "ConfigError", "output_format",
          "output_format=1", "float16 output only from an fp16 run"),
@@ -690,9 +690,9 @@ class _Plugin:
         return _Model(attr, self._namespace, self._calls, self._through) if name == "Model" else attr
 
 
-FACTS = ("models/", "fp16/")
+FACTS = ("models/", "fp16/", "sizes/")
 """Cache folders of records that are true whatever the call did: the model memo (the facts of a model that was
-read) and the fp16 guard's analysis of a model. Nothing else may be left by a failed call."""
+read), the fp16 guard's analysis of a model and the sizes a model takes. Nothing else may be left by a failed call."""
 MARKER = ".vsinfer-cache"
 """The file the store writes in a cache root it creates (maintenance refuses a root without it): no artifact."""
 

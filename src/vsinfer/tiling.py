@@ -212,7 +212,8 @@ def _check_multiple(multiple: int | None, where: str | None) -> int:
     if multiple is None:
         return 1
     if not isinstance(multiple, int) or isinstance(multiple, bool) or multiple < 1:
-        raise TilingError("multiple", multiple, "None or an int >= 1 (the model's size granularity)", where=where)
+        raise TilingError("multiple", multiple, "None, 'auto' or an int >= 1 (the model's size granularity)",
+                          where=where)
     return multiple
 
 

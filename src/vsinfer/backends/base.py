@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
 
-from .. import plugins, tiling, validation
+from .. import plugins, sizes, tiling, validation
 from ..conversion import inline_external_data, single_output
 from ..errors import BackendUnavailable, ClipError, ConfigError, ModelError, NoBackendError, PluginError
 from ..model import FLOAT16, ModelInfo, TensorInfo, model_info
@@ -188,7 +188,7 @@ class Backend(metaclass=_Families):
         *,
         flexible: Literal[False] = False,
         tiles: int | tuple[int, int] | None = None,
-        multiple: int | None = None,
+        multiple: int | Literal["auto"] | None = None,
         fallback: Backend | Sequence[Backend] | None = None,
         output: str | int | None = None,
         **kwargs: Any,
@@ -205,7 +205,7 @@ class Backend(metaclass=_Families):
         *,
         flexible: Literal[True],
         tiles: int | tuple[int, int] | None = None,
-        multiple: int | None = None,
+        multiple: int | Literal["auto"] | None = None,
         fallback: Backend | Sequence[Backend] | None = None,
         output: str | int | None = None,
         **kwargs: Any,
@@ -221,7 +221,7 @@ class Backend(metaclass=_Families):
         *,
         flexible: bool = False,
         tiles: int | tuple[int, int] | None = None,
-        multiple: int | None = None,
+        multiple: int | Literal["auto"] | None = None,
         fallback: Backend | Sequence[Backend] | None = None,
         output: str | int | None = None,
         **kwargs: Any,
@@ -237,7 +237,9 @@ class Backend(metaclass=_Families):
             flexible: Return one GRAY clip per output plane instead of one clip.
             tiles: Split the frame into this many tiles (int or (nx, ny)) instead of giving ``tilesize``.
             multiple: Pad the frame (and tiles) to a multiple of this by edge replication; the output is cropped
-                back using the model's scale factor.
+                back using the model's scale factor. "auto" finds the model's multiple by running it once on
+                small inputs (``vsinfer.sizes``; kept in the cache). Unset, a frame or tile size the model cannot
+                take is refused before the plugin, naming the multiple to pass.
             output: The model output to run (a name or an index) when the model has several; unset, a model with
                 one image output beside smaller ones (FBCNN's quality factor) runs on that image.
             fallback: Backends tried in order when this one cannot be used on this machine (plugin missing, engine
@@ -261,9 +263,11 @@ class Backend(metaclass=_Families):
         tensor = validation.image_input(model, where)
         _check_channels(model, tensor, sum(n.format.num_planes for n in nodes), where)
         validation.explain_inputs(nodes, tensor.channels, where)
-        plan = tiling.plan(nodes[0].width, nodes[0].height, tilesize, overlap, tiles=tiles, multiple=multiple,
-                           model=model, where=where)
+        plan = tiling.plan(nodes[0].width, nodes[0].height, tilesize, overlap, tiles=tiles,
+                           multiple=_multiple_for(model, tensor, multiple, where), model=model, where=where)
         _check_static_size(model, tensor, plan.tiling, where)
+        if multiple is None:
+            _check_size_multiple(model, tensor, plan.tiling, where)
         chain = [self, *_as_chain(fallback)]
         failures: list[BackendUnavailable] = []
         for i, backend in enumerate(chain):
@@ -500,6 +504,40 @@ def _as_chain(fallback: Backend | Sequence[Backend] | None) -> list[Backend]:
         raise ConfigError("fallback", fallback, "a Backend instance or a sequence of them, e.g. Backend.ORT_CPU()",
                           where="inference")
     return chain
+
+
+def _multiple_for(model: ModelInfo, tensor: TensorInfo, multiple: object, where: str) -> Any:
+    """``multiple`` as ``tiling.plan`` takes it: "auto" becomes the model's multiple (None when none is found)."""
+    if multiple != "auto":
+        return multiple  # None, an int, or a wrong value that tiling.plan names
+    if tensor.spatial != (None, None):
+        return None  # a static size: checked against the tiles below
+    found = sizes.model_multiple(model)
+    if found.multiple is None:
+        logger.warning("%s: multiple='auto' found no size multiple for %s (%s); padding nothing", where,
+                       model.path, found.reason)
+    else:
+        logger.debug("%s: multiple='auto' is %d for %s", where, found.multiple, model.path)
+    return found.multiple
+
+
+def _check_size_multiple(model: ModelInfo, tensor: TensorInfo, tiles: tiling.Tiling, where: str) -> None:
+    """Refuse a tile size the model cannot take (found once per model by ``vsinfer.sizes``), naming the multiple."""
+    tw, th = tiles.tilesize
+    if tensor.spatial != (None, None) or (tw % sizes.MULTIPLES[-1] == 0 and th % sizes.MULTIPLES[-1] == 0):
+        return  # a static size is checked on its own; every multiple tried divides 64
+    found = sizes.model_multiple(model)
+    m = found.multiple
+    if m is None or (tw % m == 0 and th % m == 0):
+        return
+    name = "frame size (tilesize=None)" if tiles.whole_frame else "tilesize"
+    also = "" if tiles.whole_frame else f", or a tilesize that is a multiple of {m}"
+    raise ModelError(
+        name, (tw, th),
+        f"sizes that are multiples of {m}: {model.path} takes no other (onnxruntime float32 refuses "
+        f"{found.reason}); pass multiple={m} or multiple='auto' to pad the frame and crop the output back{also}",
+        where=where,
+    )
 
 
 def _check_static_size(model: ModelInfo, tensor: TensorInfo, tiling: tiling.Tiling, where: str) -> None:

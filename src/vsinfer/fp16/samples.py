@@ -6,6 +6,8 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..sizes import model_multiple
+
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
@@ -20,7 +22,8 @@ __all__ = ["CLIP_CROP", "SAMPLE_SIZE", "SAMPLING_VERSION", "Picture", "synthetic
 logger = logging.getLogger("vsinfer.fp16")
 
 SAMPLE_SIZE = 256
-"""Side of the synthetic sample for models with dynamic spatial dims."""
+"""Side of the synthetic sample for models with dynamic spatial dims: a multiple of every size multiple a model
+may need (``vsinfer.sizes.MULTIPLES``)."""
 CLIP_CROP = 128
 """Largest side of the crops of the user's clip: a frame costs a quarter of the synthetic sample's run."""
 SAMPLING_VERSION = 2
@@ -65,12 +68,18 @@ def _sample_shape(
     return channels, static_h, static_w
 
 
-def _crop_side(size: int, static: int | None) -> int | None:
-    """The crop side for a clip side ``size``: the model's static side, else <= CLIP_CROP and a multiple of 16."""
+def _crop_side(size: int, static: int | None, multiple: int = 1) -> int | None:
+    """The crop side for a clip side ``size``; None when the clip is smaller than the model takes.
+
+    The model's static side, else a multiple of ``max(16, multiple)`` of at most ``max(CLIP_CROP, multiple)``.
+    """
     if static is not None:
         return static if size >= static else None
-    side = min(size, CLIP_CROP)
-    return side - side % 16 if side >= 16 else side
+    step = max(16, multiple)
+    side = min(size, max(CLIP_CROP, step))
+    if side >= step:
+        return side - side % step
+    return side if multiple == 1 else None
 
 
 def _sampling_key(
@@ -102,7 +111,8 @@ def _clip_samples(clips: Sequence[vs.VideoNode], model: ModelInfo, frames: int) 
     if not clips or sum(n.format.num_planes for n in clips) != channels:
         return []
     width, height = clips[0].width, clips[0].height
-    cw, ch = _crop_side(width, static_w), _crop_side(height, static_h)
+    multiple = 1 if static_w or static_h else model_multiple(model).multiple or 1  # the sizes the model takes
+    cw, ch = _crop_side(width, static_w, multiple), _crop_side(height, static_h, multiple)
     if cw is None or ch is None:
         return []
     try:

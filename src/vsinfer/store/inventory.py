@@ -68,6 +68,7 @@ _kinds: dict[str, Kind] = {k.name: k for k in (
     Kind("models", "records", facts=True),  # the model memo
     Kind("tune", "records"),  # autotune decisions
     Kind("fp16", "records", facts=True),  # fp16 analyses
+    Kind("sizes", "records", facts=True),  # the sizes each model takes (vsinfer.sizes)
 )}
 
 
