@@ -11,7 +11,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from tests.conftest import clip_from_planes, conv_model, need_plugin, pattern, planes_of
+from tests.conftest import ModelFactory, clip_from_planes, conv_model, need_plugin, pattern, planes_of
 from vsinfer import Backend, sizes
 from vsinfer.errors import ModelError, TilingError
 from vsinfer.fp16 import samples
@@ -168,3 +168,49 @@ def test_the_guard_reads_the_clip_of_a_model_that_needs_64() -> None:
     model = model_info(ZOO / "scunet.onnx")
     pictures, description = samples._samples(model, [_rgb(100, 75)], frames=1)  # type: ignore[list-item]
     assert len(pictures) == 2 and pictures[1].shape == (3, 64, 64), description
+
+
+# -- the context (overlap="auto") --------------------------------------------------------------------------------
+DEMO = Path(__file__).resolve().parent.parent / "src" / "vsinfer" / "models" / "demo_2x.onnx"
+
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+def test_the_context_of_a_convolution_is_its_radius(make_model: ModelFactory, k: int) -> None:
+    facts = sizes.model_context(model_info(make_model(3, 3, k=k)))
+    assert (facts.radius, facts.scale, facts.overlap) == (k // 2, 1, k // 2)
+
+
+def test_the_context_of_the_demo_model_and_a_global_one(tmp_path: Path) -> None:
+    store = Store(tmp_path / "cache")
+    demo = sizes.model_context(model_info(DEMO), store)
+    assert (demo.radius, demo.scale, demo.overlap) == (6, 2, 12)
+    assert (store.folder("sizes") / f"{model_info(DEMO).checksum:032x}.context.json").is_file()
+    hat = sizes.model_context(model_info(ZOO / "hat.onnx"))  # channel attention: global pooling
+    assert hat.overlap is None and "edges" in hat.reason
+
+
+def test_auto_overlap_tiles_give_the_whole_frame() -> None:
+    """The demo model in 2 x 2 tiles with overlap="auto" (12): bit for bit the whole frame; overlap 6 is not."""
+    need_plugin("ort")
+    clip = _rgb(96, 80)
+    whole = planes_of(Backend.ORT_CPU().inference(clip, DEMO))
+    auto = planes_of(Backend.ORT_CPU().inference(clip, DEMO, tiles=(2, 2), overlap="auto"))
+    short = planes_of(Backend.ORT_CPU().inference(clip, DEMO, tiles=(2, 2), overlap=6))
+    np.testing.assert_array_equal(auto, whole)
+    assert np.abs(short - whole).max() > 1e-3
+
+
+def test_auto_overlap_on_a_global_model_is_refused(forbid_plugin_call: list[str]) -> None:
+    with pytest.raises(ModelError, match=r"overlap='auto'.*edges of a .*give overlap= in pixels"):
+        Backend.ORT_CPU().inference(_rgb(128, 96), ZOO / "hat.onnx", tiles=(2, 2), overlap="auto")
+
+
+def test_auto_overlap_on_the_whole_frame_measures_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    need_plugin("ort")
+
+    def no_probe(*_: object) -> sizes.ContextFacts:
+        raise AssertionError("measured the context of a whole-frame run")
+
+    monkeypatch.setattr(sizes, "_measure_context", no_probe)
+    out = Backend.ORT_CPU().inference(_rgb(64, 64), DEMO, overlap="auto")
+    assert (out.width, out.height) == (128, 128)

@@ -18,7 +18,8 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import msgspec
 
@@ -29,7 +30,10 @@ from .store.records import Record, dump, load
 if TYPE_CHECKING:
     from .model import ModelInfo
 
-__all__ = ["MIN_SIDE", "MULTIPLES", "SIZES_VERSION", "SizeFacts", "SizeRecord", "model_multiple", "probe_size"]
+__all__ = [
+    "CONTEXT_SIDE", "MIN_SIDE", "MULTIPLES", "SIZES_VERSION", "ContextFacts", "ContextRecord", "SizeFacts",
+    "SizeRecord", "model_context", "model_multiple", "probe_size",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +75,44 @@ def probe_size(multiple: int) -> tuple[int, int]:
     return (k * multiple, (k + 2) * multiple)
 
 
-_known: dict[int, SizeFacts] = {}
+CONTEXT_SIDE = 160
+"""Side of the context probe's input (rounded up to the model's multiple): a context reaching its edge is global."""
+
+
+class ContextFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """How far a model looks: the input pixels one output pixel depends on."""
+
+    radius: int | None
+    """Input pixels around a pixel that change its output; None when the change reaches the edge of the probe
+    (global pooling or attention: tiles change the picture whatever their overlap) or could not be measured."""
+    scale: int | None = None
+    """Output size / input size (2 for a 2x model)."""
+    reason: str = ""
+    """Why ``radius`` is None."""
+
+    @property
+    def overlap(self) -> int | None:
+        """The tile overlap that gives the whole-frame picture; None without a radius.
+
+        ``scale * radius``: the plugins crop the overlap from the model's output at inner tile edges.
+        """
+        return None if self.radius is None or self.scale is None else self.scale * self.radius
+
+
+class ContextRecord(Record, frozen=True, kw_only=True):
+    """A stored context: ``{"version", "checksum", "facts"}``."""
+
+    KIND: ClassVar[str] = "model context record"
+    ON_MISS: ClassVar[str] = "measuring the model's context again"
+    version: int
+    """``SIZES_VERSION`` when it was written."""
+    checksum: str
+    """The model's content identity (32 hex digits)."""
+    facts: ContextFacts
+    """The answer."""
+
+
+_known: dict[tuple[str, int], Any] = {}
 _known_lock = threading.Lock()
 
 
@@ -81,35 +122,103 @@ def model_multiple(model: ModelInfo, store: Store | None = None) -> SizeFacts:
     Models with static spatial dims, several inputs or no 4-D input are not probed (``multiple`` None: their
     size is checked against the static dims elsewhere).
     """
-    with _known_lock:
-        if model.checksum in _known:
-            return _known[model.checksum]
-    facts = _stored_or_probed(model, store or Store())
-    with _known_lock:
-        _known[model.checksum] = facts
-    return facts
-
-
-def _stored_or_probed(model: ModelInfo, store: Store) -> SizeFacts:
     if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
         return SizeFacts(multiple=None, reason="the model does not have one 4-D input")
     if model.inputs[0].spatial != (None, None):
         return SizeFacts(multiple=None, reason="the model's input has a static size")
+    return _remembered(model, store, "", SizeRecord, lambda: _probe(model))
+
+
+def model_context(model: ModelInfo, store: Store | None = None) -> ContextFacts:
+    """How many input pixels around a pixel change its output (``overlap``: the tile overlap that needs).
+
+    Measured once with onnxruntime float32: a random picture of ``CONTEXT_SIDE`` pixels, and the same with its
+    centre pixel changed; the output pixels that differ (by more than two runs of the same input do) are the
+    centre's reach. Kept in the store per model checksum.
+    """
+    store = store or Store()
+    multiple = model_multiple(model, store)
+    if multiple.multiple is None:
+        return ContextFacts(radius=None, reason=multiple.reason)
+    m = multiple.multiple
+    return _remembered(model, store, ".context", ContextRecord, lambda: _measure_context(model, m))
+
+
+def _remembered[F: msgspec.Struct](model: ModelInfo, store: Store | None, suffix: str,
+                                   schema: type[SizeRecord] | type[ContextRecord], compute: Callable[[], F]) -> F:
+    """``compute()``'s answer for ``model``, from the process memo, the store, or computed once and kept."""
+    with _known_lock:
+        if (suffix, model.checksum) in _known:
+            return cast("F", _known[suffix, model.checksum])
     checksum = f"{model.checksum:032x}"
+    facts: F | None = None
+    path = None
     try:
-        path = store.folder("sizes") / f"{checksum}.json"
+        path = (store or Store()).folder("sizes") / f"{checksum}{suffix}.json"
     except OSError as exc:
-        logger.debug("no cache folder for model sizes (%s): probing without keeping the answer", exc)
-        return _probe(model)
-    record = load(path, SizeRecord)
+        logger.debug("no cache folder for model sizes (%s): measuring without keeping the answer", exc)
+    record = load(path, schema) if path is not None else None
     if record is not None and record.version == SIZES_VERSION and record.checksum == checksum:
-        return record.facts
-    facts = _probe(model)
-    try:
-        dump(path, SizeRecord(version=SIZES_VERSION, checksum=checksum, facts=facts))
-    except Exception as exc:  # an answer that cannot be kept only costs probing again
-        logger.debug("could not keep the size record %s: %s", path, exc)
+        facts = cast("F", record.facts)
+    if facts is None:
+        facts = compute()
+        if path is not None:
+            try:
+                dump(path, schema(version=SIZES_VERSION, checksum=checksum, facts=facts))  # type: ignore[arg-type]
+            except Exception as exc:  # an answer that cannot be kept only costs measuring again
+                logger.debug("could not keep %s: %s", path, exc)
+    with _known_lock:
+        _known[suffix, model.checksum] = facts
     return facts
+
+
+def _session(model: ModelInfo) -> Any:
+    """An onnxruntime CPU session of ``model`` that keeps its expected errors off stderr."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # the refused sizes are expected: no runtime errors on stderr
+    return ort.InferenceSession(model.path, options, providers=["CPUExecutionProvider"])
+
+
+def _measure_context(model: ModelInfo, multiple: int) -> ContextFacts:
+    """Change the centre pixel of a random picture; how far the output changes."""
+    import numpy as np
+
+    tensor = model.inputs[0]
+    side = -(-CONTEXT_SIDE // multiple) * multiple
+    dtype = np.float16 if tensor.elem_type == FLOAT16 else np.float32
+    x = np.random.default_rng(0).random((1, tensor.channels or 3, side, side))
+    centre = side // 2
+    changed = x.copy()
+    changed[:, :, centre, centre] += 0.5
+    x, changed = x.astype(dtype), changed.astype(dtype)
+    try:
+        session = _session(model)
+
+        def image(picture: Any) -> Any:
+            outputs = session.run(None, {tensor.name: picture})
+            return next(np.asarray(o, dtype=np.float64) for o in outputs if np.ndim(o) == 4)
+
+        base, again, moved = image(x), image(x), image(changed)
+    except Exception as exc:
+        return ContextFacts(radius=None, reason=f"onnxruntime could not run it at {side}x{side}: {_short(exc)}")
+    height, width = base.shape[2:]
+    if height % side or width % side or height // side != width // side:
+        return ContextFacts(radius=None, reason=f"its output ({width}x{height}) is not a whole multiple of the "
+                                                f"input ({side}x{side})")
+    scale = height // side
+    noise = float(np.abs(again - base).max())
+    rows, cols = np.nonzero(np.abs(moved - base).max(axis=(0, 1)) > noise)
+    if rows.size == 0:
+        return ContextFacts(radius=0, scale=scale)
+    if min(rows.min(), cols.min()) == 0 or rows.max() == height - 1 or cols.max() == width - 1:
+        return ContextFacts(radius=None, scale=scale, reason=f"one pixel changes the output up to the edges of a "
+                            f"{side}x{side} picture (pooling or attention over the whole picture): tiles change "
+                            "its output whatever their overlap")
+    first, last = centre * scale, centre * scale + scale - 1
+    reach = max(first - rows.min(), rows.max() - last, first - cols.min(), cols.max() - last, 0)
+    return ContextFacts(radius=-(-int(reach) // scale), scale=scale)
 
 
 def _probe(model: ModelInfo) -> SizeFacts:
@@ -117,11 +226,7 @@ def _probe(model: ModelInfo) -> SizeFacts:
     import numpy as np
 
     try:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.log_severity_level = 4  # the refused sizes are expected: no runtime errors on stderr
-        session = ort.InferenceSession(model.path, options, providers=["CPUExecutionProvider"])
+        session = _session(model)
     except Exception as exc:
         logger.info("could not probe the sizes %s takes: onnxruntime cannot load it (%s)", model.path,
                     _short(exc))

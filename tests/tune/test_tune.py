@@ -107,7 +107,8 @@ def test_output_past_tolerance_is_rejected(make_model: ModelFactory) -> None:
 def test_tiles_without_enough_overlap_are_rejected(make_model: ModelFactory) -> None:
     need_plugin("ort")
     model = make_model(3, 3, k=5)
-    result = tune(model, rgb(), candidates=[Backend.ORT_CPU(fp16=False)], frames=2, tilesizes=[None, (32, 24)])
+    result = tune(model, rgb(), candidates=[Backend.ORT_CPU(fp16=False)], frames=2, overlap=0,
+                  tilesizes=[None, (32, 24)])
     tiled = [t for t in result.timings if t.trial.tilesize == (32, 24)]
     assert tiled and "tolerance" in (tiled[0].error or "")
     assert result.tilesize is None
@@ -115,6 +116,15 @@ def test_tiles_without_enough_overlap_are_rejected(make_model: ModelFactory) -> 
                       tilesizes=[(40, 32)])
     assert overlapped.tilesize == (40, 32) and overlapped.timings[0].error is None
     assert overlapped.timings[0].max_abs_diff is not None and overlapped.timings[0].max_abs_diff < 1e-4
+
+
+def test_auto_overlap_is_the_models_context(make_model: ModelFactory) -> None:
+    """The default overlap ("auto") is the measured context: a 5x5 conv's tiles match the whole frame exactly."""
+    need_plugin("ort")
+    model = make_model(3, 3, k=5)
+    result = tune(model, rgb(), candidates=[Backend.ORT_CPU(fp16=False)], frames=2, tilesizes=[(40, 32)])
+    assert result.overlap == (2, 2)
+    assert result.timings[0].error is None and result.timings[0].max_abs_diff == 0.0
 
 
 def test_a_backend_that_cannot_run_is_skipped(make_model: ModelFactory) -> None:

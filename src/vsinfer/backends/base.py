@@ -183,7 +183,7 @@ class Backend(metaclass=_Families):
         clips: vs.VideoNode | Sequence[vs.VideoNode],
         network_path: str | os.PathLike[str],
         /,
-        overlap: int | tuple[int, int] = (0, 0),
+        overlap: int | tuple[int, int] | Literal["auto"] = (0, 0),
         tilesize: int | tuple[int, int] | None = None,
         *,
         flexible: Literal[False] = False,
@@ -200,7 +200,7 @@ class Backend(metaclass=_Families):
         clips: vs.VideoNode | Sequence[vs.VideoNode],
         network_path: str | os.PathLike[str],
         /,
-        overlap: int | tuple[int, int] = (0, 0),
+        overlap: int | tuple[int, int] | Literal["auto"] = (0, 0),
         tilesize: int | tuple[int, int] | None = None,
         *,
         flexible: Literal[True],
@@ -216,7 +216,7 @@ class Backend(metaclass=_Families):
         clips: vs.VideoNode | Sequence[vs.VideoNode],
         network_path: str | os.PathLike[str],
         /,
-        overlap: int | tuple[int, int] = (0, 0),
+        overlap: int | tuple[int, int] | Literal["auto"] = (0, 0),
         tilesize: int | tuple[int, int] | None = None,
         *,
         flexible: bool = False,
@@ -233,6 +233,8 @@ class Backend(metaclass=_Families):
             network_path: The ONNX model.
             overlap: Pixels of context each tile shares with its neighbours (int or (x, y)). The plugins crop it
                 from the model's output at inner tile edges, so a 2x model needs twice its receptive radius.
+                "auto" measures that radius once (``vsinfer.sizes.model_context``): tiles then give the whole
+                frame's picture; a model whose context is the whole picture (global pooling) is refused.
             tilesize: Tile size (int or (w, h)); None runs the whole frame as one tile.
             flexible: Return one GRAY clip per output plane instead of one clip.
             tiles: Split the frame into this many tiles (int or (nx, ny)) instead of giving ``tilesize``.
@@ -263,6 +265,8 @@ class Backend(metaclass=_Families):
         tensor = validation.image_input(model, where)
         _check_channels(model, tensor, sum(n.format.num_planes for n in nodes), where)
         validation.explain_inputs(nodes, tensor.channels, where)
+        if overlap == "auto":
+            overlap = _auto_overlap(model, tilesize is None and tiles is None, where)
         plan = tiling.plan(nodes[0].width, nodes[0].height, tilesize, overlap, tiles=tiles,
                            multiple=_multiple_for(model, tensor, multiple, where), model=model, where=where)
         _check_static_size(model, tensor, plan.tiling, where)
@@ -519,6 +523,20 @@ def _multiple_for(model: ModelInfo, tensor: TensorInfo, multiple: object, where:
     else:
         logger.debug("%s: multiple='auto' is %d for %s", where, found.multiple, model.path)
     return found.multiple
+
+
+def _auto_overlap(model: ModelInfo, whole_frame: bool, where: str) -> tuple[int, int]:
+    """``overlap="auto"``: the overlap that makes tiles give the whole frame's picture (none for the whole frame)."""
+    if whole_frame:
+        return (0, 0)
+    context = sizes.model_context(model)
+    if context.overlap is None:
+        raise ModelError("overlap", "auto", f"a model whose context can be measured; for {model.path}: "
+                         f"{context.reason}; run the whole frame (tilesize=None) or give overlap= in pixels "
+                         "(tiles then differ from the whole frame near their edges)", where=where)
+    logger.debug("%s: overlap='auto' is %d for %s (context %d pixels at %dx)", where, context.overlap, model.path,
+                 context.radius, context.scale)
+    return (context.overlap, context.overlap)
 
 
 def _check_size_multiple(model: ModelInfo, tensor: TensorInfo, tiles: tiling.Tiling, where: str) -> None:

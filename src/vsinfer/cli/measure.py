@@ -168,7 +168,8 @@ def cmd_tune(
         size: Frame size WxH.
         format: VapourSynth format name(s), comma-separated (default: RGBS / GRAYS clips for the model's channels).
         frames: Frames per run (2 to 240).
-        tiles: Let 2x2 tiles compete with the whole frame.
+        tiles: Let 2x2 tiles compete with the whole frame, with the overlap that gives its picture (the
+            model's measured context).
         retune: Time again even when a decision is stored.
         tolerance: Largest difference from the float32 output a candidate may have (0 to 1).
         budget: Time budget of the search in seconds.
@@ -217,6 +218,9 @@ def cmd_tune(
                       f"{diff}{mark}", markup=False, highlight=False)
     how = "reused the stored decision" if result.reused else f"tuned in {result.seconds:.1f} s"
     console.print(f"pick: {label(result.backend, result.tilesize)}  {result.fps:.2f} fps ({how})", markup=False)
+    if result.tilesize is not None:
+        console.print(f"use: .inference(clips, model, overlap={result.overlap}, tilesize={result.tilesize}), or "
+                      "vsinfer.tune.tune(...).inference(clips, model)", markup=False, highlight=False)
     if result.reason:
         console.print(f"why: {result.reason}", markup=False, highlight=False)
     return 0

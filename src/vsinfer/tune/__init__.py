@@ -25,22 +25,24 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..backends.spec import label
 from ..errors import ClipError, ConfigError, NoBackendError, TilingError, VsinferError
 from ..model import model_info
+from ..sizes import model_context, model_multiple
 from ..store import Store, identity_name
 from ..store.records import dump
-from ..tiling import MAX_SIDE, as_pair, check_shape
+from ..tiling import MAX_SIDE, as_pair, check_shape, plan
 from ..timing import sample_clips
 from .decision import _decision_key, _decision_meta, _decision_record, _from_record, _load_decision
-from .search import Ranked, Tuning, _Search, _search, candidate_space, default_candidates, rank, split_tilesize
+from .search import Ranked, Tuning, _Search, _search, candidate_space, default_candidates, rank
 
 if TYPE_CHECKING:
     import vapoursynth as vs
 
     from ..backends.base import Backend
+    from ..model import ModelInfo
 
 __all__ = ["Ranked", "Tuning", "autotune", "default_candidates", "tune"]
 
@@ -131,23 +133,47 @@ def _check_arguments(
 
 
 def _check_tiling(
-    overlap: object, tilesizes: object, width: int, height: int, channels: int,
+    overlap: object, tilesizes: object, width: int, height: int, model: ModelInfo,
 ) -> tuple[Pair, list[Pair | None]]:
-    """The overlap and the tile sizes to compare (None: the whole frame), checked."""
+    """The overlap and the tile sizes to compare (None: the whole frame), checked.
+
+    ``overlap="auto"`` is the model's measured context (``vsinfer.sizes.model_context``): tiles then give the
+    whole frame's picture. The default tile sizes are the whole frame and 2 x 2 tiles (rounded up to the model's
+    size multiple); only the whole frame when the model's context is the whole picture or the frame is too small.
+    """
+    tiles: list[Pair | None] | None = None
+    if tilesizes is not None:
+        if isinstance(tilesizes, (str, bytes)) or not isinstance(tilesizes, Sequence):
+            raise TilingError("tilesizes", tilesizes, "None or a sequence of tile sizes (None: the whole frame)",
+                              where=WHERE)
+        channels = model.input().channels or 3
+        tiles = list(dict.fromkeys(None if t is None else check_shape("tilesizes", t, channels, where=WHERE)
+                                   for t in tilesizes))
+        if not tiles or len(tiles) > MAX_TILESIZES:
+            raise TilingError("tilesizes", tilesizes, f"1 to {MAX_TILESIZES} tile sizes or None (whole frame)",
+                              where=WHERE)
+    if overlap == "auto":
+        context = model_context(model)
+        if context.overlap is None:
+            if tiles is not None and tiles != [None]:
+                raise TilingError("overlap", "auto", f"a model whose context can be measured: {context.reason}; "
+                                  "give overlap= in pixels or tilesizes=[None]", where=WHERE)
+            if tiles is None:
+                logger.info("autotune: the whole frame only: tiles change the output of %s (%s)",
+                            Path(model.path).name, context.reason)
+            return (0, 0), [None]
+        overlap = context.overlap
     ov = as_pair("overlap", overlap, where=WHERE)  # type: ignore[arg-type]
     if min(ov) < 0 or max(ov) > MAX_SIDE:
-        raise TilingError("overlap", overlap, f"ints from 0 to {MAX_SIDE}", where=WHERE)
-    if tilesizes is None:
-        return ov, [None, split_tilesize(width, height, ov)]
-    if isinstance(tilesizes, (str, bytes)) or not isinstance(tilesizes, Sequence):
-        raise TilingError("tilesizes", tilesizes, "None or a sequence of tile sizes (None: the whole frame)",
-                          where=WHERE)
-    tiles = list(dict.fromkeys(None if t is None else check_shape("tilesizes", t, channels, where=WHERE)
-                               for t in tilesizes))
-    if not tiles or len(tiles) > MAX_TILESIZES:
-        raise TilingError("tilesizes", tilesizes, f"1 to {MAX_TILESIZES} tile sizes or None (whole frame)",
-                          where=WHERE)
-    return ov, tiles
+        raise TilingError("overlap", overlap, f"'auto' or ints from 0 to {MAX_SIDE}", where=WHERE)
+    if tiles is not None:
+        return ov, tiles
+    try:
+        tile = plan(width, height, None, ov, tiles=(2, 2), multiple=model_multiple(model).multiple or 1)
+    except TilingError as exc:  # a frame too small for 2 x 2 tiles with this overlap
+        logger.info("autotune: the whole frame only: %s", exc)
+        return ov, [None]
+    return ov, [None, tile.tiling.tilesize]
 
 
 def tune(
@@ -156,7 +182,7 @@ def tune(
     *,
     candidates: Sequence[Backend] | None = None,
     frames: int = 6,
-    overlap: int | Pair = (0, 0),
+    overlap: int | Pair | Literal["auto"] = "auto",
     tilesizes: Sequence[int | Pair | None] | None = None,
     tolerance: float = 0.01,
     device_id: int = 0,
@@ -177,8 +203,10 @@ def tune(
             timed next. None searches the usable families (each class's ``tune_variants``, then the other
             precision of the two fastest families).
         frames: Frames rendered per run, 2 to 240 (frame 0 is timed apart as the first-frame time).
-        overlap: Overlap used for tiled candidates.
-        tilesizes: Tile sizes to try (None: whole frame), at most 8; default: the whole frame and 2 x 2 tiles.
+        overlap: Overlap used for tiled candidates; "auto": the model's measured context, so that tiles give the
+            whole frame's picture (a model whose context is the whole picture is timed on the whole frame only).
+        tilesizes: Tile sizes to try (None: whole frame), at most 8; default: the whole frame and 2 x 2 tiles
+            (rounded up to the model's size multiple).
         tolerance: Largest absolute difference from the float32 whole-frame output a candidate may have, a finite
             number in 0..1 (the clips' float range is 0..1). Output holding NaN or infinity is always rejected.
         device_id: GPU for the GPU families (0 to 255).
@@ -198,8 +226,7 @@ def tune(
     wanted, tol, budget = _check_arguments(candidates, frames, tolerance, device_id, retune, confirm, budget_s,
                                            progress, cache_dir)
     model = model_info(network_path)
-    channels = model.input().channels or 3
-    ov, tiles = _check_tiling(overlap, tilesizes, nodes[0].width, nodes[0].height, channels)
+    ov, tiles = _check_tiling(overlap, tilesizes, nodes[0].width, nodes[0].height, model)
     store = Store(cache_dir)
     key = _decision_key(model, nodes, frames=frames, overlap=ov, tilesizes=tiles, tolerance=tol,
                         candidates=wanted, device_id=device_id, confirm=confirm, budget_s=budget)

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from ..backends.base import Backend
 
-__all__ = ["Ranked", "Tuning", "candidate_space", "default_candidates", "rank", "split_tilesize"]
+__all__ = ["Ranked", "Tuning", "candidate_space", "default_candidates", "rank"]
 
 logger = logging.getLogger("vsinfer.tune")
 
@@ -92,13 +92,6 @@ def candidate_space(candidates: Sequence[Backend] | None, device_id: int) -> lis
     for backend in first:
         out += [v for v in precision_variants(backend) if v not in out]
     return out
-
-
-def split_tilesize(width: int, height: int, overlap: Pair, parts: Pair = (2, 2)) -> Pair:
-    """The tile size that covers a ``width`` x ``height`` frame in ``parts`` tiles with ``overlap``."""
-    tw = min(width, math.ceil((width + 2 * overlap[0] * (parts[0] - 1)) / parts[0]))
-    th = min(height, math.ceil((height + 2 * overlap[1] * (parts[1] - 1)) / parts[1]))
-    return tw, th
 
 
 # -- statistics -------------------------------------------------------------------------------------------------
