@@ -6,8 +6,10 @@ fresh process (no frame cache, session or compiled model carries over), once per
 the order reversed every other round:
 
 - vsinfer's default (``Backend.OV_CPU()``, ``Backend.ORT_CPU()``, ``Backend.NCNN()``);
-- vsinfer's autotune pick (``Backend.autotune(MODEL, clip)``, tuned once before the rounds by ``vsinfer tune`` in a
-  fresh process: its tuning time is printed; the scripts reuse the stored decision);
+- vsinfer's autotune pick (``vsinfer.tune.tune(MODEL, clip)``, whose 2x2 tiles with the model's measured context as
+  overlap compete with the whole frame; tuned once before the rounds by ``vsinfer tune --tiles`` in a fresh
+  process: its tuning time is printed; the scripts reuse the stored decision and run ``.inference(clip, MODEL)``,
+  tiles included);
 - vsinfer's autotune pick with a tolerance below OpenVINO's measured error of its default (the rejection path: it
   must pick OpenVINO in float32, not another family);
 - vs-jetpack's defaults (``vsscale.mlrt.Backend.<family>()``, as ``benchmarks/vs_peer.py`` drives them);
@@ -85,7 +87,7 @@ def stamp(n, f):
 core.std.ModifyFrame(out, out, stamp).set_output()
 """
 
-TUNE_IMPORT = "from vsinfer import Backend"
+TUNE_IMPORT = "from vsinfer.tune import tune"
 
 
 @dataclass
@@ -191,7 +193,7 @@ def run_vspipe(cfg_name: str, imports: str, model: Path, call: str, size: tuple[
 def tune(model: Path, size: tuple[int, int], env: dict[str, str], tolerance: float | None = None) -> dict:
     """``vsinfer tune`` in a fresh process (``--retune``); its JSON and the wall time of the whole process."""
     cli = [sys.executable, "-m", "vsinfer", "tune", str(model), "--size", f"{size[0]}x{size[1]}", "--json",
-           "--retune"]
+           "--retune", "--tiles"]
     if tolerance is not None:
         cli += ["--tolerance", repr(tolerance)]
     t0 = time.perf_counter()
@@ -280,11 +282,11 @@ def main() -> None:
 
         pick_rt = peak_of(tuned["backend"])
         configs.append(Config("autotune", f"pick {tuned['backend']}", TUNE_IMPORT,
-                              "Backend.autotune(MODEL, clip).inference(clip, MODEL)", size2, pick_rt))
+                              "tune(MODEL, clip).inference(clip, MODEL)", size2, pick_rt))
         if exact is not None:
             exact_rt = peak_of(exact["backend"])
             configs.append(Config("autotune", f"tol {strict:.2g}: {exact['backend']}", TUNE_IMPORT,
-                                  f"Backend.autotune(MODEL, clip, tolerance={strict!r}).inference(clip, MODEL)", size2,
+                                  f"tune(MODEL, clip, tolerance={strict!r}).inference(clip, MODEL)", size2,
                                   exact_rt))
         # peaks: a compute-bound convolution stack through each runtime, at each precision that runtime offers
         peak_cfgs = [

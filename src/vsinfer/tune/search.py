@@ -1,13 +1,15 @@
 """Autotune's search: which candidates to time, in what order, and which one wins.
 
-The search is staged so that it stays short and bounded (``budget_s``; the screening stages use at most
-``SCREEN_SHARE`` of it, the confirmation the rest):
+The search is staged so that it stays short and bounded (``budget_s``; the first stage uses at most
+``FIRST_STAGE_SHARE`` of it, the screening stages ``SCREEN_SHARE``, the confirmation the rest):
 
 1. **Screen**: each candidate once, on a fresh node (the user's ``candidates``, else each usable class's
    ``tune_variants``: its default first, then other stream counts). A candidate rejected because its output is
    too far from float32 gets its float32 variant (``Backend.float32()``, then ``other_precision()``) timed right
    after it, before another family is considered. A candidate whose output holds a NaN or an infinity is rejected.
-2. **Other precision, tiles** (default search): the other precision of the two fastest families, tiles on the best.
+2. **Tiles, other precision**: the tile sizes on the fastest so far (on a CPU, 2x2 tiles with the model's
+   context as overlap ran 1.4x the whole 1280x720 frame: the layers' activations then fit the caches), then
+   (default search) the other precision of the two fastest families.
 3. **Confirm**: the contenders (within ``CLOSE`` of the fastest, the baseline always among them) are timed again in
    interleaved rounds, the order reversed each round, while the time budget allows.
 4. **Rank**: each configuration's median fps and a noise estimate (the scaled median absolute deviation of its
@@ -60,6 +62,9 @@ NOISE_FLOOR_MANY = 0.02
 SCREEN_SHARE = 2 / 3
 """Share of the time budget the screening stages may use; the rest is kept for the confirmation rounds (the
 baseline and its float32 fallback are timed whatever the budget)."""
+FIRST_STAGE_SHARE = 0.45
+"""Share of the time budget the first stage may use, so that tiles and the other precision keep a chance on a slow
+machine (a 2-core CPU times three candidates at 1280x720 in ~20 s)."""
 MAD_TO_SIGMA = 1.4826
 """Scales a median absolute deviation to the standard deviation of normally distributed runs."""
 
@@ -346,8 +351,8 @@ def _screen(search: _Search, stage1: Sequence[Backend], tiles: Sequence[Pair | N
                 search.skip(trial, f"its family's first variant ran at {first.fps:.2f} fps, below "
                                    f"{FAMILY_WORTH:.0%} of the fastest ({best.fps:.2f} fps)", note)
                 continue
-            if best is not None and not search.affordable([trial], SCREEN_SHARE):
-                search.skip(trial, f"screening budget ({SCREEN_SHARE * search.budget_s:.0f} s) spent", note)
+            if best is not None and not search.affordable([trial], FIRST_STAGE_SHARE):
+                search.skip(trial, f"first-stage budget ({FIRST_STAGE_SHARE * search.budget_s:.0f} s) spent", note)
                 continue
             timing = search.run(trial, note)
             family_first.setdefault(type(backend), timing)
@@ -372,7 +377,17 @@ def _search(search: _Search, candidates: Sequence[Backend] | None, tilesizes: Se
     best = search.best()
     if best is None:
         return None
-    if candidates is None:  # stage 2: the other precision on the two fastest families
+    for tile in tilesizes:  # stage 2: tiles on the fastest (on a CPU, 2x2 tiles measured 1.4x the whole frame)
+        if tile not in first_tiles:
+            trial = Trial(best.trial.backend, tile)
+            if search.affordable([trial], SCREEN_SHARE):
+                search.run(trial, "tiles on the fastest")
+            else:
+                search.skip(trial, f"screening budget ({SCREEN_SHARE * search.budget_s:.0f} s) spent",
+                            "tiles on the fastest")
+    best = search.best()
+    assert best is not None
+    if candidates is None:  # stage 3: the other precision on the two fastest families
         leaders: dict[type[Backend], Timing] = {}
         for t in search.timings:
             cls = type(t.trial.backend)
@@ -391,16 +406,6 @@ def _search(search: _Search, candidates: Sequence[Backend] | None, tilesizes: Se
                             "other precision of a leading family")
             else:
                 search.run(trial, "other precision of a leading family")
-    best = search.best()
-    assert best is not None
-    for tile in tilesizes:  # stage 3: tiles on the best
-        if tile not in first_tiles:
-            trial = Trial(best.trial.backend, tile)
-            if search.affordable([trial], SCREEN_SHARE):
-                search.run(trial, "tiles on the fastest")
-            else:
-                search.skip(trial, f"screening budget ({SCREEN_SHARE * search.budget_s:.0f} s) spent",
-                            "tiles on the fastest")
     baseline = next((t.trial for t in search.timings if t.usable and t.trial.tilesize in first_tiles), best.trial)
     _confirm(search, baseline, confirm)
     return _decide(search, baseline)
