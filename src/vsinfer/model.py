@@ -26,8 +26,8 @@ from .store.files import _log_once
 from .store.records import ModelFacts, ModelMemoRecord, TensorFacts, dump, load, to_data
 
 __all__ = [
-    "KNOWN_DOMAINS", "STANDARD_DOMAINS", "ModelInfo", "ModelMemo", "StatKey", "TensorInfo", "content_digest",
-    "external_files", "foreign_ops", "model_info", "stat_key",
+    "KNOWN_DOMAINS", "STANDARD_DOMAINS", "GraphOps", "ModelInfo", "ModelMemo", "StatKey", "TensorInfo",
+    "content_digest", "external_files", "foreign_ops", "graph_ops", "model_info", "stat_key",
 ]
 
 logger = logging.getLogger(__name__)
@@ -182,6 +182,53 @@ def foreign_ops(proto: Any) -> tuple[str, ...]:
                 found.add(f"{node.domain}.{node.op_type}")
     return tuple(sorted(found))
 
+
+
+@dataclass(frozen=True)
+class GraphOps:
+    """The op types of a model's graph and the ONNX opset it imports."""
+
+    op_types: tuple[str, ...]
+    """Op types of the graph and its subgraphs, sorted; empty when the file cannot be read."""
+    opset: int
+    """The default domain's opset version (0 when unknown)."""
+
+
+_ops_seen: dict[tuple[str, int], GraphOps] = {}
+_graph_ops_lock = threading.Lock()
+
+
+def graph_ops(model: ModelInfo) -> GraphOps:
+    """``model``'s op types and opset, read once per file and content in a process.
+
+    A model onnx cannot read has no ops here (validation names it).
+    """
+    key = (model.path, model.checksum)
+    with _graph_ops_lock:
+        found = _ops_seen.get(key)
+    if found is not None:
+        return found
+    import onnx
+
+    try:
+        proto = onnx.load_model(model.path, load_external_data=False)
+    except Exception as exc:
+        logger.debug("could not read %s for its op types: %s", model.path, exc)
+        return GraphOps((), 0)
+    ops: set[str] = set()
+    graphs = [proto.graph]
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.node:
+            ops.add(node.op_type)
+            for attr in node.attribute:
+                graphs.extend([attr.g] if attr.HasField("g") else [])
+                graphs.extend(attr.graphs)
+    opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    found = GraphOps(tuple(sorted(ops)), opset)
+    with _graph_ops_lock:
+        _ops_seen[key] = found
+    return found
 
 
 StatKey = tuple[str, int, int, int, int, int]

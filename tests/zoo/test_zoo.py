@@ -29,13 +29,6 @@ NAMESPACE = {"ORT_CPU": "ort", "ORT_CPU_fp16": "ort", "OV_CPU": "ov", "OV_CPU_fp
 PICTURES_ON_NCNN = {"artcnn_gray", "compact", "compact_dynamo", "drunet", "esrgan_4x", "span"}
 """Zoo models core.ncnn renders right: a refusal of one of them is a regression."""
 
-KNOWN_GAPS = {
-    ("compact_int8", "ORT_CPU_fp16"): "ORT_CPU(fp16=True) lets core.ort convert the Q/DQ model itself (fp16 "
-    "DequantizeLinear scales, invalid in opset 13); backends/ort.py should convert it with vsinfer.conversion",
-}
-"""Cells that still fail in the plugin: each needs a change outside the zoo's files (see the report)."""
-
-
 def tolerance(name: str, backend: str, scale: float) -> float:
     """The largest difference from onnxruntime float32 that counts as the right picture.
 
@@ -54,8 +47,6 @@ def zoo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def judge(name: str, backend: str, outcome: Outcome) -> None:
     """Fail unless the cell gave the right picture or a vsinfer error, raised before the plugin, with the fix."""
-    if (name, backend) in KNOWN_GAPS and outcome.kind != "picture":
-        pytest.xfail(KNOWN_GAPS[name, backend])
     assert outcome.kind in ("picture", "vsinfer-error"), f"{name} on {backend}: {outcome}"
     if outcome.kind == "picture":
         limit = tolerance(name, backend, outcome.scale)
@@ -73,7 +64,7 @@ def test_cell(name: str, backend: str, zoo_cache: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("VSINFER_CACHE_DIR", str(zoo_cache))
     outcome = run_cell(name, backend)
     judge(name, backend, outcome)
-    assert outcome.kind == "picture" or (name, backend) in KNOWN_GAPS, f"{name} on {backend}: {outcome}"
+    assert outcome.kind == "picture", f"{name} on {backend}: {outcome}"
 
 
 @pytest.mark.parametrize("backend", IN_CHILD)

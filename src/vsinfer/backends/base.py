@@ -144,6 +144,14 @@ class Backend(metaclass=_Families):
         return Kept(self.float32(), model, f"{type(self).__name__} has no node block list: it runs in float32",
                     logging.WARNING)
 
+    def plugin_model(self, model: ModelInfo, bits: int) -> tuple[Backend, ModelInfo]:
+        """The backend and model the plugin gets, after the fp16 guard: by default these.
+
+        A family whose plugin cannot convert some model itself converts it here and returns the backend that runs
+        the converted copy as it is (``bits``: the float bits of the clips it gets).
+        """
+        return self, model
+
     def check_device(self, where: str) -> None:
         """Refuse a device this machine lacks (read from the plugin's query functions, never ``Model``)."""
 
@@ -305,6 +313,7 @@ class Backend(metaclass=_Families):
         plugin = get_plugin(self.namespace)  # a missing plugin is reported before any engine build
         self.check_device(where)
         backend, model = apply_guard(self, model, clips)
+        backend, model = backend.plugin_model(model, backend.input_bits(clips, model))
         if backend is not self:  # the guard may turn fp16 off (NCNN), which changes what the plugin can take
             backend.check_call(model, output, flexible, kwargs, where)
         bits = backend.input_bits(clips, model)
@@ -416,6 +425,7 @@ class Backend(metaclass=_Families):
         model = model_info(path)
         validation.image_input(model, where)
         backend, model = apply_guard(self, model, (), channels=channels)
+        backend, model = backend.plugin_model(model, bits or backend.input_bits((), model))
         if bits is None:
             bits = backend.input_bits((), model)
         shape = tiling.check_shape("tilesize", tilesize, channels, where=where)

@@ -33,6 +33,7 @@ import msgspec
 
 from .. import plugins
 from ..errors import BuildError, ModelError
+from ..model import graph_ops
 from ..store import Store
 from ..store.inventory import Kind
 from ..store.records import JSONObject, Real, Record, canonical_json, dump, load, real
@@ -124,32 +125,9 @@ def unsupported_ops(op_types: Sequence[str]) -> list[str]:
     return sorted(set(op_types) - CONVERTER_OPS - FUSED_OPS - REWRITTEN_OPS)
 
 
-_ops_seen: dict[tuple[str, int], tuple[str, ...]] = {}
-
-
 def model_ops(model: ModelInfo) -> tuple[str, ...]:
     """The op types of the model's graph (and subgraphs), read once per file and content."""
-    key = (model.path, model.checksum)
-    found = _ops_seen.get(key)
-    if found is None:
-        import onnx
-
-        try:
-            proto = onnx.load_model(model.path, load_external_data=False)
-        except Exception as exc:  # validation names an unreadable model; nothing to check here then
-            logger.debug("could not read %s for its op types: %s", model.path, exc)
-            return ()
-        ops: set[str] = set()
-        graphs = [proto.graph]
-        while graphs:
-            graph = graphs.pop()
-            for node in graph.node:
-                ops.add(node.op_type)
-                for attr in node.attribute:
-                    graphs.extend([attr.g] if attr.HasField("g") else [])
-                    graphs.extend(attr.graphs)
-        found = _ops_seen[key] = tuple(sorted(ops))
-    return found
+    return graph_ops(model).op_types
 
 
 def check_model(model: ModelInfo, namespace: str, where: str) -> None:

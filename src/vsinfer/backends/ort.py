@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import plugins
-from ..conversion import check_block_list
+from ..conversion import QDQ_HALF_OPSET, check_block_list
 from ..errors import ArgumentError, DeviceError
-from ..model import ModelInfo, TensorInfo
+from ..model import ModelInfo, TensorInfo, graph_ops
+from ..store.files import _log_once
 from ..store.inventory import Kind
 from .base import Backend
 from .fields import name_set, require
@@ -22,7 +24,10 @@ from .registry import CPU, Environment, Offer, all_of, plugin_loaded
 if TYPE_CHECKING:
     import vapoursynth as vs
 
-__all__ = ["CLASSES", "OFFERS", "ORT", "ORT_COREML", "ORT_CPU", "ORT_CUDA", "ORT_DML"]
+
+__all__ = ["CLASSES", "OFFERS", "ORT", "ORT_COREML", "ORT_CPU", "ORT_CUDA", "ORT_DML", "QDQ_OPS"]
+
+logger = logging.getLogger(__name__)
 
 
 def verbosity_scale(verbosity: int | None) -> int:
@@ -70,7 +75,8 @@ class ORT(Backend):
     """core.ort's log level 0 (fatal only) .. 4 (verbose), as ``ORT.Verbosity``; None follows the ``vsinfer`` logger:
     DEBUG 4, INFO 3, WARNING 2, ERROR 1, CRITICAL 0."""
     fp16: bool = True
-    """Run the model in half precision (the plugin converts it, keeping the IO types of the clip)."""
+    """Run the model in half precision (the plugin converts it, keeping the IO types of the clip; a quantized (Q/DQ)
+    model below opset 19, which core.ort's conversion would make invalid, is converted by vsinfer instead)."""
     fp16_blacklist_ops: Collection[str] | None = None
     """Op types kept in float32 by the fp16 conversion; only with ``fp16=True``."""
     fp16_guard: bool = True
@@ -148,6 +154,34 @@ class ORT(Backend):
         model = converted(model, {*(self.fp16_blacklist_ops or ()), *nodes}, io)
         how = f"{type(self).__name__} keeps {len(nodes)} nodes in float32: {', '.join(nodes)}"
         return Kept(dataclasses.replace(self, fp16=False, fp16_blacklist_ops=None), model, how)
+
+    # -- models core.ort cannot convert itself --
+    def plugin_model(self, model: ModelInfo, bits: int) -> tuple[Backend, ModelInfo]:
+        """An fp16 run of a quantized (Q/DQ) model below opset 19: vsinfer's fp16 copy, run with ``fp16=False``.
+
+        core.ort's own fp16 conversion types the QuantizeLinear / DequantizeLinear scales float16, which only
+        opset 19 and later allow: the session fails ("Type 'tensor(float16)' of input parameter ... of operator
+        (DequantizeLinear) ... is invalid"). ``vsinfer.conversion`` keeps Q/DQ in float32 below opset 19, applies
+        the user's block list and types the IO like the clips; the plugin runs that cached copy as it is. If the
+        conversion fails, float32 (the original model, fp16 off), with a warning.
+        """
+        ops = graph_ops(model)
+        if not self.fp16 or not QDQ_OPS & set(ops.op_types) or ops.opset >= QDQ_HALF_OPSET:
+            return self, model
+        name = type(self).__name__
+        exact = dataclasses.replace(self, fp16=False, fp16_blacklist_ops=None)
+        try:
+            half = converted(model, self.fp16_blacklist_ops or (), "fp16" if bits == 16 else "fp32")
+        except Exception as exc:  # the plugin's own conversion is invalid for this model: float32 is always right
+            _log_once(logging.WARNING, ("ort-qdq", model.checksum, name), "%s: %s is a quantized (Q/DQ) model of "
+                      "opset %d, which core.ort cannot convert to fp16, and vsinfer's conversion failed (%s); it "
+                      "runs in float32", name, model.path, ops.opset, exc, to=logger)
+            return exact, model
+        _log_once(logging.INFO, ("ort-qdq", model.checksum, name), "%s: %s is a quantized (Q/DQ) model of opset %d "
+                  "(core.ort's fp16 conversion writes float16 Q/DQ scales, valid from opset %d on): the plugin runs "
+                  "vsinfer's fp16 copy %s, Q/DQ in float32", name, model.path, ops.opset, QDQ_HALF_OPSET, half.path,
+                  to=logger)
+        return exact, half
 
     # -- checks --
     def check_call(self, model: ModelInfo, output: TensorInfo, flexible: bool, kwargs: Mapping[str, Any],
@@ -297,8 +331,12 @@ def _cuda_libraries(env: Environment) -> str | None:
     return "the CUDA provider's libraries are missing: pip install 'vsinfer[ort-cuda]'"
 
 
+QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
+"""The ops of a quantized model whose float16 scales need opset 19."""
+
+
 CACHE_KINDS: tuple[Kind, ...] = ()
-"""ONNX Runtime keeps nothing of its own in the store (the fp16 guard's converted models are the store's)."""
+"""ONNX Runtime keeps nothing of its own in the store (the converted models it runs are the store's own kind)."""
 
 CLASSES = (ORT, ORT_CPU, ORT_CUDA, ORT_DML, ORT_COREML)
 """The classes of this family, by name in ``Backend``."""

@@ -43,13 +43,13 @@ _logged: set[tuple[Any, ...]] = set()
 _logged_lock = threading.Lock()
 
 
-def _log_once(level: int, key: tuple[Any, ...], msg: str, *args: Any) -> None:
-    """Log ``msg`` unless the same ``key`` was logged before in this process."""
+def _log_once(level: int, key: tuple[Any, ...], msg: str, *args: Any, to: logging.Logger | None = None) -> None:
+    """Log ``msg`` (to the store's logger, or ``to``) unless the same ``key`` was logged before in this process."""
     with _logged_lock:
         if key in _logged:
             return
         _logged.add(key)
-    logger.log(level, msg, *args)
+    (to or logger).log(level, msg, *args)
 
 
 # -- writing -------------------------------------------------------------------------------------------
