@@ -51,3 +51,27 @@ def test_wrong_input_name_lists_inputs(make_model: ModelFactory) -> None:
     info = model_info(make_model(3, 3, input_name="x"))
     assert info.input("x").name == "x"
     assert info.input("input").name == "x"  # a single-input model: its only input
+
+
+def test_op_types_and_opset_are_facts_of_the_model(make_model: ModelFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read with the model (no second parse); a memo written before they existed stays valid and reads them lazily."""
+    import json
+    import zlib
+
+    from vsinfer.store.records import canonical_json
+
+    path = make_model(3, 3)
+    info = model_info(path)
+    assert info.graph == model_module.GraphOps(("Conv",), 17)
+    assert model_module.graph_ops(info) is info.graph
+    memo = next((Path(model_module.model_memo().store.folder("models"))).glob("*.json"))
+    record = json.loads(memo.read_text())
+    for key in ("op_types", "opset"):  # as an older vsinfer wrote it
+        del record["info"][key]
+    record["crc32"] = zlib.crc32(canonical_json(record["info"]).encode())
+    memo.write_text(json.dumps(record))
+    model_module._memo.clear()
+    monkeypatch.setattr(model_module, "read_model", lambda p: pytest.fail("the older memo was not used"))
+    older = model_info(path)
+    assert older.graph is None and older.inputs == info.inputs
+    assert model_module.graph_ops(older) == info.graph  # read from the file, once

@@ -378,11 +378,11 @@ def inline_external_data(model: ModelInfo, store: Store) -> Path:
     core.ort and core.ov read the ``.onnx`` bytes alone, so a model whose weights live in ``.data`` files beside it
     cannot run there as it is; the copy's identity is the source's content (its digest covers the external files).
     """
-    import onnx
-
     identity = {"source_crc32": model.checksum, "rewrite": "inline_external_data", "v": 1}
 
     def create(tmp: Path) -> bytes:
+        import onnx  # only when the copy is made: a cache hit never imports it
+
         proto = onnx.load(model.path, load_external_data=True)
         for tensor in proto.graph.initializer:
             tensor.ClearField("data_location")
@@ -396,11 +396,11 @@ def inline_external_data(model: ModelInfo, store: Store) -> Path:
 
 def single_output(model: ModelInfo, output: str, store: Store) -> Path:
     """A copy of ``model`` that computes only its output ``output`` (nodes only the others need are dropped)."""
-    import onnx
-
     identity = {"source_crc32": model.checksum, "rewrite": "single_output", "output": output, "v": 1}
 
     def create(tmp: Path) -> bytes:
+        import onnx  # only when the copy is made: a cache hit never imports it
+
         proto = onnx.load(model.path)
         graph = proto.graph
         needed = {output}

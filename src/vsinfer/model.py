@@ -87,6 +87,8 @@ class ModelInfo:
     them); None when not recorded."""
     external: tuple[str, ...] = ()
     """The external data files the model names (locations relative to its folder), sorted; part of ``checksum``."""
+    graph: GraphOps | None = None
+    """Its op types and opset (``graph_ops`` reads them when a memo of an older vsinfer lacks them)."""
 
     def input(self, name: str | None = None) -> TensorInfo:
         """The input called ``name``; without a name, the model's only input."""
@@ -118,8 +120,10 @@ class ModelInfo:
         def tensors(items: tuple[TensorInfo, ...]) -> tuple[TensorFacts, ...]:
             return tuple(TensorFacts(name=t.name, elem_type=t.elem_type, shape=t.shape) for t in items)
 
+        graph = self.graph
         return ModelFacts(path=self.path, checksum=self.checksum, inputs=tensors(self.inputs),
-                          outputs=tensors(self.outputs), foreign_ops=self.foreign_ops, external=self.external)
+                          outputs=tensors(self.outputs), foreign_ops=self.foreign_ops, external=self.external,
+                          op_types=graph.op_types if graph else None, opset=graph.opset if graph else None)
 
     @classmethod
     def from_facts(cls, facts: ModelFacts) -> ModelInfo:
@@ -128,8 +132,10 @@ class ModelInfo:
         def tensors(items: tuple[TensorFacts, ...]) -> tuple[TensorInfo, ...]:
             return tuple(TensorInfo(t.name, t.elem_type, t.shape) for t in items)
 
+        graph = GraphOps(facts.op_types, facts.opset) if facts.op_types is not None and facts.opset is not None \
+            else None
         return cls(facts.path, facts.checksum, tensors(facts.inputs), tensors(facts.outputs), facts.foreign_ops,
-                   facts.external)
+                   facts.external, graph)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; ``from_json`` reads it back."""
@@ -199,10 +205,12 @@ _graph_ops_lock = threading.Lock()
 
 
 def graph_ops(model: ModelInfo) -> GraphOps:
-    """``model``'s op types and opset, read once per file and content in a process.
+    """``model``'s op types and opset: from its facts, else read once per file and content in a process.
 
     A model onnx cannot read has no ops here (validation names it).
     """
+    if model.graph is not None:
+        return model.graph
     key = (model.path, model.checksum)
     with _graph_ops_lock:
         found = _ops_seen.get(key)
@@ -215,6 +223,14 @@ def graph_ops(model: ModelInfo) -> GraphOps:
     except Exception as exc:
         logger.debug("could not read %s for its op types: %s", model.path, exc)
         return GraphOps((), 0)
+    found = _read_graph_ops(proto)
+    with _graph_ops_lock:
+        _ops_seen[key] = found
+    return found
+
+
+def _read_graph_ops(proto: Any) -> GraphOps:
+    """The op types (subgraphs included) and the default domain's opset of a ``ModelProto``."""
     ops: set[str] = set()
     graphs = [proto.graph]
     while graphs:
@@ -225,10 +241,7 @@ def graph_ops(model: ModelInfo) -> GraphOps:
                 graphs.extend([attr.g] if attr.HasField("g") else [])
                 graphs.extend(attr.graphs)
     opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
-    found = GraphOps(tuple(sorted(ops)), opset)
-    with _graph_ops_lock:
-        _ops_seen[key] = found
-    return found
+    return GraphOps(tuple(sorted(ops)), opset)
 
 
 StatKey = tuple[str, int, int, int, int, int]
@@ -341,7 +354,8 @@ def read_model(path: Path) -> ModelInfo:
     except OSError as exc:
         raise ModelError("network_path", str(path), "a model whose external data files can be read",
                          where="model") from exc
-    return ModelInfo(str(path.resolve()), checksum, inputs, outputs, foreign_ops(proto), external)
+    return ModelInfo(str(path.resolve()), checksum, inputs, outputs, foreign_ops(proto), external,
+                     _read_graph_ops(proto))
 
 
 class ModelMemo:

@@ -165,8 +165,10 @@ class ORT(Backend):
         the user's block list and types the IO like the clips; the plugin runs that cached copy as it is. If the
         conversion fails, float32 (the original model, fp16 off), with a warning.
         """
+        if not self.fp16:
+            return self, model
         ops = graph_ops(model)
-        if not self.fp16 or not QDQ_OPS & set(ops.op_types) or ops.opset >= QDQ_HALF_OPSET:
+        if not QDQ_OPS & set(ops.op_types) or ops.opset >= QDQ_HALF_OPSET:
             return self, model
         name = type(self).__name__
         exact = dataclasses.replace(self, fp16=False, fp16_blacklist_ops=None)

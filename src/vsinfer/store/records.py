@@ -163,11 +163,20 @@ class ModelFacts(msgspec.Struct, frozen=True, kw_only=True):
     outputs: tuple[TensorFacts, ...]
     foreign_ops: tuple[str, ...] | None = None
     external: tuple[str, ...] = ()
+    op_types: tuple[str, ...] | None = None
+    opset: int | None = None
+
+
+_LATER_FIELDS = ("op_types", "opset")
+"""ModelFacts fields added later: left out of the checksum while unset, so older memos stay valid."""
 
 
 def facts_crc32(facts: msgspec.Struct) -> int:
     """CRC32 of the canonical JSON of ``facts``: the checksum a record keeps of its content."""
-    return zlib.crc32(canonical_json(msgspec.to_builtins(facts)).encode())
+    data = msgspec.to_builtins(facts)
+    if isinstance(facts, ModelFacts):
+        data = {k: v for k, v in data.items() if not (k in _LATER_FIELDS and v is None)}
+    return zlib.crc32(canonical_json(data).encode())
 
 
 class ModelMemoRecord(Record, frozen=True, kw_only=True):
