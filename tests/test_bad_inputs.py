@@ -365,7 +365,7 @@ CASES: list[Case] = [
     Case("ncnn-forwarded-fp16-0-flexible-8ch", run("NCNN", rgb, lambda c: c.model(3, 8), flexible=True, fp16=0),
          "ModelError", "fp16", "fp16=False", "multiple of 4", isolate=True),
     Case("ncnn-guard-fp32-flexible-4ch", run("NCNN", lambda c: c.rgb(w=64, h=64, length=1), lambda c: c.overflowing(4),
-                                             flexible=True),
+                                             fields={"fp16": True}, flexible=True),
          "ModelError", "fp16", "fp16=False", "multiple of 4", isolate=True, plugins=("ncnn",)),
     Case("flexible-str", run("ORT_CPU", rgb, lambda c: c.model(3, 4), flexible="yes"), "InvalidValueError",
          "flexible", "'yes'", "True or False"),

@@ -165,7 +165,7 @@ def test_image_input_prefers_the_ops_model_info_records() -> None:
 def test_check_output() -> None:
     four = info([TensorInfo("x", 1, (1, 3, None, None))], [TensorInfo("y", 1, (1, 4, None, None))])
     check_output(Backend.ORT_CPU(), four, True, "X")
-    check_output(Backend.NCNN(), four, True, "X")  # fp16: no crash
+    check_output(Backend.NCNN(fp16=True), four, True, "X")  # fp16: no crash
     with pytest.raises(ModelError, match="pass flexible=True"):
         check_output(Backend.ORT_CPU(), four, False, "X")
     with pytest.raises(ModelError, match=r"fp16=False is not valid; expected fp16=True for a model with 4 output"):

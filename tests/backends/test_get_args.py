@@ -110,7 +110,7 @@ CASES: list[tuple[Any, dict[str, Any]]] = [
     (Backend.OV_NPU(custom_config={"NPU_TURBO": "YES"}, num_streams=1, model_cache=False),
      {"device": "NPU", "num_streams": 1, "config": ov_config(NUM_STREAMS=1, NPU_TURBO="YES")}),
     (Backend.OV(device="HETERO:GPU,CPU", model_cache=False), {"device": "HETERO:GPU,CPU", "config": ov_config()}),
-    (Backend.NCNN(), {"device_id": 0, "num_streams": 1, "fp16": 1, "output_format": 1}),
+    (Backend.NCNN(fp16=True), {"device_id": 0, "num_streams": 1, "fp16": 1, "output_format": 1}),
     (Backend.NCNN_VK(device_id=1, num_streams=2, fp16=False, batch_tiles=4),
      {"device_id": 1, "num_streams": 2, "fp16": 0, "batch_tiles": 4, "output_format": 0}),
     (Backend.TRT(), {"device_id": 0, "num_streams": 1, "use_cuda_graph": 1, "verbosity": 2}),
