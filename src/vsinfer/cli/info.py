@@ -49,7 +49,8 @@ def info() -> dict[str, Any]:
             report["devices"][cls.__name__] = {"devices": list(present), "all": all_devices(cls)}
     usable = set(usable_classes(0))
     report["precision"] = {}
-    for cls in usable:
+    with_devices = {c for c in registry.classes() if c.__name__ in report["devices"]}
+    for cls in sorted(usable | with_devices, key=lambda c: c.__name__):  # NCNN on a CPU driver too: it runs here
         asks, (computes, why) = cls().precision(), cls().effective_precision()
         report["precision"][cls.__name__] = {"asks": asks, "computes": computes, "why": why}
     offered = {o.cls for o in registry.offers()}
