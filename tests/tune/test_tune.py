@@ -156,7 +156,11 @@ def test_render_requests_each_frame_once() -> None:
 
     done = render(lambda: vs.core.std.ModifyFrame(clip, clip, count), 6, keep=[0, 5])
     assert sorted(seen) == list(range(6))
-    assert done.frames == 5 and set(done.outputs) == {0, 5} and not done.stopped_early
+    warm = min(vs.core.num_threads, 4)  # one untimed frame per request in flight, warming each stream up
+    timed = 5 - warm
+    if timed > vs.core.num_threads:  # whole rounds of requests only; the rest is rendered untimed
+        timed -= timed % vs.core.num_threads
+    assert done.frames == timed and set(done.outputs) == {0, 5} and not done.stopped_early
 
 
 def test_render_stops_past_the_deadline_without_leaving_requests() -> None:
@@ -172,7 +176,7 @@ def test_render_stops_past_the_deadline_without_leaving_requests() -> None:
 
     done = render(lambda: vs.core.std.ModifyFrame(clip, clip, slow), 50, deadline_s=0.0)
     assert done.stopped_early and done.frames < 49
-    assert len(seen) == done.frames + 1  # every request made was awaited
+    assert len(seen) == done.frames + 1 + vs.core.num_threads  # every request made was awaited (warm-up too)
 
 
 @pytest.mark.parametrize("backend", [

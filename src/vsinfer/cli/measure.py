@@ -151,7 +151,7 @@ def cmd_tune(
     *,
     size: str = "1280x720",
     format: str = "",
-    frames: int = 6,
+    frames: int = 10,
     tiles: Annotated[bool, Parameter(negative="")] = False,
     retune: Annotated[bool, Parameter(negative="")] = False,
     tolerance: float = 0.01,

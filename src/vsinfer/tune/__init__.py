@@ -181,7 +181,7 @@ def tune(
     clips: vs.VideoNode | Sequence[vs.VideoNode],
     *,
     candidates: Sequence[Backend] | None = None,
-    frames: int = 6,
+    frames: int = 10,
     overlap: int | Pair | Literal["auto"] = "auto",
     tilesizes: Sequence[int | Pair | None] | None = None,
     tolerance: float = 0.01,
@@ -298,7 +298,7 @@ def autotune(
     clips: vs.VideoNode | Sequence[vs.VideoNode],
     *,
     candidates: Sequence[Backend] | None = None,
-    frames: int = 6,
+    frames: int = 10,
     tilesizes: Sequence[int | Pair | None] | None = (None,),
     **kwargs: Any,
 ) -> Backend:

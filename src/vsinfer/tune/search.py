@@ -7,9 +7,10 @@ The search is staged so that it stays short and bounded (``budget_s``; the first
    ``tune_variants``: its default first, then other stream counts). A candidate rejected because its output is
    too far from float32 gets its float32 variant (``Backend.float32()``, then ``other_precision()``) timed right
    after it, before another family is considered. A candidate whose output holds a NaN or an infinity is rejected.
-2. **Tiles, other precision**: the tile sizes on the fastest so far (on a CPU, 2x2 tiles with the model's
-   context as overlap ran 1.4x the whole 1280x720 frame: the layers' activations then fit the caches), then
-   (default search) the other precision of the two fastest families.
+2. **Tiles, other precision**: the tile sizes on the fastest so far (with the model's context as overlap they
+   give the whole frame's picture; on a 2-core CPU 2x2 tiles of a 1280x720 frame ran 0.95 to 1.0x the whole
+   frame on a quiet machine and up to 1.4x with other jobs competing for the caches), then (default search) the
+   other precision of the two fastest families.
 3. **Confirm**: the contenders (within ``CLOSE`` of the fastest, the baseline always among them) are timed again in
    interleaved rounds, the order reversed each round, while the time budget allows.
 4. **Rank**: each configuration's median fps and a noise estimate (the scaled median absolute deviation of its
@@ -377,7 +378,7 @@ def _search(search: _Search, candidates: Sequence[Backend] | None, tilesizes: Se
     best = search.best()
     if best is None:
         return None
-    for tile in tilesizes:  # stage 2: tiles on the fastest (on a CPU, 2x2 tiles measured 1.4x the whole frame)
+    for tile in tilesizes:  # stage 2: tiles on the fastest
         if tile not in first_tiles:
             trial = Trial(best.trial.backend, tile)
             if search.affordable([trial], SCREEN_SHARE):
