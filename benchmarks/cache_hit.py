@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -34,20 +33,15 @@ from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 import vsinfer.model as model_module
+from vsinfer.device import cpu
 from vsinfer.store import Store
 from vsinfer.store.maintenance import file_crc32
 from vsinfer.store.publish import publish
 
 
 def cpu_name() -> str:
-    """The CPU's model name (Linux), else what platform knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """The CPU's model name (``vsinfer.device.cpu``)."""
+    return cpu().model
 
 
 def big_model(path: Path, megabytes: int) -> Path:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from vsinfer.device import cpu
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vs_peer import DEMO, OURS_IMPORT, PEER_IMPORT, vspipe_env, vulkan_device
@@ -206,13 +207,8 @@ def tune(model: Path, size: tuple[int, int], env: dict[str, str], tolerance: flo
 
 
 def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
+    """The CPU's model name (``vsinfer.device.cpu``)."""
+    return cpu().model
 
 
 def main() -> None:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from vsinfer.device import cpu
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = ROOT / "tests" / "data" / "zoo"
@@ -143,15 +144,10 @@ class Cell:
 
 
 def cpu_name() -> str:
-    """The CPU's model name (Linux) and its half-precision flags, else what platform knows."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor() or platform.machine()
-    name = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), platform.machine())
-    flags = next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), [])
-    half = [f for f in flags if f in ("avx512_bf16", "avx512_fp16", "amx_bf16", "amx_fp16")]
-    return f"{name} ({os.cpu_count()} cores{', ' + ', '.join(half) if half else ''})"
+    """The CPU's model name, its cores and half-precision flags (``vsinfer.device.cpu``)."""
+    machine = cpu()
+    half = sorted(machine.flags & {"avx512_bf16", "avx512_fp16", "amx_bf16", "amx_fp16"})
+    return f"{machine.model} ({machine.cores} cores{', ' + ', '.join(half) if half else ''})"
 
 
 def cell_input(facts: dict[str, Any]) -> np.ndarray:

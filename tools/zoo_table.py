@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from vsinfer.device import cpu
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("ORT_CPU", "ORT_CPU_fp16", "OV_CPU", "OV_CPU_fp32", "NCNN", "NCNN_fp32")
@@ -37,17 +38,6 @@ def cell(name: str, backend: str, env: dict[str, str]) -> str:
     return f"{outcome['kind']}: {outcome['error_type']}"
 
 
-def cpu_name() -> str:
-    """The CPU model, from /proc/cpuinfo."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
-
-
 def main() -> None:
     """Print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -57,7 +47,8 @@ def main() -> None:
     manifest = json.loads((ROOT / "tests" / "data" / "zoo" / "manifest.json").read_text())
     models = [m for m in sorted(manifest) if not opts.models or m in opts.models.split(",")]
     backends = [b for b in opts.backends.split(",") if b]
-    print(f"CPU: {cpu_name()}")
+    machine = cpu()
+    print(f"CPU: {machine.model}, {machine.cores} cores{', bf16' if machine.native_bf16 else ''}")
     print("| model | " + " | ".join(HEADERS[b] for b in backends) + " |")
     print("|---|" + "---|" * len(backends))
     with tempfile.TemporaryDirectory() as cache:
