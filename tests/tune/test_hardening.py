@@ -173,6 +173,26 @@ def test_the_baseline_is_kept_unless_beaten_by_more_than_the_noise() -> None:
     assert search_module._decide(search, Trial(default)).ranked.trial.backend == default
 
 
+def test_the_confirmation_rounds_decide_when_they_timed_the_baseline() -> None:
+    """A screening run of the baseline measured low (timed first in the process) does not crown another."""
+    default, other = Backend.OV_CPU(), Backend.OV_CPU(num_streams=2)
+    confirm = search_module.CONFIRMATION
+
+    def run(backend: Backend, fps: float, note: str = "") -> Timing:
+        return Timing(Trial(backend), fps, 0.1, 5, note=note)
+
+    search = search_module._Search([], "m.onnx", 6, (0, 0), 0.01, None)
+    search.timings = [run(default, 4.0), run(other, 5.0),  # screening: the baseline 20 % low
+                      run(other, 4.95, f"{confirm} 1"), run(default, 5.05, f"{confirm} 1"),
+                      run(default, 5.0, f"{confirm} 2"), run(other, 5.0, f"{confirm} 2")]
+    pick = search_module._decide(search, Trial(default))
+    assert pick.ranked.trial.backend == default and "it is the baseline" in pick.reason
+    assert pick.ranked.runs == 2 and [r.trial.backend for r in pick.ranking] == [default, other]
+    assert search_module._decide(search, Trial(default)).ranked.median_fps == pytest.approx(5.025)
+    search.timings = search.timings[:2]  # no confirmation: every run counts, and 25 % is more than the noise
+    assert search_module._decide(search, Trial(default)).ranked.trial.backend == other
+
+
 def test_noise_and_ranking() -> None:
     assert noise([10.0]) == pytest.approx(1.0)  # one run cannot measure its noise: the 10 % floor
     assert noise([10.0, 10.0]) == pytest.approx(0.5)

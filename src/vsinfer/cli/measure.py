@@ -210,7 +210,8 @@ def cmd_tune(
         rate = "" if t.skipped else f"{t.fps:7.2f} fps  first frame {t.first_frame_s:6.3f} s"
         console.print(f"  {t.status:8s} {t.trial!s:52s} {rate:36s} {diff:11s} {t.note}"
                       + (f"\n           {why}" if why else ""), markup=False, highlight=False)
-    console.print("ranking (median of the usable runs, noise = scaled median absolute deviation):", markup=False)
+    console.print("ranking (median of the confirmation rounds when they ran, else of every run; noise = scaled median "
+                  "absolute deviation):", markup=False)
     for i, r in enumerate(result.ranking, 1):
         diff = "not compared" if r.max_abs_diff is None else f"err {r.max_abs_diff:.2g}"
         mark = "  <- pick" if r.trial.backend == result.backend and r.trial.tilesize == result.tilesize else ""

@@ -36,7 +36,7 @@ from ..store.records import dump
 from ..tiling import MAX_SIDE, as_pair, check_shape, plan
 from ..timing import sample_clips
 from .decision import _decision_key, _decision_meta, _decision_record, _from_record, _load_decision
-from .search import Ranked, Tuning, _Search, _search, candidate_space, default_candidates, rank
+from .search import Ranked, Tuning, _Search, _search, candidate_space, default_candidates
 
 if TYPE_CHECKING:
     import vapoursynth as vs
@@ -272,7 +272,7 @@ def _tune_here(
     logger.info("autotune picked %s (%.2f fps median, noise %.2f) out of %d trials in %.1f s: %s", chosen.trial,
                 chosen.median_fps, chosen.noise_fps, len(search.timings), seconds, pick.reason)
     return Tuning(chosen.trial.backend, chosen.trial.tilesize, ov, chosen.median_fps, tuple(search.timings), False,
-                  seconds, path, tuple(rank(search.timings)), pick.reason)
+                  seconds, path, pick.ranking, pick.reason)
 
 
 def _reuse(path: Path, key: dict[str, Any], overlap: Pair, tiles: Sequence[Pair | None],

@@ -14,9 +14,10 @@ The search is staged so that it stays short and bounded (``budget_s``; the first
 3. **Confirm**: the contenders (within ``CLOSE`` of the fastest, the baseline always among them) are timed again in
    interleaved rounds, the order reversed each round, while the time budget allows.
 4. **Rank**: each configuration's median fps and a noise estimate (the scaled median absolute deviation of its
-   runs, at least ``NOISE_FLOOR`` of its median: 10 % for one run, 5 % for two, 2 % from three on). The fastest
-   replaces the baseline (the default, or the default's float32 variant when the default was rejected) only when
-   it beats it by more than the combined noise.
+   runs, at least ``NOISE_FLOOR`` of its median: 10 % for one run, 5 % for two, 2 % from three on), over the
+   confirmation rounds when they timed the baseline (the screening times it first, which is not fair), else over
+   every run. The fastest replaces the baseline (the default, or the default's float32 variant when the default
+   was rejected) only when it beats it by more than the combined noise.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ baseline and its float32 fallback are timed whatever the budget)."""
 FIRST_STAGE_SHARE = 0.45
 """Share of the time budget the first stage may use, so that tiles and the other precision keep a chance on a slow
 machine (a 2-core CPU times three candidates at 1280x720 in ~20 s)."""
+CONFIRMATION = "confirmation round"
+"""The note of the confirmation rounds' runs (``Timing.note``)."""
 MAD_TO_SIGMA = 1.4826
 """Scales a median absolute deviation to the standard deviation of normally distributed runs."""
 
@@ -193,6 +196,8 @@ class Pick:
     """The pick's statistics."""
     reason: str
     """Why it won."""
+    ranking: tuple[Ranked, ...] = ()
+    """Every configuration: those of the confirmation rounds first (when they decided), then the others."""
 
 
 class _Search:
@@ -430,23 +435,32 @@ def _confirm(search: _Search, baseline: Trial, rounds: int) -> None:
                         search.budget_s)
             return
         for trial in order:
-            search.run(trial, f"confirmation round {n + 1}")
+            search.run(trial, f"{CONFIRMATION} {n + 1}")
 
 
 def _decide(search: _Search, baseline: Trial) -> Pick | None:
-    """The fastest median, unless it does not beat the baseline by more than the noise."""
-    ranked = rank(search.timings)
+    """The fastest median, unless it does not beat the baseline by more than the noise.
+
+    When the confirmation rounds timed the baseline, only they count: they are interleaved and fair, while the
+    screening timed the baseline first in the process, which measured it up to 20 % low (OpenVINO, 2-core CPU).
+    """
+    confirmed = [t for t in search.timings if t.note.startswith(CONFIRMATION)]
+    fair = any(t.trial == baseline and t.usable for t in confirmed) and len({t.trial for t in confirmed}) > 1
+    ranked = rank(confirmed if fair else search.timings)
     if not ranked:
         return None
+    decided = {r.trial for r in ranked}
+    ranking = (*ranked, *(r for r in rank(search.timings) if r.trial not in decided))
     top = ranked[0]
     base = next((r for r in ranked if r.trial == baseline), None)
     if base is None or base is top:
-        return Pick(top, "the fastest median" + (" (it is the baseline)" if base is top else ""))
+        return Pick(top, "the fastest median" + (" (it is the baseline)" if base is top else ""), ranking)
     margin = math.hypot(top.noise_fps, base.noise_fps)
     if beats(top, base):
         return Pick(top, f"beats the baseline {base.trial} ({base.median_fps:.2f} fps) by "
-                         f"{top.median_fps - base.median_fps:.2f} fps, more than the noise ({margin:.2f} fps)")
+                         f"{top.median_fps - base.median_fps:.2f} fps, more than the noise ({margin:.2f} fps)",
+                    ranking)
     logger.info("autotune: keeping the baseline %s (%.2f fps): %s (%.2f fps) is not faster by more than the noise "
                 "(%.2f fps)", base.trial, base.median_fps, top.trial, top.median_fps, margin)
     return Pick(base, f"kept the baseline: {top.trial} ({top.median_fps:.2f} fps) is not faster by more than the "
-                      f"noise ({margin:.2f} fps)")
+                      f"noise ({margin:.2f} fps)", ranking)
