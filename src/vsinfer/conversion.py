@@ -29,9 +29,13 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+FLOAT32_ONLY_OPS = ("QuantizeLinear", "DequantizeLinear")
+"""Op types whose float inputs stay float32 in an fp16 conversion: Q/DQ scales, at every opset. Before opset 19
+float16 scales are invalid; from 19 on they are allowed but move values across quantization steps, layer after
+layer (0.12 from float32 on the zoo's INT8 compact model at opsets 19 and 21, against 8.7e-3 with float32 scales)."""
+
 FLOAT, FLOAT16, BFLOAT16 = 1, 10, 16
 BF16_OPSET = 22  # the first opset whose Conv, Gemm, ... accept bfloat16
-QDQ_HALF_OPSET = 19  # the first opset whose QuantizeLinear / DequantizeLinear scales may be float16
 
 
 def split_block_list(model: onnx.ModelProto, names: Sequence[str], where: str = "the model"
@@ -71,7 +75,7 @@ def _to_half(model: onnx.ModelProto, block_list: Sequence[str], keep_io_types: b
     from onnxconverter_common import float16
 
     ops, nodes = split_block_list(model, block_list, where)
-    ops += [op for op in _float32_only_ops(model) if op not in ops]
+    ops += [op for op in FLOAT32_ONLY_OPS if op not in ops]
     _fold_int32_dequantize(model)
     float_io = {v.name for v in (*model.graph.input, *model.graph.output) if v.type.tensor_type.elem_type == FLOAT}
     own_casts = _name_float_casts(model)
@@ -89,12 +93,6 @@ def _to_half(model: onnx.ModelProto, block_list: Sequence[str], keep_io_types: b
     if keep_io_types:
         _restore_float_outputs(converted, float_io)
     return converted
-
-
-def _float32_only_ops(model: onnx.ModelProto) -> list[str]:
-    """Op types whose float inputs must stay float32 in this model's opset: Q/DQ scales before opset 19."""
-    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
-    return ["QuantizeLinear", "DequantizeLinear"] if opset < QDQ_HALF_OPSET else []
 
 
 def _fold_int32_dequantize(model: onnx.ModelProto) -> None:

@@ -160,6 +160,23 @@ def test_qdq_zoo_model_runs_in_fp16(guard: bool, ort_calls: list[dict[str, Any]]
     assert "is a quantized (Q/DQ) model of opset 13" in caplog.text
 
 
+@pytest.mark.parametrize("opset", [19, 21])
+def test_qdq_models_of_later_opsets_run_vsinfers_copy_too(opset: int, tmp_path: Path,
+                                                        ort_calls: list[dict[str, Any]]) -> None:
+    """From opset 19 on core.ort's float16 scales are valid but wrong (0.12 from float32): vsinfer's copy instead."""
+    import vapoursynth as vs
+    from onnx import version_converter
+
+    path = tmp_path / f"compact_int8_{opset}.onnx"
+    onnx.save(version_converter.convert_version(onnx.load(ZOO_QDQ), opset), path)
+    x = zoo_input()
+    out = Backend.ORT_CPU(fp16=True).inference(clip_from_planes(x, vs.RGBS), path)
+    assert_fp16_picture(planes_of(out), onnxruntime_fp32(path, x))
+    [call] = ort_calls
+    assert call["fp16"] == 0 and has_half_weights(call["network_path"])
+    assert scale_types(call["network_path"]) == {TensorProto.FLOAT}
+
+
 def test_half_clips_get_a_half_io_copy(ort_calls: list[dict[str, Any]]) -> None:
     """Half-float clips: the copy takes and gives float16 (half in, half out), still exact within fp16."""
     import vapoursynth as vs
@@ -234,7 +251,7 @@ def test_fp32_runs_of_a_qdq_model_are_untouched(ort_calls: list[dict[str, Any]])
 
 
 def test_graph_ops_reads_the_q_dq_ops_and_the_opset(tmp_path: Path) -> None:
-    """The op types and opset decide (opset 19 and later are left to the plugin)."""
+    """The op types decide; the opset is read with them."""
     for path, opset in ((ZOO_QDQ, 13), (qdq_model(tmp_path / "q19.onnx", opset=19), 19)):
         ops = graph_ops(model_info(path))
         assert set(ops.op_types) >= QDQ_OPS and ops.opset == opset

@@ -10,7 +10,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import plugins
-from ..conversion import QDQ_HALF_OPSET, check_block_list
+from ..conversion import check_block_list
 from ..errors import ArgumentError, DeviceError
 from ..model import ModelInfo, TensorInfo, graph_ops
 from ..store.files import _log_once
@@ -76,7 +76,7 @@ class ORT(Backend):
     DEBUG 4, INFO 3, WARNING 2, ERROR 1, CRITICAL 0."""
     fp16: bool = True
     """Run the model in half precision (the plugin converts it, keeping the IO types of the clip; a quantized (Q/DQ)
-    model below opset 19, which core.ort's conversion would make invalid, is converted by vsinfer instead)."""
+    model, whose scales core.ort's conversion would make float16, is converted by vsinfer instead)."""
     fp16_blacklist_ops: Collection[str] | None = None
     """Op types kept in float32 by the fp16 conversion; only with ``fp16=True``."""
     fp16_guard: bool = True
@@ -157,32 +157,34 @@ class ORT(Backend):
 
     # -- models core.ort cannot convert itself --
     def plugin_model(self, model: ModelInfo, bits: int) -> tuple[Backend, ModelInfo]:
-        """An fp16 run of a quantized (Q/DQ) model below opset 19: vsinfer's fp16 copy, run with ``fp16=False``.
+        """An fp16 run of a quantized (Q/DQ) model: vsinfer's fp16 copy, Q/DQ in float32, run with ``fp16=False``.
 
-        core.ort's own fp16 conversion types the QuantizeLinear / DequantizeLinear scales float16, which only
-        opset 19 and later allow: the session fails ("Type 'tensor(float16)' of input parameter ... of operator
-        (DequantizeLinear) ... is invalid"). ``vsinfer.conversion`` keeps Q/DQ in float32 below opset 19, applies
-        the user's block list and types the IO like the clips; the plugin runs that cached copy as it is. If the
-        conversion fails, float32 (the original model, fp16 off), with a warning.
+        core.ort's own fp16 conversion types the QuantizeLinear / DequantizeLinear scales float16: below opset 19
+        the session fails ("Type 'tensor(float16)' of input parameter ... of operator (DequantizeLinear) ... is
+        invalid"), and from opset 19 on the picture is wrong (0.12 from float32 on the zoo's INT8 compact model,
+        whose output spans 1.1: a float16 scale moves values across quantization steps, layer after layer).
+        ``vsinfer.conversion`` keeps Q/DQ in float32, applies the user's block list and types the IO like the
+        clips (8.7e-3 on that model at every opset); the plugin runs that cached copy as it is. If the conversion
+        fails, float32 (the original model, fp16 off), with a warning.
         """
         if not self.fp16:
             return self, model
         ops = graph_ops(model)
-        if not QDQ_OPS & set(ops.op_types) or ops.opset >= QDQ_HALF_OPSET:
+        if not QDQ_OPS & set(ops.op_types):
             return self, model
         name = type(self).__name__
         exact = dataclasses.replace(self, fp16=False, fp16_blacklist_ops=None)
         try:
             half = converted(model, self.fp16_blacklist_ops or (), "fp16" if bits == 16 else "fp32")
-        except Exception as exc:  # the plugin's own conversion is invalid for this model: float32 is always right
-            _log_once(logging.WARNING, ("ort-qdq", model.checksum, name), "%s: %s is a quantized (Q/DQ) model of "
-                      "opset %d, which core.ort cannot convert to fp16, and vsinfer's conversion failed (%s); it "
-                      "runs in float32", name, model.path, ops.opset, exc, to=logger)
+        except Exception as exc:  # the plugin's own conversion is wrong for this model: float32 is always right
+            _log_once(logging.WARNING, ("ort-qdq", model.checksum, name), "%s: %s is a quantized (Q/DQ) model, "
+                      "which core.ort cannot convert to fp16 right, and vsinfer's conversion failed (%s); it runs "
+                      "in float32", name, model.path, exc, to=logger)
             return exact, model
         _log_once(logging.INFO, ("ort-qdq", model.checksum, name), "%s: %s is a quantized (Q/DQ) model of opset %d "
-                  "(core.ort's fp16 conversion writes float16 Q/DQ scales, valid from opset %d on): the plugin runs "
-                  "vsinfer's fp16 copy %s, Q/DQ in float32", name, model.path, ops.opset, QDQ_HALF_OPSET, half.path,
-                  to=logger)
+                  "(core.ort's fp16 conversion makes its Q/DQ scales float16: invalid below opset 19, inexact "
+                  "after): the plugin runs vsinfer's fp16 copy %s, Q/DQ in float32", name, model.path, ops.opset,
+                  half.path, to=logger)
         return exact, half
 
     # -- checks --
@@ -334,7 +336,7 @@ def _cuda_libraries(env: Environment) -> str | None:
 
 
 QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
-"""The ops of a quantized model whose float16 scales need opset 19."""
+"""The ops of a quantized model, whose scales stay float32 in an fp16 run."""
 
 
 CACHE_KINDS: tuple[Kind, ...] = ()
