@@ -248,3 +248,27 @@ def test_without_identity_rewires_readers_and_keeps_an_output_identity(tmp_path:
     assert [n.name for n in nodes] == ["/add", "/out"] and list(nodes[0].input) == ["input", "input"]
     x = pattern(3, 8, 8)[None]
     np.testing.assert_allclose(reference(path, x), 2 * x)
+
+
+def test_a_constant_shared_by_a_kept_node_and_an_fp16_node_gets_a_copy(tmp_path: Path) -> None:
+    """``k`` read by /mul_a (kept in float32) and /mul_b (fp16): each gets its own type, and the model loads."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    k = numpy_helper.from_array(np.array(2.0, np.float32), "k")
+    nodes = [helper.make_node("Mul", ["x", "k"], ["a"], name="/mul_a"),
+             helper.make_node("Mul", ["a", "k"], ["b"], name="/mul_b"),
+             helper.make_node("Relu", ["b"], ["y"], name="/relu")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "h", "w"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, "h", "w"])], [k])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "shared.onnx")
+    path = convert_model(model_info(tmp_path / "shared.onnx"), "fp16", ["/mul_a"], Store(), io="fp32")
+    converted = onnx.load(path)
+    onnx.checker.check_model(converted, full_check=True)
+    types = {i.name: i.data_type for i in converted.graph.initializer}
+    assert types["k_float32"] == TensorProto.FLOAT and TensorProto.FLOAT16 in types.values()
+    x = pattern(3, 4, 4)[None]
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(got, np.maximum(4 * x, 0), rtol=1e-3)

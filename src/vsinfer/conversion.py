@@ -77,6 +77,7 @@ def _to_half(model: onnx.ModelProto, block_list: Sequence[str], keep_io_types: b
     ops, nodes = split_block_list(model, block_list, where)
     ops += [op for op in FLOAT32_ONLY_OPS if op not in ops]
     _fold_int32_dequantize(model)
+    _split_shared_constants(model, set(float16.DEFAULT_OP_BLOCK_LIST) | set(ops), set(nodes))
     float_io = {v.name for v in (*model.graph.input, *model.graph.output) if v.type.tensor_type.elem_type == FLOAT}
     own_casts = _name_float_casts(model)
     with warnings.catch_warnings(record=True) as caught:  # its "values will be truncated" notes go to the log
@@ -93,6 +94,34 @@ def _to_half(model: onnx.ModelProto, block_list: Sequence[str], keep_io_types: b
     if keep_io_types:
         _restore_float_outputs(converted, float_io)
     return converted
+
+
+def _split_shared_constants(model: onnx.ModelProto, kept_ops: set[str], kept_nodes: set[str]) -> None:
+    """Give the float32 nodes their own copy of a float32 initializer they share with nodes converted to fp16.
+
+    onnxconverter-common types a shared initializer once: float16 for one reader, so the node kept in float32
+    gets a float16 input beside a float32 one, and the runtime refuses the model ("Type parameter (T) of Optype
+    (Mul) bound to different types"; upstream onnxconverter-common PR #329). A copy per precision avoids it.
+    """
+    from onnx import TensorProto
+
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer if i.data_type == FLOAT}
+    readers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in dict.fromkeys(node.input):
+            if name in inits:
+                readers.setdefault(name, []).append(node)
+    for name, nodes in readers.items():
+        kept = [n for n in nodes if n.op_type in kept_ops or n.name in kept_nodes]
+        if not kept or len(kept) == len(nodes):
+            continue
+        copy = TensorProto()
+        copy.CopyFrom(inits[name])
+        copy.name = f"{name}_float32"
+        graph.initializer.append(copy)
+        for node in kept:
+            node.input[:] = [copy.name if i == name else i for i in node.input]
 
 
 def _fold_int32_dequantize(model: onnx.ModelProto) -> None:
