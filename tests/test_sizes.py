@@ -214,3 +214,14 @@ def test_auto_overlap_on_the_whole_frame_measures_nothing(monkeypatch: pytest.Mo
     monkeypatch.setattr(sizes, "_measure_context", no_probe)
     out = Backend.ORT_CPU().inference(_rgb(64, 64), DEMO, overlap="auto")
     assert (out.width, out.height) == (128, 128)
+
+
+@pytest.mark.parametrize("multiple", [0, -8, 128, "8", 8.5])
+def test_a_record_out_of_bounds_is_a_miss(tmp_path: Path, multiple: object) -> None:
+    """The cache is data: a multiple no probe can give (0 would divide by zero) is a miss, probed again."""
+    model = model_info(ZOO / "swinir.onnx")
+    store = Store(tmp_path / "cache")
+    record = store.folder("sizes") / f"{model.checksum:032x}.json"
+    record.write_text(json.dumps({"version": sizes.SIZES_VERSION, "checksum": f"{model.checksum:032x}",
+                                  "facts": {"multiple": multiple}}))
+    assert sizes.model_multiple(model, store).multiple == 8

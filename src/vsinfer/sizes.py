@@ -19,7 +19,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, cast
 
 import msgspec
 
@@ -48,9 +48,9 @@ SIZES_VERSION = 1
 class SizeFacts(msgspec.Struct, frozen=True, kw_only=True):
     """What the probe found for one model."""
 
-    multiple: int | None
+    multiple: Annotated[int, msgspec.Meta(ge=1, le=64)] | None
     """The smallest multiple of ``MULTIPLES`` whose sizes onnxruntime takes; None when it could not tell."""
-    reason: str = ""
+    reason: Annotated[str, msgspec.Meta(max_length=600)] = ""
     """Why it could not tell (no size was taken, onnxruntime could not load the model), or the error of the
     largest multiple refused."""
 
@@ -82,12 +82,12 @@ CONTEXT_SIDE = 160
 class ContextFacts(msgspec.Struct, frozen=True, kw_only=True):
     """How far a model looks: the input pixels one output pixel depends on."""
 
-    radius: int | None
+    radius: Annotated[int, msgspec.Meta(ge=0, le=4096)] | None
     """Input pixels around a pixel that change its output; None when the change reaches the edge of the probe
     (global pooling or attention: tiles change the picture whatever their overlap) or could not be measured."""
-    scale: int | None = None
+    scale: Annotated[int, msgspec.Meta(ge=1, le=64)] | None = None
     """Output size / input size (2 for a 2x model)."""
-    reason: str = ""
+    reason: Annotated[str, msgspec.Meta(max_length=600)] = ""
     """Why ``radius`` is None."""
 
     @property
@@ -264,4 +264,4 @@ def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     node = re.search(r"running (\S+ node\. Name:'[^']*')", text)
     reason = re.split(r" was false\. ", text)[-1] if " was false. " in text else text.split("Status Message:")[-1]
-    return (f"{node.group(1)}: " if node else "") + reason.strip()[:200]
+    return ((f"{node.group(1)}: " if node else "") + reason.strip())[:300]  # a record keeps at most 600
