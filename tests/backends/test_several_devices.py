@@ -38,6 +38,7 @@ def two_devices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def run_child(env: dict[str, str], models: dict[str, str]) -> Any:
+    env = env | {"VSINFER_CACHE_DIR": os.environ["VSINFER_CACHE_DIR"]}  # this test's cache, not the user's
     proc = subprocess.run([sys.executable, str(Path(__file__).with_name("several_devices_child.py")),
                            json.dumps(models)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
                           check=False)
