@@ -61,9 +61,9 @@ def test_a_right_picture_passes_once_and_a_wrong_one_is_refused(monkeypatch: pyt
     out = Backend.NCNN().inference(clip, ZOO / "esrgan_4x.onnx")
     assert planes_of(out).shape == (3, 128, 128)
     # the same call again: the verdict comes from the store
-    no_child(monkeypatch)
-    Backend.NCNN().inference(clip, ZOO / "esrgan_4x.onnx")
-    monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as patch:  # monkeypatch.undo() would also undo the test's cache folder
+        no_child(patch)
+        Backend.NCNN().inference(clip, ZOO / "esrgan_4x.onnx")
     # nothing is exact within 0: the wrong-picture path, with the real plugin's real picture
     monkeypatch.setattr(ncnn_probe, "tolerance", lambda fp16, scale: 0.0)
     with pytest.raises(BuildError, match=r"wrong picture: largest difference from onnxruntime float32"):
