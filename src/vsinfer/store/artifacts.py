@@ -61,7 +61,7 @@ import os
 import tempfile
 import threading
 import zlib
-from collections.abc import Buffer, Callable, Mapping, Sequence
+from collections.abc import Buffer, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -157,11 +157,19 @@ class Store:
                     return path
         return None
 
-    def _candidates(self) -> list[tuple[Path, bool]]:
-        """(root, private) in the order tried: the requested root, the user cache dir, the private temp folder."""
-        roots = dict.fromkeys([self.requested, default_root()], False)
-        roots.setdefault(temp_root(), True)
-        return list(roots.items())
+    def _candidates(self) -> Iterator[tuple[Path, bool]]:
+        """(root, private) in the order tried: the requested root, the user cache dir, the private temp folder.
+
+        Lazily: the fallbacks are looked up only when the requested root cannot be used (a cache hit never
+        imports platformdirs).
+        """
+        yield self.requested, False
+        fallback = default_root()
+        if fallback != self.requested:
+            yield fallback, False
+        temp = temp_root()
+        if temp not in (self.requested, fallback):
+            yield temp, True
 
     def folder(self, kind: str) -> Path:
         """``<root>/<kind>``, created; falls back to the user cache or a temp folder with a warning.
