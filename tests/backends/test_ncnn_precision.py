@@ -170,6 +170,18 @@ def test_flexible_output_of_four_channels_needs_fp16(devices: None) -> None:
         Backend.NCNN(device_id=(GPU, LAVAPIPE)).check_call(four, out, True, {}, "NCNN")
 
 
+def test_the_call_settles_the_device_default_where_float32_would_crash(devices: None) -> None:
+    """``for_call``: flexible output of 4k channels on lavapipe runs fp16 by default; anything the user set stays."""
+    four, three = model(4), model(3)
+    on_cpu = Backend.NCNN(device_id=LAVAPIPE)
+    assert on_cpu.for_call(four, four.outputs[0], True, {}) == Backend.NCNN(device_id=LAVAPIPE, fp16=True)
+    assert on_cpu.for_call(four, four.outputs[0], True, {}).for_call(four, four.outputs[0], True, {}).fp16 is True
+    for backend, m, flexible, kwargs in ((on_cpu, three, False, {}), (on_cpu, four, True, {"fp16": 0}),
+                                         (Backend.NCNN(device_id=LAVAPIPE, fp16=False), four, True, {}),
+                                         (Backend.NCNN(device_id=GPU), four, True, {})):
+        assert backend.for_call(m, m.outputs[0], flexible, kwargs) is backend
+
+
 def test_the_device_default_is_said_once(devices: None, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="vsinfer"):
         Backend.NCNN(device_id=GPU).check_device("NCNN")
@@ -214,3 +226,15 @@ def test_default_runs_float32_and_fp16_true_runs_fp16(on_cpu_device: None, make_
     assert np.array_equal(default, exact)  # the same plugin call, bit for bit
     assert float(np.max(np.abs(half - exact))) > 0  # fp16=True is honoured: half-float rounding shows
     assert float(np.max(np.abs(half - exact))) < 0.05
+
+
+def test_flexible_four_channels_run_fp16_by_default_on_lavapipe(on_cpu_device: None, make_model: ModelFactory) -> None:
+    """Float32 would crash core.ncnn here: ``NCNN()`` runs this call in fp16 and gives the picture."""
+    from tests.conftest import reference
+
+    x = np.random.default_rng(4).random((3, 24, 32), dtype=np.float32)
+    path = make_model(3, 4)
+    planes = Backend.NCNN().inference(clip_from_planes(x, vs.RGBS), path, flexible=True)
+    got = np.stack([np.asarray(p.get_frame(0)[0]) for p in planes])
+    assert got.shape == (4, 24, 32)
+    assert float(np.max(np.abs(got - reference(path, x[None])[0]))) < 0.05

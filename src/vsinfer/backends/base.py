@@ -144,6 +144,14 @@ class Backend(metaclass=_Families):
         return Kept(self.float32(), model, f"{type(self).__name__} has no node block list: it runs in float32",
                     logging.WARNING)
 
+    def for_call(self, model: ModelInfo, output: TensorInfo, flexible: bool, kwargs: Mapping[str, Any]) -> Backend:
+        """The backend for this call, before any check: by default this one.
+
+        A family that leaves a field open (NCNN's precision "by device") settles it here for this model and call;
+        the backend returned must return itself from ``for_call``.
+        """
+        return self
+
     def plugin_model(self, model: ModelInfo, bits: int) -> tuple[Backend, ModelInfo]:
         """The backend and model the plugin gets, after the fp16 guard: by default these.
 
@@ -307,6 +315,9 @@ class Backend(metaclass=_Families):
         where = type(self).__name__
         self._check_model(model, model.input(), where)
         output = validation.check_output(model, flexible, where)
+        adapted = self.for_call(model, output, flexible, kwargs)
+        if adapted != self:  # a field left for the family to choose, chosen for this call
+            return adapted._run(clips, model, plan, flexible, kwargs)
         self.check_call(model, output, flexible, kwargs, where)
         validation.check_kwargs(self.namespace, self.path_argument, kwargs, where)
         self.check_plugin_kwargs(kwargs, where)

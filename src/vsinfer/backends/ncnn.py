@@ -220,6 +220,20 @@ class NCNN(Backend):
         if "device_id" in kwargs:
             _check_vulkan_device(int(kwargs["device_id"]), where)
 
+    def for_call(self, model: ModelInfo, output: TensorInfo, flexible: bool, kwargs: Mapping[str, Any]) -> NCNN:
+        """By device (``fp16=None``), but fp16 where float32 would crash core.ncnn: flexible output of 4k channels.
+
+        The fp16 guard then checks that run like any other (a model that overflows float16 is refused by
+        ``check_call``, naming the crash).
+        """
+        channels = output.channels
+        if (self.fp16 is not None or "fp16" in kwargs or not flexible or channels is None or channels % 4
+                or all(self.fp16_by_device())):
+            return self
+        logger.info("%s: fp16 for %s: core.ncnn 17.1 crashes the process on float32 flexible output of %d channels "
+                    "(%s)", type(self).__name__, model.path, channels, self._float32_devices())
+        return dataclasses.replace(self, fp16=True)
+
     def check_call(self, model: ModelInfo, output: TensorInfo, flexible: bool, kwargs: Mapping[str, Any],
                    where: str) -> None:
         """What core.ncnn cannot take: the model's facts, and flexible float32 output of 4k channels.
