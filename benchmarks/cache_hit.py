@@ -39,11 +39,6 @@ from vsinfer.store.maintenance import file_crc32
 from vsinfer.store.publish import publish
 
 
-def cpu_name() -> str:
-    """The CPU's model name (``vsinfer.device.cpu``)."""
-    return cpu().model
-
-
 def big_model(path: Path, megabytes: int) -> Path:
     """A 3x3 conv plus ``megabytes`` of initializer data."""
     rng = np.random.default_rng(0)
@@ -126,7 +121,7 @@ def main() -> None:
             ("Store.lookup hit in a shared layer", timed(shared_hit, args.calls)),
             ("verify artifact CRC32 on each hit", timed(verify_each_hit, max(3, args.calls // 10))),
         ]
-    print(f"CPU: {cpu_name()}; {args.mb} MiB model and artifact; medians; exactness: identical identity/path "
+    print(f"CPU: {cpu().model}; {args.mb} MiB model and artifact; medians; exactness: identical identity/path "
           "on every path (asserted), no picture computed")
     width = max(len(name) for name, _ in rows)
     for name, seconds in rows:

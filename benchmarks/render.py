@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from vsinfer.render.media import FFV1, encoder_command, find_program
+
 SCRIPT = '''\
 import numpy as np
 import vapoursynth as vs
@@ -56,10 +58,11 @@ def raw(path: Path) -> bytes:
 def plain(script: Path, out: Path) -> float:
     """Seconds of one vspipe run piped into the same FFV1 writer the chunks use."""
     begun = time.perf_counter()
-    vspipe = subprocess.Popen(["vspipe", "-c", "y4m", str(script), "-"], stdout=subprocess.PIPE,
+    vspipe = subprocess.Popen([find_program("vspipe"), "-c", "y4m", str(script), "-"], stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL)
-    ffmpeg = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "yuv4mpegpipe", "-i", "-", "-c:v", "ffv1",
-                             "-level", "3", "-f", "matroska", "-y", str(out)], stdin=vspipe.stdout, check=False)
+    writer = encoder_command(FFV1, out)
+    assert writer is not None
+    ffmpeg = subprocess.run(writer, stdin=vspipe.stdout, check=False)
     assert vspipe.stdout is not None
     vspipe.stdout.close()
     if vspipe.wait() != 0 or ffmpeg.returncode != 0:

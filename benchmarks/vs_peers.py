@@ -206,11 +206,6 @@ def tune(model: Path, size: tuple[int, int], env: dict[str, str], tolerance: flo
     return data
 
 
-def cpu_name() -> str:
-    """The CPU's model name (``vsinfer.device.cpu``)."""
-    return cpu().model
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2)
@@ -231,7 +226,7 @@ def main() -> None:
         w, h = (int(v) for v in opts.ncnn_size.lower().split("x"))
         ncnn_size = (w, h)
     load = os.getloadavg()
-    print(f"CPU: {cpu_name()}, {len(os.sched_getaffinity(0))} cores, load average {load[0]:.2f} at start; "
+    print(f"CPU: {cpu().model}, {len(os.sched_getaffinity(0))} cores, load average {load[0]:.2f} at start; "
           f"model {opts.model.name} ({model_gflop(opts.model, *size2):.1f} GFLOP per {size2[0]}x{size2[1]} frame)")
     if vulkan is None:
         print("NCNN: no Vulkan device (or --no-ncnn): left out")

@@ -173,9 +173,10 @@ def _counted(node: vs.VideoNode, ticks: str | None) -> vs.VideoNode:
         return node
     import vapoursynth as vs
 
+    file = open(ticks, "ab", buffering=0)  # noqa: SIM115 - open for the node's life: one write per frame, no reopen
+
     def tick(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
-        with open(ticks, "ab") as file:
-            file.write(b".")
+        file.write(b".")  # unbuffered: the parent sees each byte at once
         return f
 
     return vs.core.std.ModifyFrame(node, node, tick)

@@ -77,7 +77,8 @@ def _to_half(model: onnx.ModelProto, block_list: Sequence[str], keep_io_types: b
     ops, nodes = split_block_list(model, block_list, where)
     ops += [op for op in FLOAT32_ONLY_OPS if op not in ops]
     _fold_int32_dequantize(model)
-    _split_shared_constants(model, set(float16.DEFAULT_OP_BLOCK_LIST) | set(ops), set(nodes))
+    blocked_ops, blocked_nodes = set(float16.DEFAULT_OP_BLOCK_LIST) | set(ops), set(nodes)
+    _split_shared_constants(model, blocked_ops, blocked_nodes)
     float_io = {v.name for v in (*model.graph.input, *model.graph.output) if v.type.tensor_type.elem_type == FLOAT}
     own_casts = _name_float_casts(model)
     with warnings.catch_warnings(record=True) as caught:  # its "values will be truncated" notes go to the log
@@ -90,7 +91,7 @@ def _to_half(model: onnx.ModelProto, block_list: Sequence[str], keep_io_types: b
         )
     for note in {str(w.message) for w in caught}:
         logger.debug("fp16 conversion of %s: %s", where, note)
-    _follow_own_casts(converted, own_casts, set(float16.DEFAULT_OP_BLOCK_LIST) | set(ops), set(nodes))
+    _follow_own_casts(converted, own_casts, blocked_ops, blocked_nodes)
     if keep_io_types:
         _restore_float_outputs(converted, float_io)
     return converted
@@ -187,11 +188,12 @@ def _follow_own_casts(model: onnx.ModelProto, names: set[str], blocked_ops: set[
     graph = model.graph
     types = {v.name: v.type.tensor_type.elem_type for v in (*graph.value_info, *graph.output)}
     consumers: dict[str, list[Any]] = {}
-    for node in _all_nodes(graph):
+    nodes = _all_nodes(graph)
+    for node in nodes:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
     outputs = {v.name for v in graph.output}
-    for node in _all_nodes(graph):
+    for node in nodes:
         to = _to_attr(node)
         if node.name not in names or node.name in blocked_nodes or "Cast" in blocked_ops or to is None:
             continue
@@ -216,7 +218,7 @@ def _restore_float_outputs(model: onnx.ModelProto, float_io: set[str]) -> None:
     producers = {out: node for node in graph.node for out in node.output}
     for value in graph.output:  # the converter's output Cast(to=float): readers inside get the half value back
         node = producers.get(value.name)
-        to = next((a for a in node.attribute if a.name == "to"), None) if node is not None else None
+        to = _to_attr(node) if node is not None else None
         if node is not None and node.op_type == "Cast" and to is not None and to.i == FLOAT \
                 and node.name.endswith(f"_cast_to_{value.name}"):
             for other in graph.node:
@@ -228,7 +230,7 @@ def _restore_float_outputs(model: onnx.ModelProto, float_io: set[str]) -> None:
         if value.name not in float_io or tensor_type.elem_type != FLOAT16:
             continue
         node = producers.get(value.name)
-        to = next((a for a in node.attribute if a.name == "to"), None) if node is not None else None
+        to = _to_attr(node) if node is not None else None
         # a Cast whose output the graph also reads inside (FBCNN's quality factor) must stay half for those readers
         if node is not None and node.op_type == "Cast" and to is not None and to.i == FLOAT16 \
                 and value.name not in read:

@@ -215,9 +215,13 @@ MAX_DEVICE_IDS = 64
 _device_cache: dict[tuple[str, str], tuple[str, ...]] = {}
 
 
+_properties_cache: dict[tuple[str, int], dict[str, Any] | None] = {}
+
+
 def clear_device_cache() -> None:
-    """Forget the device lists read so far (they are read once per process)."""
+    """Forget the device lists and properties read so far (they are read once per process)."""
     _device_cache.clear()
+    _properties_cache.clear()
 
 
 def _cached(namespace: str, what: str, plugin: Any, read: Callable[[], tuple[str, ...]]) -> tuple[str, ...]:
@@ -276,14 +280,25 @@ def device_names(namespace: str) -> tuple[str, ...]:
 
 
 def device_properties(namespace: str, device_id: int) -> dict[str, Any] | None:
-    """``core.<namespace>.DeviceProperties(device_id=...)``, or None when the plugin or the device is missing."""
+    """``core.<namespace>.DeviceProperties(device_id=...)``, or None when the plugin or the device is missing.
+
+    Read once per process and device (one call asks for them several times: NCNN's precision by device); a
+    stand-in plugin (not a ``vs.Plugin``) is never cached.
+    """
     import vapoursynth as vs
 
+    key = (namespace, device_id)
+    if key in _properties_cache:
+        found = _properties_cache[key]
+        return None if found is None else dict(found)
     try:
-        props = get_plugin(namespace).DeviceProperties(device_id=device_id)
+        plugin = get_plugin(namespace)
+        props: dict[str, Any] | None = dict(plugin.DeviceProperties(device_id=device_id))
     except (vs.Error, AttributeError, PluginNotFoundError):
-        return None
-    return dict(props)
+        plugin, props = None, None
+    if isinstance(plugin, vs.Plugin):
+        _properties_cache[key] = props
+    return None if props is None else dict(props)
 
 
 def ort_providers() -> tuple[str, ...]:

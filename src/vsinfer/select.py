@@ -176,10 +176,13 @@ def _configured(env: Environment) -> Decision | None:
     if cls is None:
         raise ConfigError("backend", name, f"one of {', '.join(cli_name(c) for c in classes())}",
                           where="vsinfer settings (VSINFER_BACKEND or the config file)")
-    for offer in offers():
-        if offer.cls is cls and offer.check(env) is None:
+    found: list[str] = []
+    for offer in (o for o in offers() if o.cls is cls):
+        reason = offer.check(env)
+        if reason is None:
             return Decision(cls, env.vendor, (Step(cls.__name__, True, f"the settings name {name!r}"),))
-    reasons = "; ".join(r for o in offers() if o.cls is cls and (r := o.check(env)) is not None) or "never offered"
+        found.append(reason)
+    reasons = "; ".join(found) or "never offered"
     logger.warning("the settings name backend %r, which cannot run here (%s); autoselect chooses instead", name,
                    reasons)
     return None

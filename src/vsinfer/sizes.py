@@ -136,7 +136,6 @@ def model_context(model: ModelInfo, store: Store | None = None) -> ContextFacts:
     centre pixel changed; the output pixels that differ (by more than two runs of the same input do) are the
     centre's reach. Kept in the store per model checksum.
     """
-    store = store or Store()
     multiple = model_multiple(model, store)
     if multiple.multiple is None:
         return ContextFacts(radius=None, reason=multiple.reason)

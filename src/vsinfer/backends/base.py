@@ -432,14 +432,13 @@ class Backend(metaclass=_Families):
         if not isinstance(channels, int) or isinstance(channels, bool) or not 1 <= channels <= MAX_CHANNELS:
             raise ConfigError("channels", channels, f"an int 1 .. {MAX_CHANNELS} (the planes the model takes)",
                               where=where)
-        tiling.check_shape("tilesize", tilesize, channels, where=where)  # before the model is read or anything built
+        shape = tiling.check_shape("tilesize", tilesize, channels, where=where)  # before anything is read or built
         model = model_info(path)
         validation.image_input(model, where)
         backend, model = apply_guard(self, model, (), channels=channels)
         backend, model = backend.plugin_model(model, bits or backend.input_bits((), model))
         if bits is None:
             bits = backend.input_bits((), model)
-        shape = tiling.check_shape("tilesize", tilesize, channels, where=where)
         built = [single.prepare_network(model, channels, shape, bits=bits,
                                         input_name=input_name, cache_dir=cache_dir)
                  for single in backend.on_each_device()]  # identical devices share one artifact

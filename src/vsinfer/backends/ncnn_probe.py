@@ -25,7 +25,6 @@ import os
 import signal
 import subprocess
 import sys
-import zlib
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -34,9 +33,9 @@ import msgspec
 from .. import plugins
 from ..errors import BuildError, ModelError
 from ..model import graph_ops
-from ..store import Store
+from ..store import Store, identity_name
 from ..store.inventory import Kind
-from ..store.records import JSONObject, Real, Record, canonical_json, dump, load, real
+from ..store.records import JSONObject, Real, Record, dump, load, plain, real
 
 if TYPE_CHECKING:
     from ..model import ModelInfo
@@ -192,9 +191,9 @@ def probe(model: ModelInfo, namespace: str, path_argument: str, args: Mapping[st
         "args": {k: v for k, v in sorted(args.items()) if isinstance(v, (int, float, str, bool))},
         "judge_values": judge_values,
     }
-    record_path = store.folder(PROBE_KIND.name) / f"{zlib.crc32(canonical_json(key).encode()):08x}.json"
+    record_path = store.folder(PROBE_KIND.name) / f"{identity_name(key)}.json"
     stored = load(record_path, ProbeRecord)
-    if stored is not None and stored.key == json.loads(canonical_json(key)):
+    if stored is not None and stored.key == plain(key):
         verdict = stored.verdict
     else:
         logger.info("%s: probing %s on core.%s once (%s, tile %dx%d) in a child process", where, model.path,

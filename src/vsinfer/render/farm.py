@@ -26,7 +26,7 @@ from ..errors import InvalidValueError, MissingDependencyError, RenderError
 from . import manifest as mf
 from .media import count_frames, find_program, join, recipe_for, script_frames, tail
 from .plan import Chunk, local_workers, plan_chunks
-from .worker import ChunkDone, run_chunk
+from .worker import run_chunk
 
 __all__ = ["ChunkRun", "RenderResult", "render"]
 
@@ -285,16 +285,13 @@ def _run(ray: Any, task: Any, missing: list[Chunk], script: Path, folder: Path, 
             for ref in ready:
                 chunk = pending.pop(ref)
                 try:
-                    result: ChunkDone = ray.get(ref)
+                    result: mf.ChunkRecord = ray.get(ref)
                 except Exception as exc:  # a RayTaskError wrapping the last attempt's error, or a dead worker
                     cause = getattr(exc, "cause", None) or exc  # our own message, without Ray's traceback
                     failures.append(f"{chunk.name} (frames {chunk.start}-{chunk.end}): {cause}")
                     log.error("render: %s failed after its retries: %s", chunk.name, cause)
                     continue
-                manifest.done[str(chunk.index)] = mf.ChunkRecord(
-                    index=chunk.index, start=chunk.start, end=chunk.end, file=result.file, frames=result.frames,
-                    size=result.size, crc32=result.crc32, node=result.node, seconds=result.seconds,
-                    attempts=result.attempts)
+                manifest.done[str(chunk.index)] = result
                 mf.save(manifest, manifest_path)
                 run = ChunkRun(index=chunk.index, start=chunk.start, end=chunk.end, node=result.node,
                                seconds=result.seconds, attempts=result.attempts, reused=False)

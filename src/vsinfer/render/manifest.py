@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
-import zlib
 from pathlib import Path
 
 import msgspec
 
+from ..store.files import crc32_of
 from .plan import Chunk
 
 __all__ = ["ChunkRecord", "Manifest", "crc32_file", "load", "save", "valid_chunks"]
@@ -34,9 +34,10 @@ class ChunkRecord(msgspec.Struct, frozen=True, kw_only=True):
     size: int
     crc32: int
     node: str
-    """The host (and worker process) that rendered it."""
+    """``host:pid`` of the worker process that rendered it."""
     seconds: float
     attempts: int
+    """How many times the chunk was started (1 when the first try finished it)."""
 
 
 class Manifest(msgspec.Struct, kw_only=True):
@@ -58,12 +59,9 @@ class Manifest(msgspec.Struct, kw_only=True):
 
 
 def crc32_file(path: Path) -> int:
-    """CRC32 of a file's bytes, read in 1 MiB blocks."""
-    crc = 0
+    """CRC32 of a file's bytes (``store.files.crc32_of``)."""
     with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            crc = zlib.crc32(block, crc)
-    return crc
+        return crc32_of(f)
 
 
 def load(path: Path) -> Manifest | None:

@@ -16,32 +16,14 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import VsinferError
-from .manifest import crc32_file
+from .manifest import ChunkRecord, crc32_file
 from .media import count_frames, encoder_command, find_program, tail
 from .plan import Chunk
 
-__all__ = ["ChunkDone", "run_chunk"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class ChunkDone:
-    """What a worker reports for a finished chunk."""
-
-    index: int
-    file: str
-    """The chunk's file name in the chunk folder."""
-    frames: int
-    size: int
-    crc32: int
-    node: str
-    """``host:pid`` of the worker process."""
-    seconds: float
-    attempts: int
-    """How many times the chunk was started (1 when the first try finished it)."""
+__all__ = ["run_chunk"]
 
 
 def _die_with_parent() -> None:
@@ -61,8 +43,8 @@ def _attempt(folder: Path, chunk: Chunk) -> int:
     return len(log.read_text(encoding="utf-8").splitlines())
 
 
-def run_chunk(script: str, folder: str, chunk: Chunk, recipe: str, suffix: str) -> ChunkDone:
-    """Render ``chunk`` of ``script`` into ``folder/<chunk.name><suffix>``; raise VsinferError when it fails."""
+def run_chunk(script: str, folder: str, chunk: Chunk, recipe: str, suffix: str) -> ChunkRecord:
+    """Render ``chunk`` of ``script`` into ``folder/<chunk.name><suffix>``; its manifest record, or VsinferError."""
     started = time.perf_counter()
     where = Path(folder)
     attempts = _attempt(where, chunk)
@@ -98,6 +80,6 @@ def run_chunk(script: str, folder: str, chunk: Chunk, recipe: str, suffix: str) 
         os.replace(part, final)
     finally:
         part.unlink(missing_ok=True)
-    return ChunkDone(index=chunk.index, file=final.name, frames=frames, size=size, crc32=crc,
-                     node=f"{socket.gethostname()}:{os.getpid()}", seconds=time.perf_counter() - started,
-                     attempts=attempts)
+    return ChunkRecord(index=chunk.index, start=chunk.start, end=chunk.end, file=final.name, frames=frames,
+                       size=size, crc32=crc, node=f"{socket.gethostname()}:{os.getpid()}",
+                       seconds=time.perf_counter() - started, attempts=attempts)

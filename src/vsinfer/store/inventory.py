@@ -359,7 +359,8 @@ def _scan_artifacts(layout: Kind, files: list[Path]) -> list[Entry]:
             role, facts = meta["kind"], {**facts, "model": "-", "shapes": "-"}  # a blob many builds share
         entries.append(Entry(kind, path, sidecar, size, _mtime(sidecar), role=role, problem=problem, **facts))
     for sidecar in sidecars.values():
-        if _committed(read_object(sidecar)) or (_NAMED.match(sidecar.stem) and read_object(sidecar) is None):
+        record = read_object(sidecar)
+        if _committed(record) or (_NAMED.match(sidecar.stem) and record is None):
             entries.append(Entry(kind, sidecar, None, _size(sidecar), _mtime(sidecar), role="sidecar",
                                  problem="orphan sidecar (its artifact is missing)"))
         else:

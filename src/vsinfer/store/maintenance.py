@@ -15,7 +15,6 @@ import math
 import os
 import re
 import time
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .artifacts import Store
+from .files import crc32_of
 from .inventory import (
     _TEMP,
     TEMP_GRACE_S,
@@ -158,13 +158,10 @@ def _delete(entry: Entry, removal: Removal) -> None:
 
 
 # -- verify / clear / prune -----------------------------------------------------------------------------------
-def file_crc32(path: Path, chunk: int = 1 << 20) -> int:
-    """CRC32 of a file's bytes, read in chunks."""
-    crc = 0
+def file_crc32(path: Path) -> int:
+    """CRC32 of a file's bytes (``files.crc32_of``), never through a symbolic link."""
     with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as f:
-        while block := f.read(chunk):
-            crc = zlib.crc32(block, crc)
-    return crc
+        return crc32_of(f)
 
 
 def verify(store: Store | None = None, *, fix: bool = False, kinds: Iterable[str] | None = None,
@@ -303,9 +300,3 @@ def totals(entries: Sequence[Entry]) -> dict[str, int]:
     for e in entries:
         out[e.kind] = out.get(e.kind, 0) + e.size
     return out
-
-
-def touch(path: Path) -> None:
-    """Mark ``path`` as used now (its mtime), for LRU pruning; a read-only store only loses the mark."""
-    with contextlib.suppress(OSError):
-        os.utime(path)

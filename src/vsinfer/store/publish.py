@@ -26,10 +26,10 @@ import msgspec
 
 from ..errors import CacheWriteError, ConfigError
 from .artifacts import Store, mark, sidecar_of
-from .files import CHUNK, MARKER, _disk_error, _share, _unlink, atomic_write, expand_path
+from .files import CHUNK, MARKER, _disk_error, _share, _unlink, expand_path
 from .inventory import _kinds, scan
 from .locks import lock, lock_file
-from .records import CommitRecord, Miss, encode, read
+from .records import CommitRecord, Miss, dump, read
 
 __all__ = ["Published", "publish"]
 
@@ -96,8 +96,8 @@ def _copy(source: Path, dest: Path, record: CommitRecord) -> str:
             _unlink(sidecar_of(dest))  # an old record must not vouch for the new bytes
             os.replace(tmp, dest)
             placed = os.stat(dest)
-            atomic_write(sidecar_of(dest), encode(msgspec.structs.replace(
-                record, mtime_ns=placed.st_mtime_ns, ctime_ns=placed.st_ctime_ns)))
+            dump(sidecar_of(dest), msgspec.structs.replace(
+                record, mtime_ns=placed.st_mtime_ns, ctime_ns=placed.st_ctime_ns))
         except OSError as exc:
             raise _disk_error(dest, exc) from exc
         finally:
