@@ -21,8 +21,12 @@ difference of frame 0 from the float32 output (vs-mlrt's ORT call), GFLOP/s (the
 frame x fps), and the share of this machine's measured peak: a compute-bound convolution stack (4 x 3x3 conv,
 128 -> 128 channels) through the same runtime at each precision, in the same rounds (its best round counts).
 
+With ``--no-bf16`` every process runs as on a CPU without bf16 or fp16 arithmetic (``benchmarks/no_bf16``: OpenVINO's
+f16 and bf16 hints become f32, as OpenVINO does there, and vsinfer sees the CPU's flags without them); vs-jetpack's
+OpenVINO default is then written as its f32 form ``OV_CPU(fp16=False)``, which is what its f16 hint computes there.
+
     .venv/bin/python benchmarks/vs_peers.py [--rounds 2] [--frames 10] [--size 1280x720] [--ncnn-size 320x180]
-                                            [--model PATH] [--no-ncnn]
+                                            [--model PATH] [--no-ncnn] [--no-bf16]
 """
 
 from __future__ import annotations
@@ -212,27 +216,31 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=10, help="frames per run (frame 0 timed apart)")
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--ncnn-size", default="320x180", help="NCNN's frame size when its device is a CPU driver")
-    parser.add_argument("--ncnn-frames", type=int, default=4)
+    parser.add_argument("--ncnn-frames", type=int, default=6)
     parser.add_argument("--model", type=Path, default=DEMO)
     parser.add_argument("--no-ncnn", action="store_true")
+    parser.add_argument("--no-bf16", action="store_true", help="emulate a CPU without bf16 or fp16 arithmetic")
     opts = parser.parse_args()
     size = tuple(int(v) for v in opts.size.lower().split("x"))
     assert len(size) == 2
     size2: tuple[int, int] = (size[0], size[1])
     env = vspipe_env()
+    if opts.no_bf16:
+        env["PYTHONPATH"] = os.pathsep.join((str(Path(__file__).resolve().parent / "no_bf16"), env["PYTHONPATH"]))
     vulkan = None if opts.no_ncnn else vulkan_device()
     ncnn_size = size2
     if vulkan is not None and vulkan[1]:
         w, h = (int(v) for v in opts.ncnn_size.lower().split("x"))
         ncnn_size = (w, h)
     load = os.getloadavg()
-    print(f"CPU: {cpu().model}, {len(os.sched_getaffinity(0))} cores, load average {load[0]:.2f} at start; "
+    emulated = " (emulated without bf16 / fp16: OpenVINO's f16 hint runs f32)" if opts.no_bf16 else ""
+    print(f"CPU: {cpu().model}{emulated}, {len(os.sched_getaffinity(0))} cores, load average {load[0]:.2f} at start; "
           f"model {opts.model.name} ({model_gflop(opts.model, *size2):.1f} GFLOP per {size2[0]}x{size2[1]} frame)")
     if vulkan is None:
         print("NCNN: no Vulkan device (or --no-ncnn): left out")
     elif vulkan[1]:
         print(f"NCNN: the Vulkan device is {vulkan[0]}, a CPU driver (lavapipe): NCNN runs on the CPU here, at "
-              f"{ncnn_size[0]}x{ncnn_size[1]}, {opts.ncnn_frames} frames, 1 round")
+              f"{ncnn_size[0]}x{ncnn_size[1]}, {opts.ncnn_frames} frames per run, its own interleaved rounds")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         env["VSINFER_CACHE_DIR"] = str(tmp / "cache")
@@ -255,20 +263,22 @@ def main() -> None:
         configs: list[Config] = []
         families = ["OV_CPU", "ORT_CPU"] + (["NCNN"] if vulkan is not None else [])
         exact_peak = {"OV_CPU": "ov f32", "ORT_CPU": "ort f32", "NCNN": "ncnn f32"}
-        default_peak = {"OV_CPU": "ov f16 hint", "ORT_CPU": "ort f32", "NCNN": "ncnn f32"}  # (ORT / NCNN fp16 too)
+        default_peak = {"OV_CPU": "ov f32" if opts.no_bf16 else "ov f16 hint", "ORT_CPU": "ort f32",
+                        "NCNN": "ncnn f32"}  # (ORT / NCNN fp16 against their float32 peak)
         for fam in families:
             at = ncnn_size if fam == "NCNN" else size2
+            peer_fields = "fp16=False" if opts.no_bf16 and fam == "OV_CPU" else ""
             configs += [
                 Config(fam, "vsinfer default", OURS_IMPORT, f"Backend.{fam}().inference(clip, MODEL)", at,
                        default_peak[fam]),
-                Config(fam, "vs-jetpack default", PEER_IMPORT, f"JB.{fam}().inference(clip, MODEL, (0, 0), (W, H))",
-                       at, default_peak[fam]),
+                Config(fam, "vs-jetpack default", PEER_IMPORT,
+                       f"JB.{fam}({peer_fields}).inference(clip, MODEL, (0, 0), (W, H))", at, default_peak[fam]),
                 Config(fam, "vs-mlrt default", "", mlrt_call(fam), at, exact_peak[fam]),
             ]
 
         def peak_of(pick: str) -> str:
             if pick.startswith("OV_CPU"):
-                return "ov f32" if "fp16=False" in pick else "ov f16 hint"
+                return "ov f32" if "fp16=False" in pick or opts.no_bf16 else "ov f16 hint"
             return "ort f32" if pick.startswith("ORT") else "?"
 
         pick_rt = peak_of(tuned["backend"])
@@ -280,9 +290,10 @@ def main() -> None:
                                   f"tune(MODEL, clip, tolerance={strict!r}).inference(clip, MODEL)", size2,
                                   exact_rt))
         # peaks: a compute-bound convolution stack through each runtime, at each precision that runtime offers
-        peak_cfgs = [
+        peak_cfgs = [] if opts.no_bf16 else [
             Config("peak", "ov f16 hint", "", "core.ov.Model([clip], MODEL, (0, 0), (W, H), device='CPU', "
-                   "num_streams=1, config=lambda: {'INFERENCE_PRECISION_HINT': 'f16'})", (320, 180), "ov", peak),
+                   "num_streams=1, config=lambda: {'INFERENCE_PRECISION_HINT': 'f16'})", (320, 180), "ov", peak)]
+        peak_cfgs += [
             Config("peak", "ov f32", "", "core.ov.Model([clip], MODEL, (0, 0), (W, H), device='CPU', num_streams=1, "
                    "config=lambda: {'INFERENCE_PRECISION_HINT': 'f32'})", (320, 180), "ov", peak),
             Config("peak", "ort f32", "", mlrt_call("ORT_CPU"), (320, 180), "ort", peak),
@@ -310,13 +321,14 @@ def main() -> None:
         if slow_cfgs:
             ref = next(c for c in main_cfgs if c.family == "ORT_CPU" and c.side == "vs-mlrt default")
             _, refs[ncnn_size] = run_vspipe("ncnn reference", "", opts.model, ref.call, ncnn_size, 2, tmp, env)
-            for cfg in slow_cfgs:
-                figures, frame0 = run_vspipe(cfg.name, cfg.imports, opts.model, cfg.call, cfg.size, opts.ncnn_frames,
-                                             tmp, env)
-                cfg.runs.append(figures)
-                np.save(tmp / f"out-{id(cfg)}.npy", frame0)
-                print(f"  {cfg.name:52s} {figures['fps']:6.2f} fps, graph + first frame {figures['first']:6.2f} s",
-                      flush=True)
+            for r in range(opts.rounds):
+                for cfg in slow_cfgs if r % 2 == 0 else list(reversed(slow_cfgs)):
+                    figures, frame0 = run_vspipe(cfg.name, cfg.imports, opts.model, cfg.call, cfg.size,
+                                                 opts.ncnn_frames, tmp, env)
+                    cfg.runs.append(figures)
+                    np.save(tmp / f"out-{id(cfg)}.npy", frame0)
+                    print(f"  round {r + 1} {cfg.name:44s} {figures['fps']:6.2f} fps, graph + first frame "
+                          f"{figures['first']:6.2f} s", flush=True)
         for cfg in peak_cfgs:
             if cfg.runtime == "ncnn":
                 figures, _ = run_vspipe(cfg.name, cfg.imports, peak, cfg.call, cfg.size, 4, tmp, env)

@@ -7,6 +7,7 @@ must keep them in float32 (converted ONNX and sidecar).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -19,12 +20,14 @@ import pytest
 import vapoursynth as vs
 
 import vsinfer.backends.guard as guard_module
+import vsinfer.backends.ov.backend as ov_backend
 import vsinfer.fp16.analysis as fp16
 from tests.conftest import clip_from_planes, need_module, need_plugin, planes_of, reference
 from tests.fp16.models import EXPECTED, MODELS, constant, unnamed
 from vsinfer import Backend
 from vsinfer.backends.guard import apply_guard
 from vsinfer.conversion import convert_model
+from vsinfer.device import cpu
 from vsinfer.fp16 import report as fp16_report
 from vsinfer.fp16.samples import synthetic_samples
 from vsinfer.model import model_info
@@ -199,6 +202,18 @@ def test_ov_cpu_default_gives_the_float32_picture(tmp_path: Path, name: str) -> 
     assert err < TOLERANCE
 
 
+def test_bf16_needs_the_guard_too(tmp_path: Path) -> None:
+    """Why OV_CPU() stays guarded where the f16 hint runs as bf16: values beyond float16's lose their precision."""
+    need_plugin("ov")
+    computes, why = Backend.OV_CPU().effective_precision()
+    if computes != "bf16":
+        pytest.skip(f"OpenVINO's f16 hint computes in {computes} on this CPU, not bf16 ({why})")
+    model = build(tmp_path, "residual")  # two branches of ~2e4 that cancel
+    unguarded, _ = error(Backend.OV_CPU(fp16_guard=False), model)
+    guarded, _ = error(Backend.OV_CPU(), model)
+    assert unguarded > 1 and guarded < TOLERANCE
+
+
 def test_negative_values_only_a_relu_reads_need_no_float32(tmp_path: Path) -> None:
     need_plugin("ort")
     model = build(tmp_path, "negative")
@@ -261,6 +276,28 @@ def test_ov_cpu_switches_to_the_f32_hint(tmp_path: Path) -> None:
     model = model_info(build(tmp_path, "single"))
     backend, same = apply_guard(Backend.OV_CPU(), model, [clip_from_planes(bright(), vs.RGBS)])
     assert backend == Backend.OV_CPU(fp16=False) and same is model
+
+
+@pytest.mark.parametrize(
+    ("flags", "analysed"),
+    [(set(), False), ({"avx512_bf16"}, True), ({"amx_fp16", "amx_bf16"}, True)],
+    ids=["no-fp16-or-bf16", "bf16", "fp16"],
+)
+def test_ov_cpu_analyses_only_where_the_f16_hint_leaves_float32(
+    tmp_path: Path, flags: set[str], analysed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where OpenVINO's CPU runs the f16 hint in float32, the guard's answer (the f32 hint) would change nothing."""
+    machine = dataclasses.replace(cpu(), flags=frozenset({"avx2", "avx512f", *flags}))
+    monkeypatch.setattr(ov_backend, "cpu", lambda: machine)
+    model = model_info(build(tmp_path, "single"))
+    calls: list[object] = []
+    real = fp16._run_analysis
+    monkeypatch.setattr(fp16, "_run_analysis", lambda *a: calls.append(a) or real(*a))
+    backend, same = apply_guard(Backend.OV_CPU(), model, [clip_from_planes(bright(), vs.RGBS)])
+    assert bool(calls) is analysed and same is model
+    assert backend == (Backend.OV_CPU(fp16=False) if analysed else Backend.OV_CPU())
+    # a device string with a GPU in it is analysed whatever the CPU does: the GPU computes in fp16
+    assert Backend.OV(device="HETERO:GPU,CPU", custom_config={"INFERENCE_PRECISION_HINT": "f16"}).guard_on()
 
 
 @pytest.mark.parametrize("backend", [Backend.NCNN(fp16=True), Backend.MIGX(fp16=True)], ids=["NCNN", "MIGX"])

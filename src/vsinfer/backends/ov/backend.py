@@ -152,8 +152,15 @@ class OV(Backend):
         return dataclasses.replace(self, custom_config={**self.custom_config, "INFERENCE_PRECISION_HINT": "f32"})
 
     def guard_on(self) -> bool:
-        """fp16 runs are checked unless ``fp16_guard`` is off."""
-        return self.precision() == "fp16" and self.fp16_guard
+        """fp16 runs are checked unless ``fp16_guard`` is off.
+
+        Not on a CPU that computes the f16 hint in float32 (no fp16 or bf16 arithmetic): nothing can overflow there,
+        and the guard's answer (the f32 hint) would change nothing. bf16 stays checked: its range is float32's, but
+        values beyond float16's lose their absolute precision (8 mantissa bits) just as badly.
+        """
+        if self.precision() != "fp16" or not self.fp16_guard:
+            return False
+        return set(self.devices()) != {"CPU"} or self.effective_precision()[0] != "fp32"
 
     def keep_in_float32(self, nodes: tuple[str, ...], model: ModelInfo, clips: Sequence[vs.VideoNode]) -> Kept:
         """The converted model (the nodes in float32) with hint f32; an NPU computes in fp16 only: a warning."""
