@@ -321,19 +321,18 @@ def main() -> None:
         if slow_cfgs:
             ref = next(c for c in main_cfgs if c.family == "ORT_CPU" and c.side == "vs-mlrt default")
             _, refs[ncnn_size] = run_vspipe("ncnn reference", "", opts.model, ref.call, ncnn_size, 2, tmp, env)
+            ncnn_peak = [c for c in peak_cfgs if c.runtime == "ncnn"]
             for r in range(opts.rounds):
-                for cfg in slow_cfgs if r % 2 == 0 else list(reversed(slow_cfgs)):
-                    figures, frame0 = run_vspipe(cfg.name, cfg.imports, opts.model, cfg.call, cfg.size,
+                for cfg in slow_cfgs + ncnn_peak if r % 2 == 0 else list(reversed(slow_cfgs + ncnn_peak)):
+                    figures, frame0 = run_vspipe(cfg.name, cfg.imports, cfg.model or opts.model, cfg.call, cfg.size,
                                                  opts.ncnn_frames, tmp, env)
                     cfg.runs.append(figures)
+                    if cfg.model is not None:
+                        print(f"  round {r + 1} {cfg.name:44s} {figures['fps']:6.2f} fps", flush=True)
+                        continue
                     np.save(tmp / f"out-{id(cfg)}.npy", frame0)
                     print(f"  round {r + 1} {cfg.name:44s} {figures['fps']:6.2f} fps, graph + first frame "
                           f"{figures['first']:6.2f} s", flush=True)
-        for cfg in peak_cfgs:
-            if cfg.runtime == "ncnn":
-                figures, _ = run_vspipe(cfg.name, cfg.imports, peak, cfg.call, cfg.size, 4, tmp, env)
-                cfg.runs.append(figures)
-                print(f"  {cfg.name:52s} {figures['fps']:6.2f} fps", flush=True)
         for cfg in configs:
             out = np.load(tmp / f"out-{id(cfg)}.npy")
             ref_frame = refs.get(cfg.size)

@@ -354,3 +354,17 @@ def test_the_stored_pick_is_the_callers_object(make_model: ModelFactory) -> None
     tune(model, rgb(), candidates=[mine], frames=2, tilesizes=(None,), confirm=0)
     again = tune(model, rgb(), candidates=[mine], frames=2, tilesizes=(None,), confirm=0)
     assert again.reused and again.backend is mine
+
+
+# -- the time budget is a limit ---------------------------------------------------------------------------------
+def test_the_budget_counts_from_the_tune_call_and_plans_with_the_slowest_run() -> None:
+    trial = Trial(Backend.ORT_CPU(), None)
+    runs = [Timing(trial, fps, 0.5, 9) for fps in (9.0, 3.0, 9.0)]  # one slow run: 0.5 + 9 / 3 = 3.5 s
+    started_long_ago = search_module._Search([], "m.onnx", 10, (0, 0), 0.0, None, budget_s=10.0,
+                                             start=time.perf_counter() - 7.0)
+    started_long_ago.timings.extend(runs)
+    assert started_long_ago.cost(trial) == pytest.approx(3.5)  # the median run would say 1.5 s
+    assert not started_long_ago.affordable([trial])  # 7 s spent before the search + 3.5 > 10
+    fresh = search_module._Search([], "m.onnx", 10, (0, 0), 0.0, None, budget_s=10.0)
+    fresh.timings.extend(runs)
+    assert fresh.affordable([trial])

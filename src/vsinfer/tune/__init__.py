@@ -240,9 +240,9 @@ def tune(
                               confirm, budget, retune, progress, start)
     logger.info("autotune: another process is tuning %s for the same decision (%s); waiting to reuse it",
                 Path(model.path).name, path.name)
-    with store.lock(path):
+    with store.lock(path):  # the wait is not tuning: the budget's clock starts when the lock is ours
         return _tune_here(path, key, nodes, network_path, model.path, wanted, tiles, ov, tol, frames, device_id,
-                          confirm, budget, retune, progress, start)
+                          confirm, budget, retune, progress, time.perf_counter())
 
 
 def _tune_here(
@@ -256,7 +256,7 @@ def _tune_here(
         if reused is not None:
             return reused
     sample = sample_clips(nodes, frames)
-    search = _Search(sample, network_path, frames, ov, tol, progress, budget)
+    search = _Search(sample, network_path, frames, ov, tol, progress, budget, start)
     pick = _search(search, wanted, tiles, device_id, confirm)
     if pick is None:
         causes = "; ".join(f"{t.trial}: {t.error}" for t in search.timings) or "no candidate backend is usable here"

@@ -205,7 +205,7 @@ class _Search:
 
     def __init__(self, clips: list[vs.VideoNode], network_path: str | os.PathLike[str], frames: int,
                  overlap: Pair, tolerance: float, progress: Callable[[str], None] | None,
-                 budget_s: float = math.inf) -> None:
+                 budget_s: float = math.inf, start: float | None = None) -> None:
         self.clips = clips
         self.network_path = network_path
         self.frames = frames
@@ -216,7 +216,8 @@ class _Search:
         self.timings: list[Timing] = []
         self.progress = progress
         self.budget_s = budget_s
-        self.start = time.perf_counter()
+        self.start = time.perf_counter() if start is None else start
+        """The budget's clock: ``tune`` passes its own start, so the model's reading and probes count too."""
 
     def best(self) -> Timing | None:
         usable = [t for t in self.timings if t.usable]
@@ -226,11 +227,14 @@ class _Search:
         return time.perf_counter() - self.start
 
     def cost(self, trial: Trial) -> float:
-        """Seconds one more run of ``trial`` should take, from its earlier runs (else from every run so far)."""
+        """Seconds one more run of ``trial`` may take: its slowest earlier run (else the slowest run so far).
+
+        The slowest, not the median: a budget is a limit, and a run that starts just inside it must end inside it.
+        """
         runs = [t for t in self.timings if t.trial == trial and t.usable] or [t for t in self.timings if t.usable]
         if not runs:
             return 0.0
-        return statistics.median(t.first_frame_s + (self.frames - 1) / t.fps for t in runs)
+        return max(t.first_frame_s + (self.frames - 1) / t.fps for t in runs)
 
     def affordable(self, trials: Sequence[Trial], share: float = 1.0) -> bool:
         """Whether running ``trials`` once more stays within ``share`` of the time budget."""
