@@ -302,37 +302,30 @@ def main() -> None:
             peak_cfgs.append(Config("peak", "ncnn f32", "", mlrt_call("NCNN"), (160, 96), "ncnn", peak))
         refs: dict[tuple[int, int], np.ndarray] = {}
         main_cfgs = [c for c in configs if c.family != "NCNN"] + [c for c in peak_cfgs if c.runtime != "ncnn"]
-        slow_cfgs = [c for c in configs if c.family == "NCNN"]
-        for r in range(opts.rounds):
-            order = main_cfgs if r % 2 == 0 else list(reversed(main_cfgs))
-            for cfg in order:
-                figures, frame0 = run_vspipe(cfg.name, cfg.imports, cfg.model or opts.model, cfg.call, cfg.size,
-                                             opts.frames if cfg.model is None else 6, tmp, env)
-                cfg.runs.append(figures)
-                if cfg.model is not None:
-                    print(f"  round {r + 1} {cfg.name:44s} {figures['fps']:6.2f} fps: "
-                          f"{model_gflop(cfg.model, *cfg.size) * figures['fps']:6.1f} GFLOP/s", flush=True)
-                    continue
-                if cfg.family == "ORT_CPU" and cfg.side == "vs-mlrt default":
-                    refs[cfg.size] = frame0
-                np.save(tmp / f"out-{id(cfg)}.npy", frame0)
-                print(f"  round {r + 1} {cfg.name:44s} {figures['fps']:6.2f} fps, graph + first frame "
-                      f"{figures['first']:6.2f} s", flush=True)
-        if slow_cfgs:
-            ref = next(c for c in main_cfgs if c.family == "ORT_CPU" and c.side == "vs-mlrt default")
-            _, refs[ncnn_size] = run_vspipe("ncnn reference", "", opts.model, ref.call, ncnn_size, 2, tmp, env)
-            ncnn_peak = [c for c in peak_cfgs if c.runtime == "ncnn"]
+        slow_cfgs = [c for c in configs if c.family == "NCNN"] + [c for c in peak_cfgs if c.runtime == "ncnn"]
+
+        def run_rounds(group: list[Config], frames: int, peak_frames: int) -> None:
+            """Each configuration of ``group`` once per round, the order reversed every other round."""
             for r in range(opts.rounds):
-                for cfg in slow_cfgs + ncnn_peak if r % 2 == 0 else list(reversed(slow_cfgs + ncnn_peak)):
+                for cfg in group if r % 2 == 0 else list(reversed(group)):
                     figures, frame0 = run_vspipe(cfg.name, cfg.imports, cfg.model or opts.model, cfg.call, cfg.size,
-                                                 opts.ncnn_frames, tmp, env)
+                                                 frames if cfg.model is None else peak_frames, tmp, env)
                     cfg.runs.append(figures)
                     if cfg.model is not None:
-                        print(f"  round {r + 1} {cfg.name:44s} {figures['fps']:6.2f} fps", flush=True)
+                        print(f"  round {r + 1} {cfg.name:44s} {figures['fps']:6.2f} fps: "
+                              f"{model_gflop(cfg.model, *cfg.size) * figures['fps']:6.1f} GFLOP/s", flush=True)
                         continue
+                    if cfg.family == "ORT_CPU" and cfg.side == "vs-mlrt default":
+                        refs[cfg.size] = frame0
                     np.save(tmp / f"out-{id(cfg)}.npy", frame0)
                     print(f"  round {r + 1} {cfg.name:44s} {figures['fps']:6.2f} fps, graph + first frame "
                           f"{figures['first']:6.2f} s", flush=True)
+
+        run_rounds(main_cfgs, opts.frames, 6)
+        if slow_cfgs:
+            ref = next(c for c in main_cfgs if c.family == "ORT_CPU" and c.side == "vs-mlrt default")
+            _, refs[ncnn_size] = run_vspipe("ncnn reference", "", opts.model, ref.call, ncnn_size, 2, tmp, env)
+            run_rounds(slow_cfgs, opts.ncnn_frames, opts.ncnn_frames)
         for cfg in configs:
             out = np.load(tmp / f"out-{id(cfg)}.npy")
             ref_frame = refs.get(cfg.size)
