@@ -15,7 +15,7 @@ endif
 VPY   := $(VENV)/bin/python
 EXTRAS ?= cpu,ncnn,test
 
-.PHONY: install demo test lint docs clean
+.PHONY: install demo test test-no-bf16 lint docs clean
 
 install: $(VENV)/.installed-$(EXTRAS)
 
@@ -40,6 +40,13 @@ lint: install
 
 test: lint
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VPY) -m pytest $(PYTEST_ARGS)
+
+# The precision tests as on a CPU without bf16 or fp16 arithmetic (benchmarks/no_bf16 emulates one): expectations come
+# from the precision report, so they must pass on every CPU kind.
+PRECISION_TESTS := tests/backends/test_cpu_precision.py tests/fp16 tests/tune/test_hardening.py \
+	tests/backends/test_get_args.py
+test-no-bf16: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PYTHONPATH="$(CURDIR)/benchmarks/no_bf16" $(VPY) -m pytest $(PRECISION_TESTS) $(PYTEST_ARGS)
 
 # The docs site (mkdocs-material + mkdocstrings); --strict turns every warning into an error.
 docs: install

@@ -32,6 +32,7 @@ OpenVINO default is then written as its f32 form ``OV_CPU(fp16=False)``, which i
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -45,10 +46,17 @@ from pathlib import Path
 
 import numpy as np
 
+from vsinfer.backends.ov.backend import cpu_reduced_precision
 from vsinfer.device import cpu
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vs_peer import DEMO, OURS_IMPORT, PEER_IMPORT, vspipe_env, vulkan_device
+
+PRECISION_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "avx512_fp16", "amx_fp16", "amx_int8", "avx512_vnni",
+                             "avx512f", "avx2"})
+"""The CPU flags printed with the figures (what OpenVINO's kernels depend on)."""
+NATIVE_HALF = frozenset({"avx512_bf16", "amx_bf16", "avx512_fp16", "amx_fp16"})
+"""The flags ``--no-bf16`` takes away (``benchmarks/no_bf16``)."""
 
 SCRIPT = """
 import json, resource, time
@@ -234,8 +242,12 @@ def main() -> None:
         ncnn_size = (w, h)
     load = os.getloadavg()
     emulated = " (emulated without bf16 / fp16: OpenVINO's f16 hint runs f32)" if opts.no_bf16 else ""
-    print(f"CPU: {cpu().model}{emulated}, {len(os.sched_getaffinity(0))} cores, load average {load[0]:.2f} at start; "
+    machine = cpu() if not opts.no_bf16 else dataclasses.replace(cpu(), flags=cpu().flags - NATIVE_HALF)
+    rule, why = cpu_reduced_precision(machine)
+    print(f"CPU: {machine.model}{emulated}, {len(os.sched_getaffinity(0))} cores, load average {load[0]:.2f} at start; "
           f"model {opts.model.name} ({model_gflop(opts.model, *size2):.1f} GFLOP per {size2[0]}x{size2[1]} frame)")
+    print(f"CPU flags that decide precision: {' '.join(sorted(machine.flags & PRECISION_FLAGS)) or 'none'}")
+    print(f"OV_CPU() runs {rule} here: {why}")
     if vulkan is None:
         print("NCNN: no Vulkan device (or --no-ncnn): left out")
     elif vulkan[1]:
@@ -263,7 +275,9 @@ def main() -> None:
         configs: list[Config] = []
         families = ["OV_CPU", "ORT_CPU"] + (["NCNN"] if vulkan is not None else [])
         exact_peak = {"OV_CPU": "ov f32", "ORT_CPU": "ort f32", "NCNN": "ncnn f32"}
-        default_peak = {"OV_CPU": "ov f32" if opts.no_bf16 else "ov f16 hint", "ORT_CPU": "ort f32",
+        rule_peak = "ov bf16 hint" if rule == "bf16" else "ov f32"
+        jetpack_peak = "ov f32" if opts.no_bf16 else "ov f16 hint"
+        default_peak = {"OV_CPU": rule_peak, "ORT_CPU": "ort f32",
                         "NCNN": "ncnn f32"}  # (ORT / NCNN fp16 against their float32 peak)
         for fam in families:
             at = ncnn_size if fam == "NCNN" else size2
@@ -272,13 +286,14 @@ def main() -> None:
                 Config(fam, "vsinfer default", OURS_IMPORT, f"Backend.{fam}().inference(clip, MODEL)", at,
                        default_peak[fam]),
                 Config(fam, "vs-jetpack default", PEER_IMPORT,
-                       f"JB.{fam}({peer_fields}).inference(clip, MODEL, (0, 0), (W, H))", at, default_peak[fam]),
+                       f"JB.{fam}({peer_fields}).inference(clip, MODEL, (0, 0), (W, H))", at,
+                       jetpack_peak if fam == "OV_CPU" else default_peak[fam]),
                 Config(fam, "vs-mlrt default", "", mlrt_call(fam), at, exact_peak[fam]),
             ]
 
         def peak_of(pick: str) -> str:
             if pick.startswith("OV_CPU"):
-                return "ov f32" if "fp16=False" in pick or opts.no_bf16 else "ov f16 hint"
+                return "ov f32" if "fp16=False" in pick else "ov bf16 hint" if "bf16=True" in pick else rule_peak
             return "ort f32" if pick.startswith("ORT") else "?"
 
         pick_rt = peak_of(tuned["backend"])
@@ -291,8 +306,9 @@ def main() -> None:
                                   exact_rt))
         # peaks: a compute-bound convolution stack through each runtime, at each precision that runtime offers
         peak_cfgs = [] if opts.no_bf16 else [
-            Config("peak", "ov f16 hint", "", "core.ov.Model([clip], MODEL, (0, 0), (W, H), device='CPU', "
-                   "num_streams=1, config=lambda: {'INFERENCE_PRECISION_HINT': 'f16'})", (320, 180), "ov", peak)]
+            Config("peak", f"ov {hint} hint", "", "core.ov.Model([clip], MODEL, (0, 0), (W, H), device='CPU', "
+                   f"num_streams=1, config=lambda: {{'INFERENCE_PRECISION_HINT': '{hint}'}})", (320, 180), "ov", peak)
+            for hint in ("f16", "bf16")]
         peak_cfgs += [
             Config("peak", "ov f32", "", "core.ov.Model([clip], MODEL, (0, 0), (W, H), device='CPU', num_streams=1, "
                    "config=lambda: {'INFERENCE_PRECISION_HINT': 'f32'})", (320, 180), "ov", peak),
@@ -361,6 +377,14 @@ def main() -> None:
           f"and precision (OpenVINO's f16 hint row for the f16-hint configurations; ORT / NCNN fp16 rows against "
           f"their float32 peak). "
           f"load average at the end {os.getloadavg()[0]:.2f}")
+    reduced = {k: v for k, v in peaks.items() if k in ("ov f16 hint", "ov bf16 hint", "ov f32")}
+    if reduced:
+        fastest = max(reduced, key=lambda k: reduced[k])
+        chosen = "ov bf16 hint" if rule == "bf16" else "ov f32"
+        verdict = ("the fastest" if chosen == fastest or reduced[chosen] >= 0.97 * reduced[fastest]
+                   else f"NOT the fastest ({fastest} is)")
+        print(f"precision rule: OV_CPU() runs {rule} on this CPU; measured OpenVINO peaks "
+              + ", ".join(f"{k} {v:.1f}" for k, v in reduced.items()) + f" GFLOP/s: the rule's precision is {verdict}")
     if exact is not None:
         ok = exact["backend"].startswith("OV_CPU") and "fp16=False" in exact["backend"]
         print(f"rejection path: with tolerance {strict:.3g} < OpenVINO's error {ov_err:.3g}, autotune picked "

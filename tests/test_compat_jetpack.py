@@ -33,6 +33,8 @@ REASONS = {
     "ov-model-cache": "OV_GPU / OV_NPU turn OpenVINO's compiled-model cache on (CACHE_DIR in vsinfer's store)",
     "ov-block-list": "OV_CPU / OV_GPU apply fp16_blacklist_ops (the plugin converts, hint f32); vs-jetpack drops them",
     "ov-num-streams": "OV num_streams is also set as OpenVINO's NUM_STREAMS property",
+    "ov-cpu-precision": "OV_CPU's fp16=True asks OpenVINO for this CPU's fastest reduced precision (bf16 where the "
+                        "CPU has it, else f32); vs-jetpack always asks f16",
     "ov-device": "Backend.OV() runs on device 'CPU'; vs-jetpack's OV has no device and fails in get_args",
     "trt-l2": "l2_limit_for_tiling is applied whenever set; vs-jetpack only with tiling_optimization_level > 0",
 }
@@ -107,6 +109,8 @@ EXPECTED: dict[tuple[str, str, str], dict[str, str]] = {
     **{("OV", f, fmt): {"device": "ov-device"} for f in ("custom_config",) for fmt in ("RGBS", "RGBH")},
     **{("OV", "num_streams", fmt): {"device": "ov-device", "config": "ov-num-streams"} for fmt in ("RGBS", "RGBH")},
     **{(c, "num_streams", fmt): {"config": "ov-num-streams"} for c in ("OV_CPU",) for fmt in ("RGBS", "RGBH")},
+    **{("OV_CPU", f, fmt): {"config": "ov-cpu-precision"} for f in ("", "custom_config", "num_threads", "bind_thread")
+       for fmt in ("RGBS", "RGBH")},
     **{(c, f, fmt): {"config": "ov-block-list", "fp16": "ov-block-list", "fp16_blacklist_ops": "ov-block-list"}
        for c in ("OV_CPU", "OV_GPU") for f in ("fp16_blacklist_ops",) for fmt in ("RGBS", "RGBH")},
 }

@@ -7,7 +7,8 @@ and the peers' calls see. Every process of the benchmark gets this folder on ``P
   report, the fp16 guard and its decisions' machine key follow);
 - every OpenVINO configuration vsinfer hands the plugin has its f16 / bf16 hint replaced by f32, as OpenVINO would.
 
-The peers' calls are written in their float32 form by the benchmark itself (vs-jetpack's ``OV_CPU(fp16=False)``,
+CI runs the precision tests with it too (``make test-no-bf16``). The peers' calls are written in their float32 form
+by the benchmark itself (vs-jetpack's ``OV_CPU(fp16=False)``,
 whose only change is the hint). Kernels other than the precision's, and the CPU's speed, stay this machine's.
 """
 
@@ -17,6 +18,7 @@ import dataclasses
 import functools
 from typing import Any
 
+import vsinfer.backends.first_use as _first_use
 import vsinfer.backends.ov.backend as _ov
 import vsinfer.device as _device
 
@@ -33,6 +35,7 @@ def _cpu() -> _device.CPU:
 
 _device.cpu = _cpu
 _ov.cpu = _cpu  # the modules that import the name (timing.py and cli/measure.py import it when called)
+_first_use.cpu = _cpu
 
 _real_call = _ov.OVConfig.__call__
 

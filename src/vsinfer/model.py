@@ -26,8 +26,8 @@ from .store.files import _log_once
 from .store.records import ModelFacts, ModelMemoRecord, TensorFacts, dump, load, to_data
 
 __all__ = [
-    "KNOWN_DOMAINS", "STANDARD_DOMAINS", "GraphOps", "ModelInfo", "ModelMemo", "StatKey", "TensorInfo",
-    "content_digest", "external_files", "foreign_ops", "graph_ops", "model_info", "stat_key",
+    "KNOWN_DOMAINS", "QDQ_OPS", "STANDARD_DOMAINS", "GraphOps", "ModelInfo", "ModelMemo", "StatKey", "TensorInfo",
+    "content_digest", "external_files", "foreign_ops", "graph_ops", "model_info", "quantized", "stat_key",
 ]
 
 logger = logging.getLogger(__name__)
@@ -198,6 +198,15 @@ class GraphOps:
     """Op types of the graph and its subgraphs, sorted; empty when the file cannot be read."""
     opset: int
     """The default domain's opset version (0 when unknown)."""
+
+
+QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
+"""The ops of a quantized (Q/DQ) model, whose scales stay float32 in a reduced-precision run."""
+
+
+def quantized(model: ModelInfo) -> bool:
+    """Whether ``model`` is a quantized (Q/DQ) model."""
+    return bool(QDQ_OPS & set(graph_ops(model).op_types))
 
 
 _ops_seen: dict[tuple[str, int], GraphOps] = {}

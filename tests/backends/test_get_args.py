@@ -13,6 +13,10 @@ from vsinfer import Backend
 from vsinfer.backends.ov import OVConfig
 from vsinfer.plugins import parse_signature
 
+CPU_REDUCED_HINT = {"bf16": "bf16", "fp32": "f32"}[Backend.OV_CPU().effective_precision()[0]]
+"""The hint ``OV_CPU()`` gives OpenVINO on this CPU, from its own report (tests/backends/test_cpu_precision.py checks
+the rule on every CPU kind)."""
+
 # Read off the plugin binaries (../shared/plugin-signatures.md); trt and migx cannot load here.
 TRT_SIGNATURE = (
     "clips:vnode[];engine_path:data;overlap:int[]:opt;tilesize:int[]:opt;device_id:int:opt;use_cuda_graph:int:opt;"
@@ -89,7 +93,7 @@ CASES: list[tuple[Any, dict[str, Any]]] = [
     (
         Backend.OV_CPU(),
         {"device": "CPU", "config": ov_config(
-            INFERENCE_NUM_THREADS=0, ENABLE_CPU_PINNING="YES", INFERENCE_PRECISION_HINT="f16")},
+            INFERENCE_NUM_THREADS=0, ENABLE_CPU_PINNING="YES", INFERENCE_PRECISION_HINT=CPU_REDUCED_HINT)},
     ),
     (
         Backend.OV_CPU(num_streams=2, num_threads=4, bind_thread=False, bf16=True,

@@ -206,22 +206,30 @@ def test_noise_and_ranking() -> None:
 
 
 # -- the float32 fallback after a precision rejection -------------------------------------------------------------
-def test_a_precision_rejection_tries_float32_of_the_same_family_first(make_model: ModelFactory) -> None:
+@pytest.mark.parametrize("family", ["ov", "ort"])
+def test_a_precision_rejection_tries_float32_of_the_same_family_first(family: str, make_model: ModelFactory) -> None:
+    """OV_CPU() computes what its report says (bf16 on a bf16 CPU, float32 without); ORT_CPU(fp16=True) always fp16.
+
+    A run that contradicts the report fails: an exact run where the report says bf16, an inexact one where it says
+    float32. The rejection path itself runs on every CPU through ORT's fp16.
+    """
     need_plugin("ov")
     need_plugin("ort")
     model = make_model(3, 3)
-    default = Backend.OV_CPU()  # the f16 hint: bf16 or fp16 arithmetic on some CPUs, float32 on others
-    other_family = Backend.ORT_CPU(fp16=False)
-    result = tune(model, rgb(), candidates=[default, other_family], frames=2, tolerance=0.0, tilesizes=(None,),
-                  confirm=0)
+    reduced_candidate = Backend.OV_CPU() if family == "ov" else Backend.ORT_CPU(fp16=True)
+    other_family = Backend.ORT_CPU(fp16=False) if family == "ov" else Backend.OV_CPU(fp16=False)
+    result = tune(model, rgb(), candidates=[reduced_candidate, other_family], frames=2, tolerance=0.0,
+                  tilesizes=(None,), confirm=0)
     first = result.timings[0]
-    assert first.trial.backend == default
-    if first.error is None:
-        pytest.skip(f"OpenVINO's f16 hint computes in float32 on this CPU ({default.effective_precision()}): "
-                    "nothing to reject")
-    assert "tolerance" in first.error and first.status == "rejected"
+    assert first.trial.backend == reduced_candidate
+    computes, why = reduced_candidate.effective_precision()
+    if computes == "fp32":  # this CPU's fp16=True is float32 (its report says so): exact, nothing to reject
+        assert first.error is None and first.max_abs_diff == 0.0, (computes, why, first)
+        assert result.backend == reduced_candidate
+        return
+    assert first.error is not None and "tolerance" in first.error and first.status == "rejected", (computes, first)
     # the float32 variant of the rejected candidate comes next, before the other family
-    assert result.timings[1].trial.backend == default.float32()
+    assert result.timings[1].trial.backend == reduced_candidate.float32()
     assert "rejected for its error" in result.timings[1].note
     assert result.timings[1].usable and result.timings[1].max_abs_diff == 0.0
     assert result.timings[2].trial.backend == other_family
@@ -232,13 +240,23 @@ def test_with_a_tolerance_below_openvinos_error_the_pick_is_openvino_in_float32(
     model = make_model(3, 3)
     result = tune(model, rgb(), candidates=[Backend.OV_CPU(), Backend.OV_CPU(num_streams=1)], frames=2,
                   tolerance=0.0, tilesizes=(None,), confirm=0)
-    if result.timings[0].error is None:
-        pytest.skip("OpenVINO's f16 hint computes in float32 on this CPU: nothing to reject")
     assert result.backend.precision() == "fp32" and isinstance(result.backend, Backend.OV_CPU)
+    if Backend.OV_CPU().effective_precision()[0] == "fp32":  # the report: float32 here, so nothing is rejected
+        assert result.timings[0].error is None and result.timings[0].max_abs_diff == 0.0
+        return
+    assert result.timings[0].error is not None and "tolerance" in result.timings[0].error
     # the second candidate's reduced precision is known to fail: it is timed in float32 straight away
     labels = [str(t.trial) for t in result.timings]
     assert str(Trial(Backend.OV_CPU(num_streams=1))) not in labels
     assert str(Trial(Backend.OV_CPU(num_streams=1).float32())) in labels
+
+
+def test_the_default_tolerance_admits_the_reduced_precision_the_defaults_run(make_model: ModelFactory) -> None:
+    """With the default tolerance, OV_CPU()'s own precision (bf16 on a bf16 CPU) is not rejected."""
+    need_plugin("ov")
+    model = make_model(3, 3)
+    result = tune(model, rgb(), candidates=[Backend.OV_CPU()], frames=2, tilesizes=(None,), confirm=0)
+    assert result.timings[0].error is None and result.backend == Backend.OV_CPU()
 
 
 def test_the_rows_say_why(make_model: ModelFactory) -> None:
@@ -278,7 +296,8 @@ def test_two_processes_tuning_the_same_decision_search_once(make_model: ModelFac
                  frames=2, tilesizes=(None,))
     assert first.path is not None
     first.path.unlink()
-    env = {**os.environ, "VSINFER_CACHE_DIR": str(isolated_cache), "PYTHONPATH": str(ROOT / "src")}
+    paths = [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]  # an emulated CPU stays emulated
+    env = {**os.environ, "VSINFER_CACHE_DIR": str(isolated_cache), "PYTHONPATH": os.pathsep.join(paths)}
     logs = [tmp_path / f"child{i}.log" for i in range(2)]
     with Store(isolated_cache).lock(first.path):  # both children find the decision being made, and wait
         children = [subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=log.open("w"),

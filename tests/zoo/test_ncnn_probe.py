@@ -1,4 +1,4 @@
-"""NCNN's checks before the plugin: the converter's op table, and the first-use probe in a child process."""
+"""NCNN's checks before the plugin: the converter's op table, and the (generic) first-use probe in a child process."""
 
 from __future__ import annotations
 
@@ -12,11 +12,18 @@ import pytest
 
 from tests.conftest import clip_from_planes, need_plugin, planes_of, vulkan_missing
 from tests.zoo.cells import ZOO
-from vsinfer.backends import ncnn_probe
+from vsinfer.backends import first_use, ncnn_checks
+from vsinfer.backends.first_use import ProbeSpec
 from vsinfer.errors import BuildError, ModelError
 from vsinfer.model import model_info
 
 ARGS = {"device_id": 0, "fp16": 1}
+
+
+def spec(args: dict[str, int] = ARGS) -> ProbeSpec:
+    """What NCNN asks the probe for on device 0 (``NCNN.probe_spec``)."""
+    return ProbeSpec(args=args, device="lavapipe", reduced=bool(args["fp16"]), why="test",
+                     alternatives=ncnn_checks.ALTERNATIVES)
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +39,7 @@ def no_child(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError(f"a probe process was started: {args}")
 
-    monkeypatch.setattr(ncnn_probe.subprocess, "run", refuse)
+    monkeypatch.setattr(first_use.subprocess, "run", refuse)
 
 
 def rgb(h: int, w: int) -> Any:
@@ -45,13 +52,13 @@ def test_a_crash_becomes_an_error_naming_the_signal_and_is_remembered(monkeypatc
     """Real-CUGAN kills core.ncnn (its converter cannot read the Cast / ConstantOfShape it meets)."""
     model = model_info(ZOO / "realcugan.onnx")
     with pytest.raises(BuildError, match=r"kills the process \(SIG[A-Z]+\).*Cast not supported yet.*ORT_CPU"):
-        ncnn_probe.probe(model, "ncnn", "network_path", ARGS, 3, (32, 32), True, 0, "NCNN")
+        first_use.probe(model, "ncnn", "network_path", spec(), 3, (32, 32), "NCNN")
     no_child(monkeypatch)  # the verdict is in the store now
     with pytest.raises(BuildError, match="kills the process"):
-        ncnn_probe.probe(model, "ncnn", "network_path", ARGS, 3, (32, 32), True, 0, "NCNN")
+        first_use.probe(model, "ncnn", "network_path", spec(), 3, (32, 32), "NCNN")
     # another precision is another question
     with pytest.raises(AssertionError, match="a probe process was started"):
-        ncnn_probe.probe(model, "ncnn", "network_path", {**ARGS, "fp16": 0}, 3, (32, 32), False, 0, "NCNN")
+        first_use.probe(model, "ncnn", "network_path", spec({**ARGS, "fp16": 0}), 3, (32, 32), "NCNN")
 
 
 def test_a_right_picture_passes_once_and_a_wrong_one_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,7 +72,7 @@ def test_a_right_picture_passes_once_and_a_wrong_one_is_refused(monkeypatch: pyt
         no_child(patch)
         Backend.NCNN().inference(clip, ZOO / "esrgan_4x.onnx")
     # nothing is exact within 0: the wrong-picture path, with the real plugin's real picture
-    monkeypatch.setattr(ncnn_probe, "tolerance", lambda fp16, scale: 0.0)
+    monkeypatch.setattr(first_use, "tolerance", lambda reduced, scale: 0.0)
     with pytest.raises(BuildError, match=r"wrong picture: largest difference from onnxruntime float32"):
         Backend.NCNN().inference(clip, ZOO / "span.onnx")
 
@@ -115,12 +122,13 @@ def test_the_converter_table_is_what_the_installed_plugin_says() -> None:
     from vsinfer.store import Store
 
     model = model_info(ZOO / "compact.onnx")
-    assert "Identity" in ncnn_probe.model_ops(model) and ncnn_probe.unsupported_ops(ncnn_probe.model_ops(model)) == []
+    ops = ncnn_checks.model_ops(model)
+    assert "Identity" in ops and ncnn_checks.unsupported_ops(ops) == []
 
     def child(path: str) -> tuple[dict[str, Any], str]:
         spec = {"namespace": "ncnn", "path_argument": "network_path", "model": path, "args": ARGS,
                 "channels": 3, "width": 32, "height": 32, "input": "input"}
-        code = "import sys, vsinfer.backends.ncnn_probe as p; sys.exit(p.main())"
+        code = "import sys, vsinfer.backends.first_use as p; sys.exit(p.main())"
         done = subprocess.run([sys.executable, "-c", code], input=json.dumps(spec), capture_output=True, text=True,
                               timeout=120, check=False)
         return json.loads(done.stdout.splitlines()[-1]), done.stderr
@@ -128,11 +136,11 @@ def test_the_converter_table_is_what_the_installed_plugin_says() -> None:
     raw, stderr = child(model.path)
     assert raw == {"plugin_error": "operator(): load param failed"} and "Identity not supported yet!" in stderr
     rewritten, _ = child(str(without_identity(model, Store())))
-    assert rewritten["shape_ok"] and rewritten["max_error"] < ncnn_probe.tolerance(True, rewritten["scale"])
+    assert rewritten["shape_ok"] and rewritten["max_error"] < first_use.tolerance(True, rewritten["scale"])
     # an op the converter has a rule for, and one a fusion may remove, are left alone; Erf is refused
-    assert ncnn_probe.unsupported_ops(["Conv", "PRelu", "DepthToSpace", "Shape", "Gather", "Erf"]) == ["Erf"]
+    assert ncnn_checks.unsupported_ops(["Conv", "PRelu", "DepthToSpace", "Shape", "Gather", "Erf"]) == ["Erf"]
 
 
 def test_crop_keeps_the_remainders() -> None:
-    assert [ncnn_probe.crop_size(s) for s in (32, 128, 130, 1080, 1920)] == [32, 128, 66, 120, 64]
-    assert all(ncnn_probe.crop_size(s) % 64 == s % 64 for s in range(1, 4000))
+    assert [first_use.crop_size(s) for s in (32, 128, 130, 1080, 1920)] == [32, 128, 66, 120, 64]
+    assert all(first_use.crop_size(s) % 64 == s % 64 for s in range(1, 4000))

@@ -6,7 +6,7 @@ autotune, bench, presets and the CLI read.
 """
 
 from ..store import inventory
-from . import migx, ncnn, ort, ov, registry, trt
+from . import first_use, migx, ncnn, ort, ov, registry, trt
 from .base import Backend
 from .migx import MIGX
 from .ncnn import NCNN
@@ -18,7 +18,7 @@ NCNN_VK = NCNN
 
 _FAMILIES = (trt, ort, ov, ncnn, migx)
 registry.add_builtins((c for f in _FAMILIES for c in f.CLASSES), (o for f in _FAMILIES for o in f.OFFERS))
-inventory.declare(*(k for f in _FAMILIES for k in f.CACHE_KINDS))
+inventory.declare(first_use.PROBE_KIND, *(k for f in _FAMILIES for k in f.CACHE_KINDS))
 for _cls in registry.classes():
     setattr(Backend, _cls.__name__, _cls)
 setattr(Backend, "NCNN_VK", NCNN)  # noqa: B010 (an alias the metaclass cannot declare)

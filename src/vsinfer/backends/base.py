@@ -16,8 +16,10 @@ from ..errors import BackendUnavailable, ClipError, ConfigError, ModelError, NoB
 from ..model import FLOAT16, ModelInfo, TensorInfo, model_info
 from ..plugins import get_plugin, select_args
 from ..store import Store
+from ..store.files import _log_once
 from .devices import device_tuple, join_frames, split_frames, weight_tuple
 from .fields import check_types, require
+from .first_use import ProbeSpec, checked
 from .guard import Kept, apply_guard
 from .plugin_io import output_bits, split_planes, to_float
 
@@ -159,6 +161,14 @@ class Backend(metaclass=_Families):
         the converted copy as it is (``bits``: the float bits of the clips it gets).
         """
         return self, model
+
+    def probe_spec(self, model: ModelInfo) -> ProbeSpec | None:
+        """A first use of this configuration that could kill the process: run it in a child process first.
+
+        None (the default) when nothing is known to crash the plugin; a family where a crash has been seen returns
+        what the child runs (``vsinfer.backends.first_use``), on this backend's one device (``on_each_device``).
+        """
+        return None
 
     def check_device(self, where: str) -> None:
         """Refuse a device this machine lacks (read from the plugin's query functions, never ``Model``)."""
@@ -325,6 +335,11 @@ class Backend(metaclass=_Families):
         self.check_device(where)
         backend, model = apply_guard(self, model, clips)
         backend, model = backend.plugin_model(model, backend.input_bits(clips, model))
+        backend = checked(backend, model, sum(n.format.num_planes for n in clips), plan.tiling.tilesize, where)
+        computes, why = backend.effective_precision()
+        if why:  # what runs on this machine, and why, once per process
+            _log_once(logging.INFO, ("precision", where, computes, why), "%s computes %s here: %s", where, computes,
+                      why, to=logger)
         if backend is not self:  # the guard may turn fp16 off (NCNN), which changes what the plugin can take
             backend.check_call(model, output, flexible, kwargs, where)
         bits = backend.input_bits(clips, model)
@@ -437,6 +452,7 @@ class Backend(metaclass=_Families):
         validation.image_input(model, where)
         backend, model = apply_guard(self, model, (), channels=channels)
         backend, model = backend.plugin_model(model, bits or backend.input_bits((), model))
+        backend = checked(backend, model, channels, shape, where, Store(cache_dir) if cache_dir is not None else None)
         if bits is None:
             bits = backend.input_bits((), model)
         built = [single.prepare_network(model, channels, shape, bits=bits,

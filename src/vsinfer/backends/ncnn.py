@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import plugins
@@ -19,7 +17,8 @@ from ..store.inventory import Kind
 from ..validation import Shown, id_range
 from .base import Backend, variants
 from .fields import name_set, require
-from .ncnn_probe import PROBE_KIND, REWRITTEN_OPS, check_model, model_ops, probe
+from .first_use import ProbeSpec
+from .ncnn_checks import ALTERNATIVES, REWRITTEN_OPS, check_model, model_ops
 from .plugin_io import as_nodes, auto_float_bits, compact
 from .registry import Offer, plugin_loaded
 
@@ -238,7 +237,7 @@ class NCNN(Backend):
                    where: str) -> None:
         """What core.ncnn cannot take: the model's facts, and flexible float32 output of 4k channels.
 
-        ``ncnn_probe.check_model``: external data, several outputs, ops its converter lacks; and core.ncnn 17.1
+        ``ncnn_checks.check_model``: external data, several outputs, ops its converter lacks; and core.ncnn 17.1
         crashes on float32 flexible output whose channel count is a multiple of 4.
         """
         check_model(model, self.namespace, where)
@@ -264,24 +263,33 @@ class NCNN(Backend):
                 where=f"{where} {model.path}",
             )
 
-    def prepare_network(
-        self, model: ModelInfo, channels: int, tilesize: tuple[int, int], *, bits: int, input_name: str | None = None,
-        cache_dir: str | os.PathLike[str] | None = None,
-    ) -> Path:
-        """The model itself, once the first-use probe has seen core.ncnn render it right.
+    def plugin_model(self, model: ModelInfo, bits: int) -> tuple[Backend, ModelInfo]:
+        """A model with ``Identity`` nodes runs as a cached copy without them (core.ncnn's converter has no rule)."""
+        if REWRITTEN_OPS & set(model_ops(model)):
+            return self, model_info(without_identity(model, Store()))
+        return self, model
 
-        ``ncnn_probe.probe`` (cached in the store) renders a crop at this tile size and precision in a child
-        process; a crash, a hang or a wrong picture raises BuildError before the plugin is called here. A model
-        with ``Identity`` nodes runs as a cached copy without them (``vsinfer.conversion.without_identity``).
+    def probe_spec(self, model: ModelInfo) -> ProbeSpec | None:
+        """Every first use: core.ncnn converts the model itself, and its converter kills the process on some graphs.
+
+        Not for float32 flexible output of 4k channels, which ``check_call`` refuses (core.ncnn 17.1 crashes on it).
+        A failure of the precision chosen by device (``fp16=None``) runs the model in float32 instead.
         """
-        store = Store(cache_dir) if cache_dir is not None else Store()
-        if REWRITTEN_OPS & set(model_ops(model)):  # core.ncnn's converter has no rule for Identity
-            model = model_info(without_identity(model, store))
         device = self.device_ids()[0] if self.device_ids() else 0
         fp16 = self.fp16_on(device)
-        probe(model, self.namespace, self.path_argument, {"device_id": device, "fp16": int(fp16)}, channels,
-              tilesize, fp16, device, type(self).__name__, store, judge_values=self.fp16_guard or not fp16)
-        return Path(model.path)
+        channels = model.outputs[0].channels if model.outputs else None
+        if not fp16 and channels is not None and channels not in (1, 3) and channels % 4 == 0:
+            return None
+        names = plugins.device_names(self.namespace) or ()
+        return ProbeSpec(
+            args={"device_id": device, "fp16": int(fp16)},
+            device=names[device] if device < len(names) else "",
+            reduced=fp16,
+            why="core.ncnn converts the model itself, and its converter kills the process on some graphs",
+            alternatives=ALTERNATIVES,
+            default_precision=fp16 and self.fp16 is None,
+            judge_values=self.fp16_guard or not fp16,
+        )
 
     @classmethod
     def preset_fields(cls, name: str) -> dict[str, Any]:
@@ -338,8 +346,8 @@ def _check_vulkan_device(device_id: int, where: str) -> None:
 CLASSES = (NCNN,)
 """The classes of this family."""
 
-CACHE_KINDS: tuple[Kind, ...] = (PROBE_KIND,)
-"""NCNN keeps its probe verdicts in the store."""
+CACHE_KINDS: tuple[Kind, ...] = ()
+"""NCNN keeps nothing of its own in the store (its probe verdicts are the generic ``first_use`` records)."""
 
 OFFERS = (
     Offer(NCNN, frozenset({"nvidia", "amd", "intel"}), 60, plugin_loaded("ncnn")),

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .. import plugins
 from ..conversion import check_block_list
 from ..errors import ArgumentError, DeviceError
-from ..model import ModelInfo, TensorInfo, graph_ops
+from ..model import QDQ_OPS, ModelInfo, TensorInfo, graph_ops
 from ..store.files import _log_once
 from ..store.inventory import Kind
 from .base import Backend
@@ -333,10 +333,6 @@ def _cuda_libraries(env: Environment) -> str | None:
     if _CUDA_WHEEL in env.distributions:
         return None
     return "the CUDA provider's libraries are missing: pip install 'vsinfer[ort-cuda]'"
-
-
-QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
-"""The ops of a quantized model, whose scales stay float32 in an fp16 run."""
 
 
 CACHE_KINDS: tuple[Kind, ...] = ()

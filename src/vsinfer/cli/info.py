@@ -17,7 +17,8 @@ def info() -> dict[str, Any]:
     import vapoursynth as vs
 
     from ..backends.base import field_names
-    from ..device import probe_gpu
+    from ..backends.first_use import HALF_FLAGS
+    from ..device import cpu, probe_gpu
     from ..errors import VsinferError
     from ..plugins import EXTRAS, plugin_status
     from ..select import all_devices, explain_autoselect, usable_classes
@@ -28,6 +29,7 @@ def info() -> dict[str, Any]:
         "os": platform.platform(),
         "python": platform.python_version(),
         "vapoursynth": {"version": str(vs.__version__), "core": vs.core.core_version.release_major},
+        "cpu": {"model": cpu().model, "cores": cpu().cores, "flags": sorted(cpu().flags & HALF_FLAGS)},
         "gpu": {"device_id": 0, "vendor": gpu.vendor, "model": gpu.model, "count": gpu.count, "detail": gpu.detail},
         "plugins": {},
     }
@@ -69,6 +71,8 @@ def _text(report: dict[str, Any]) -> str:
         f"OS           {report['os']}",
         f"Python       {report['python']}",
         f"VapourSynth  R{report['vapoursynth']['core']} (python module {report['vapoursynth']['version']})",
+        f"CPU          {report['cpu']['model']}, {report['cpu']['cores']} cores; precision flags: "
+        f"{' '.join(report['cpu']['flags']) or 'none (no bf16 / fp16 / int8 arithmetic)'}",
         f"GPU 0        {gpu['vendor'] or 'none'}" + (f" ({gpu['model']})" if gpu["model"] else "")
         + f"  [{gpu['detail']}]",
         "Plugins",

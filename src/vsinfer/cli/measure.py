@@ -154,7 +154,7 @@ def cmd_tune(
     frames: int = 10,
     tiles: Annotated[bool, Parameter(negative="")] = False,
     retune: Annotated[bool, Parameter(negative="")] = False,
-    tolerance: float = 0.01,
+    tolerance: float = 0.02,
     budget: float = 30.0,
     json: Json = False,
 ) -> int:
@@ -171,7 +171,8 @@ def cmd_tune(
         tiles: Let 2x2 tiles compete with the whole frame, with the overlap that gives its picture (the
             model's measured context).
         retune: Time again even when a decision is stored.
-        tolerance: Largest difference from the float32 output a candidate may have (0 to 1).
+        tolerance: Largest difference from the float32 output a candidate may have (0 to 1; the default is
+            vsinfer.tune.TOLERANCE, which admits the reduced precision the defaults run).
         budget: Time budget of the search in seconds.
         json: Machine-readable output.
 

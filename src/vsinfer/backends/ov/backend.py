@@ -8,12 +8,15 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ... import device
 from ...conversion import check_block_list
 from ...device import cpu
-from ...model import ModelInfo, TensorInfo
+from ...model import ModelInfo, TensorInfo, quantized
+from ...store.files import _log_once
 from ...store.inventory import Kind
 from ..base import Backend, field_names, variants
 from ..fields import FrozenMapping, check_types, frozen_mapping, name_set, require
+from ..first_use import ProbeSpec
 from ..guard import Kept, converted
 from ..plugin_io import compact
 from ..registry import CPU, Environment, Offer, all_of, plugin_loaded
@@ -22,7 +25,9 @@ from .checks import check_ov_config, check_ov_device, device_list
 if TYPE_CHECKING:
     import vapoursynth as vs
 
-__all__ = ["OV", "OV_CPU", "OV_GPU", "OV_NPU", "OVConfig"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["OV", "OV_CPU", "OV_GPU", "OV_NPU", "OVConfig", "cpu_reduced_precision"]
 
 DEFAULT_DEVICE = "CPU"
 """``OV``'s device when none is given. Not "AUTO": the PyPI vapoursynth-mlrt-ov wheel ships no AUTO plugin, so
@@ -32,6 +37,35 @@ _HALF_BY_DEFAULT = ("GPU", "NPU", "AUTO")
 """Devices whose default precision is f16 (the CPU's is f32, or bf16 where the CPU has it)."""
 
 ConfigValue = str | int | float
+
+HINT = "INFERENCE_PRECISION_HINT"
+"""OpenVINO's precision property."""
+_HINTS = {"f16": "fp16", "bf16": "bf16"}
+"""OpenVINO precision hints -> vsinfer's precision names (anything else: fp32)."""
+
+
+def cpu_reduced_precision(machine: device.CPU) -> tuple[str, str]:
+    """What a reduced-precision request (``OV_CPU()``'s default ``fp16=True``) runs on OpenVINO's CPU device, and why.
+
+    The rule, verified on each CPU kind met by ``benchmarks/vs_peers.py`` (docs/performance.md): the fastest
+    precision this CPU has whose error stays in the reduced class (bf16's, ~1e-2 on pictures in [0, 1]):
+
+    - bf16 where the CPU has bf16 arithmetic (AVX512-BF16 or AMX-BF16): ~1.9x float32 on an EPYC with AVX512-BF16,
+      2.8x on a Xeon with AMX;
+    - float32 everywhere else. Real fp16 (AVX512-FP16, Sapphire Rapids and later) is never chosen by itself: OpenVINO
+      ran it slower than float32 there, 0.061 from float32 on a Q/DQ model, and it killed the process on SwinIR
+      (SIGFPE). It stays reachable with ``custom_config={"INFERENCE_PRECISION_HINT": "f16"}`` (probed first).
+    """
+    if machine.native_bf16:
+        unit = "AMX-BF16" if "amx_bf16" in machine.flags else "AVX512-BF16"
+        slower = "; its real fp16 (AVX512-FP16) runs slower than float32" if machine.native_fp16 else ""
+        return "bf16", (f"fp16=True runs bf16, the fastest reduced precision of this CPU ({unit}{slower}); "
+                        "fp16=False gives float32")
+    if machine.native_fp16:
+        return "fp32", ("fp16=True runs float32: this CPU has no bf16, and its real fp16 (AVX512-FP16) runs slower "
+                        "than float32 in OpenVINO")
+    return "fp32", ("fp16=True runs float32: this CPU has no bf16 or fp16 arithmetic, so float32 is its fastest "
+                    "precision (OpenVINO computes the f16 hint in float32 here too)")
 
 
 @dataclass(frozen=True)
@@ -127,9 +161,9 @@ class OV(Backend):
     # -- precision and the fp16 guard --
     def precision(self) -> str:
         """The precision hint in ``custom_config``, else the devices' default (f16 on GPU / NPU / AUTO)."""
-        hint = self.custom_config.get("INFERENCE_PRECISION_HINT")
+        hint = self.custom_config.get(HINT)
         if hint is not None:
-            return {"f16": "fp16", "bf16": "bf16"}.get(str(hint).lower(), "fp32")
+            return _HINTS.get(str(hint).lower(), "fp32")
         return "fp16" if any(d in _HALF_BY_DEFAULT for d in self.devices()) else "fp32"
 
     def effective_precision(self) -> tuple[str, str]:
@@ -149,7 +183,7 @@ class OV(Backend):
 
     def float32(self) -> OV:
         """Precision hint f32."""
-        return dataclasses.replace(self, custom_config={**self.custom_config, "INFERENCE_PRECISION_HINT": "f32"})
+        return dataclasses.replace(self, custom_config={**self.custom_config, HINT: "f32"})
 
     def guard_on(self) -> bool:
         """fp16 runs are checked unless ``fp16_guard`` is off.
@@ -171,6 +205,39 @@ class OV(Backend):
         kept = self.float32()
         return Kept(kept, converted(model, nodes, "fp32"),
                     f"{name} keeps {len(nodes)} nodes in float32: {', '.join(nodes)}")
+
+    def plugin_model(self, model: ModelInfo, bits: int) -> tuple[Backend, ModelInfo]:
+        """A quantized (Q/DQ) model in real fp16 on the CPU runs in float32 (fp16 was 0.061 from float32, bf16 8.7e-3).
+
+        OpenVINO's CPU fp16 kernels (AVX512-FP16) move the Q/DQ values across quantization steps; nothing of the
+        model can be kept in float32 on its own there (the precision hint is the whole model's).
+        """
+        if not self._real_fp16_on_cpu() or not quantized(model):
+            return self, model
+        name = type(self).__name__
+        _log_once(logging.WARNING, ("ov-qdq", model.checksum, name), "%s: %s is a quantized (Q/DQ) model, which "
+                  "OpenVINO's real fp16 on this CPU (AVX512-FP16) computes wrong; it runs in float32", name,
+                  model.path, to=logger)
+        return self.float32(), model
+
+    def probe_spec(self, model: ModelInfo) -> ProbeSpec | None:
+        """Real fp16 on the CPU (AVX512-FP16): OpenVINO's fp16 kernels killed the process on SwinIR (SIGFPE)."""
+        if not self._real_fp16_on_cpu():
+            return None
+        args = self.get_args([])
+        args["config"] = dict(args["config"].properties)  # as data: the child hands it to the plugin as a callable
+        name = type(self).__name__
+        return ProbeSpec(
+            args=args,
+            device=self.device_name(),
+            reduced=True,
+            why="OpenVINO's real fp16 kernels on this CPU (AVX512-FP16) killed the process on SwinIR (SIGFPE)",
+            alternatives=f"{name}() without an f16 hint (bf16 where the CPU has it) or a float32 hint",
+        )
+
+    def _real_fp16_on_cpu(self) -> bool:
+        """Whether fp16 arithmetic runs on the CPU (the CPU has AVX512-FP16 / AMX-FP16 and gets the f16 hint)."""
+        return "CPU" in self.devices() and self.effective_precision()[0] == "fp16"
 
     # -- checks --
     def check_device(self, where: str) -> None:
@@ -226,16 +293,20 @@ class _OVPrecision(OV):
         return "f16" if self.fp16 and not self.fp16_blacklist_ops else "f32"
 
     def precision(self) -> str:
-        """fp16 with the f16 hint or a block list (the plugin then converts the model), bf16, else fp32."""
+        """The hint in ``custom_config`` (it wins), fp16 with a block list, else ``precision_hint``'s precision."""
+        if HINT in self.custom_config:
+            return super().precision()
         if self.fp16_blacklist_ops:
             return "fp16"
-        return {"f16": "fp16", "bf16": "bf16"}.get(self.precision_hint(), "fp32")
+        return _HINTS.get(self.precision_hint(), "fp32")
 
     def float32(self) -> OV:
-        """fp16 and bf16 off."""
+        """fp16 and bf16 off (and a precision hint in ``custom_config`` set to f32)."""
         changes: dict[str, Any] = {"fp16": False, "fp16_blacklist_ops": None}
         if any(f.name == "bf16" for f in dataclasses.fields(self)):
             changes["bf16"] = False
+        if HINT in self.custom_config:
+            changes["custom_config"] = {**self.custom_config, HINT: "f32"}
         return dataclasses.replace(self, **changes)
 
     def half(self) -> OV | None:
@@ -256,7 +327,7 @@ class _OVPrecision(OV):
 
     def properties(self) -> dict[str, ConfigValue]:
         """Streams and precision hint."""
-        return super().properties() | {"INFERENCE_PRECISION_HINT": self.precision_hint()}
+        return super().properties() | {HINT: self.precision_hint()}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -269,8 +340,13 @@ class OV_CPU(_OVPrecision):
     """INFERENCE_NUM_THREADS; 0 lets OpenVINO decide."""
     bind_thread: bool = True
     """ENABLE_CPU_PINNING: pin inference threads to cores."""
+    fp16: bool | None = None
+    """Reduced precision allowed (the default, as vs-jetpack's users read ``fp16=True``): this CPU's fastest reduced
+    precision, by the rule of ``cpu_reduced_precision`` (bf16 where the CPU has bf16 arithmetic, else float32;
+    ``effective_precision()`` says which and why). ``False``: float32. Real fp16 arithmetic (AVX512-FP16) only
+    with ``custom_config={"INFERENCE_PRECISION_HINT": "f16"}``."""
     bf16: bool | None = None
-    """Run in bfloat16 (precision hint bf16; needs AVX512-BF16 or AMX)."""
+    """Run in bfloat16 (precision hint bf16; needs AVX512-BF16 or AMX, else OpenVINO computes float32)."""
 
     def __post_init__(self) -> None:
         """fp16 defaults to True unless bf16 is set."""
@@ -282,17 +358,37 @@ class OV_CPU(_OVPrecision):
         require(self.num_threads >= 0, "OV_CPU", "num_threads", self.num_threads, "an int >= 0 (0: automatic)")
 
     def precision_hint(self) -> str:
-        """bf16 when asked, else as for every device."""
-        return "bf16" if self.bf16 else super().precision_hint()
+        """bf16 when asked; for ``fp16=True`` this CPU's reduced precision (``cpu_reduced_precision``); else f32."""
+        if self.bf16:
+            return "bf16"
+        if self.fp16 and not self.fp16_blacklist_ops:
+            return "bf16" if cpu_reduced_precision(cpu())[0] == "bf16" else "f32"
+        return "f32"
+
+    def reduced_by_default(self) -> bool:
+        """The precision is the one ``fp16=True`` chooses for this CPU (no bf16, block list or hint of the user's)."""
+        return bool(self.fp16) and not self.bf16 and not self.fp16_blacklist_ops and HINT not in self.custom_config
+
+    def effective_precision(self) -> tuple[str, str]:
+        """For ``fp16=True``: the rule's choice for this CPU and its reason; else what OpenVINO makes of the hint."""
+        if self.reduced_by_default():
+            return cpu_reduced_precision(cpu())
+        return super().effective_precision()
+
+    def guard_on(self) -> bool:
+        """fp16 is checked, and so is the bf16 that ``fp16=True`` chooses (an explicit ``bf16=True`` is not).
+
+        bf16 has float32's range, but values beyond float16's lose their absolute precision (8 mantissa bits) just as
+        badly: 61 off on a residual model whose branches cancel, 4.9e-3 guarded. Not on a CPU that computes float32.
+        """
+        if super().guard_on():
+            return True
+        return self.fp16_guard and self.reduced_by_default() and self.effective_precision()[0] == "bf16"
 
     def keep_in_float32(self, nodes: tuple[str, ...], model: ModelInfo, clips: Sequence[vs.VideoNode]) -> Kept:
-        """Hint f32 on the original model.
-
-        OpenVINO's CPU computes f16 models in float32 below AVX512-FP16 / AMX-FP16 anyway, so this costs nothing there
-        and is exact where it would not.
-        """
-        return Kept(self.float32(), model, "OpenVINO's CPU computes f16 models in float32 with the f32 hint: OV_CPU "
-                                           "runs it in float32")
+        """Hint f32 on the original model: OpenVINO's CPU takes one precision hint for the whole model."""
+        return Kept(self.float32(), model, "OpenVINO's CPU takes one precision for the whole model: OV_CPU runs it in "
+                                           "float32")
 
     def properties(self) -> dict[str, ConfigValue]:
         """Threads, pinning, streams and precision."""

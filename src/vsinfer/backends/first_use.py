@@ -1,20 +1,17 @@
-"""What core.ncnn can take, checked before it is called: its converter's ops, and a first-use probe in a child.
+"""A plugin call that can kill the process, tried first in a child process: the generic first-use probe.
 
-core.ncnn converts the ONNX model itself (vs-mlrt's copy of ncnn's ``onnx2ncnn``) when ``Model`` is called. On
-an op it has no rule for it prints "<op> not supported yet!" to stderr and the plugin then refuses with "load
-param failed"; on some graphs (a ``Cast``, ``Shape`` or ``Mod`` it cannot read, shape arithmetic it cannot
-follow) it crashes the whole process (SIGSEGV, SIGABRT), and on others it returns a wrong picture. So:
+Some plugin calls crash the whole process (vspipe with it) on some models and configurations: core.ncnn's own
+ONNX converter on graphs it cannot follow (SIGSEGV, SIGABRT), OpenVINO's real fp16 kernels on a CPU with
+AVX512-FP16 on SwinIR (SIGFPE). Where a family's ``probe_spec`` hook says a configuration is risky, ``checked``
+renders one frame of a small crop in a child process with the plugin, exactly as the real call will (same
+arguments, the tile's size or a crop with the same remainders modulo 64), compares it with onnxruntime float32
+on the same input, and keeps the verdict in the store (``ProbeRecord``, keyed by the model's checksum, the
+plugin arguments, the tile shape, the plugin version, the device and the CPU), so it costs once.
 
-- ``unsupported_ops`` compares the model's op types with the converter's own table (facts read from its
-  source, ``CONVERTER_OPS``): a model with an op the converter has no rule for is refused before the plugin.
-- ``probe`` renders one frame of a small crop in a child process with the plugin, exactly as the real call
-  will (same arguments, the tile's size or a crop with the same remainders modulo 64), compares it with
-  onnxruntime float32 on the same input, and keeps the verdict in the store (``ProbeRecord``, keyed by the
-  model's checksum, the precision, the tile shape, the plugin version and the device), so it costs once.
-  A crash, a hang, a refusal or a wrong picture becomes a ``BuildError`` naming the cause and what to use
-  instead (a ``BackendUnavailable``: ``fallback=`` moves on to the next backend).
-
-The module is generic in form (the family passes its namespace); only the converter table is about one plugin.
+A crash, a hang, a refusal or a wrong picture becomes a ``BuildError`` naming the cause (the signal) and what to
+use instead (a ``BackendUnavailable``: ``fallback=`` moves on to the next backend); where the reduced precision
+was the backend's default (not the user's explicit request), the backend runs in float32 instead, with one
+warning.
 """
 
 from __future__ import annotations
@@ -25,64 +22,31 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import msgspec
 
 from .. import plugins
+from ..device import cpu
 from ..errors import BuildError, ModelError
-from ..model import graph_ops
 from ..store import Store, identity_name
+from ..store.files import _log_once
 from ..store.inventory import Kind
 from ..store.records import JSONObject, Real, Record, dump, load, plain, real
 
 if TYPE_CHECKING:
     from ..model import ModelInfo
 
-__all__ = [
-    "CONVERTER_OPS",
-    "FUSED_OPS",
-    "PROBE_KIND",
-    "REWRITTEN_OPS",
-    "ProbeFacts",
-    "ProbeRecord",
-    "check_model",
-    "crop_size",
-    "model_ops",
-    "probe",
-    "tolerance",
-    "unsupported_ops",
-]
+__all__ = ["PROBE_KIND", "ProbeFacts", "ProbeRecord", "ProbeSpec", "checked", "crop_size", "probe", "tolerance"]
 
 logger = logging.getLogger(__name__)
 
-CONVERTER_OPS = frozenset({
-    "Abs", "Acos", "Add", "Asin", "Atan", "AveragePool", "MaxPool", "BatchNormalization", "BiasGelu", "Ceil", "Clip",
-    "Concat", "Constant", "Conv", "ConvTranspose", "Cos", "Crop", "DepthToSpace", "Div", "Dropout", "Elu",
-    "EmbedLayerNormalization", "Exp", "Flatten", "Floor", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool",
-    "adaptive_avg_pool2d", "adaptive_max_pool2d", "GroupNorm", "GRU", "HardSigmoid", "HardSwish", "ImageScaler",
-    "InstanceNormalization", "LayerNorm", "LeakyRelu", "Log", "LRN", "LSTM", "MatMul", "Max", "Min", "Mul",
-    "MultiHeadAttention", "Neg", "Normalize", "Pad", "PixelShuffle", "Pow", "PRelu", "Reciprocal", "ReduceMax",
-    "ReduceMin", "ReduceMean", "ReduceProd", "ReduceSum", "ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceLogSum",
-    "ReduceLogSumExp", "Relu", "Reorg", "Reshape", "RNN", "RDiv", "RSub", "ShuffleChannel", "Sigmoid", "Sin",
-    "SkipLayerNormalization", "Slice", "Softmax", "Softplus", "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Swish",
-    "Tan", "Tanh", "Transpose", "Upsample", "Resize", "Unsqueeze",
-})
-"""The op types core.ncnn's converter writes a layer for (vs-mlrt ``vsncnn/onnx2ncnn.cpp``, the table that ends
-in "not supported yet!"). Anything else must be removed by one of its fusions first."""
-
-FUSED_OPS = frozenset({"Shape", "Gather", "Expand"})
-"""Op types the converter has no layer for but its fusions may remove (flatten, normalize, a Gather of one
-constant index, Expand before a broadcasting op): left to the probe to judge."""
-
-REWRITTEN_OPS = frozenset({"Identity"})
-"""Op types vsinfer removes before the plugin sees the model (``vsinfer.conversion.without_identity``)."""
-
-PROBE_KIND = Kind("ncnn_probe", "records", facts=True)
+PROBE_KIND = Kind("probe", "records", facts=True)
 """The store folder of the probe's verdicts."""
 
-PROBE_VERSION = 2
+PROBE_VERSION = 3
 """Bumped when the probe or its record changes meaning; older verdicts then stop matching."""
 
 PROBE_TIMEOUT = 300.0
@@ -91,8 +55,44 @@ PROBE_TIMEOUT = 300.0
 CROP_LIMIT = 128
 """A tile side above this is probed on a crop of 64 + (side mod 64): the same remainders modulo 2..64."""
 
-ALTERNATIVES = "ORT_CPU or OV_CPU (CPU), TRT / TRT_RTX (NVIDIA), ORT_DML (Windows), MIGX (AMD)"
-"""What to use instead, in messages."""
+HALF_FLAGS = frozenset({"avx512_fp16", "amx_fp16", "avx512_bf16", "amx_bf16", "amx_int8", "avx512_vnni"})
+"""The CPU flags that change which kernels a CPU runtime picks (the probe's key names those present)."""
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """A family's answer to "must this call be probed first?": what the child runs, and what a failure means."""
+
+    args: Mapping[str, Any]
+    """The backend's own plugin arguments (device, precision, streams; a mapping value is handed to the plugin as a
+    callable returning it, the way ``core.ov`` takes its ``config``), without clips, model path and tiling."""
+    device: str
+    """The device the call runs on, by name (part of the verdict's key)."""
+    reduced: bool
+    """The call computes in a reduced precision (fp16 / bf16): the tolerance of a right picture is wider."""
+    why: str
+    """Why the call is risky, for the log line (e.g. "core.ncnn converts the model itself")."""
+    alternatives: str
+    """What to use instead, for the error."""
+    default_precision: bool = False
+    """The reduced precision is the backend's default, not the user's explicit request: a failure runs the backend
+    in float32 (``Backend.float32()``) with one warning instead of raising."""
+    judge_values: bool = True
+    """Judge the picture's values against float32 (False: crashes, refusals and the shape only, e.g. an fp16 run
+    whose guard the user turned off: the user accepted fp16's own error)."""
+
+
+class Probed(Protocol):
+    """What ``checked`` asks of a backend (``vsinfer.backends.base.Backend`` has it all)."""
+
+    namespace: ClassVar[str]
+    path_argument: ClassVar[str]
+
+    def probe_spec(self, model: ModelInfo) -> ProbeSpec | None: ...
+
+    def float32(self) -> Any: ...
+
+    def on_each_device(self) -> Any: ...
 
 
 class ProbeFacts(msgspec.Struct, frozen=True, kw_only=True):
@@ -111,55 +111,23 @@ class ProbeFacts(msgspec.Struct, frozen=True, kw_only=True):
 class ProbeRecord(Record, frozen=True, kw_only=True):
     """A stored probe verdict: ``{"key", "verdict"}``."""
 
-    KIND: ClassVar[str] = "ncnn probe record"
+    KIND: ClassVar[str] = "probe record"
     ON_MISS: ClassVar[str] = "probing again"
     key: JSONObject
-    """What was probed: model checksum, precision, tile shape, plugin version, device, arguments."""
+    """What was probed (``probe_key``): model checksum, arguments, tile shape, plugin version, device, CPU."""
     verdict: ProbeFacts
     """The result."""
 
 
-def unsupported_ops(op_types: Sequence[str]) -> list[str]:
-    """The op types among ``op_types`` that the converter can neither convert nor fuse away (sorted)."""
-    return sorted(set(op_types) - CONVERTER_OPS - FUSED_OPS - REWRITTEN_OPS)
-
-
-def model_ops(model: ModelInfo) -> tuple[str, ...]:
-    """The op types of the model's graph (and subgraphs), read once per file and content."""
-    return graph_ops(model).op_types
-
-
-def check_model(model: ModelInfo, namespace: str, where: str) -> None:
-    """What the plugin cannot take, known from the model alone (facts, no process): raise before it is called.
-
-    External data (the plugin reads the .onnx file alone), more than one output, and op types its converter has
-    no rule for (it would fail with "load param failed" or kill the process).
-    """
-    if model.external:
-        raise ModelError("network_path", model.path, "a model with its weights inside the .onnx file: it keeps them "
-                         f"in {', '.join(model.external)}, and the vs-mlrt plugins read the .onnx file alone "
-                         "(core.ncnn crashes on it); save a copy with onnx.save_model(onnx.load(path), new_path)",
-                         where=where)
-    if len(model.outputs) > 1:
-        names = ", ".join(o.name for o in model.outputs)
-        raise ModelError("network_path", model.path, f"a model with one output; it has {len(model.outputs)} "
-                         f"({names}) and core.{namespace} takes one: keep the image output only, e.g. "
-                         "onnx.utils.extract_model(path, new_path, [input name], [output name])", where=where)
-    missing = unsupported_ops(model_ops(model))
-    if missing:
-        raise BuildError(f"{where}: core.{namespace} cannot run {model.path}: its ONNX converter has no rule for "
-                         f"{', '.join(missing)} (it fails with \"load param failed\" or kills the process); use "
-                         f"another backend: {ALTERNATIVES}")
-
-
-def tolerance(fp16: bool, scale: float) -> float:
+def tolerance(reduced: bool, scale: float) -> float:
     """The largest difference from float32 that still counts as the right picture.
 
     A wrong picture is off by the order of the picture itself (core.ncnn's wrong outputs measured ~1 on pictures
     in [0, 1]); a float32 run of a model with large intermediate values differs by up to ~0.006 on lavapipe, and
-    the precision of fp16 runs is the fp16 guard's business. So: 2 % (float32) or 5 % (fp16) of the output range.
+    the precision of fp16 runs is the fp16 guard's business. So: 2 % (float32) or 5 % (fp16, bf16) of the output
+    range.
     """
-    return (5e-2 if fp16 else 2e-2) * max(1.0, scale)
+    return (5e-2 if reduced else 2e-2) * max(1.0, scale)
 
 
 def crop_size(side: int) -> int:
@@ -167,45 +135,77 @@ def crop_size(side: int) -> int:
     return side if side <= CROP_LIMIT else 64 + side % 64
 
 
-def probe(model: ModelInfo, namespace: str, path_argument: str, args: Mapping[str, Any], channels: int,
-          tilesize: tuple[int, int], fp16: bool, device_id: int, where: str, store: Store | None = None, *,
-          judge_values: bool = True) -> None:
-    """Run the probe once for this model, precision, tile shape, plugin version and device; raise if it failed.
+def checked[B: Probed](backend: B, model: ModelInfo, channels: int, tilesize: tuple[int, int], where: str,
+                       store: Store | None = None) -> B:
+    """``backend`` once every risky first use of it (its ``probe_spec``, per device) has been seen to run right.
 
-    ``args`` are the plugin arguments of the real call (the backend's own: device, precision, streams), without
-    clips, model path and tiling. Raises ``BuildError`` naming the cause and the alternatives, or ``ModelError``
-    when onnxruntime float32 cannot run the model at this size either (naming the ``multiple=`` it takes).
-    ``judge_values=False`` (an fp16 run whose guard the user turned off) judges crashes, refusals and the
-    picture's shape only: the user accepted fp16's own error.
+    Raises ``BuildError`` (or ``ModelError`` for a size the model itself cannot take); where the reduced precision
+    was the backend's default, a failure returns ``backend.float32()`` (checked too) with one warning instead.
     """
-    out_channels = model.outputs[0].channels if model.outputs else None
-    if not fp16 and out_channels is not None and out_channels not in (1, 3) and out_channels % 4 == 0:
-        # core.ncnn 17.1 crashes on float32 flexible output of 4k channels (NCNN.check_call refuses that call)
-        logger.debug("%s: no probe of %s: float32 output of %d channels", where, model.path, out_channels)
-        return
-    store = store or Store()
-    names = plugins.device_names(namespace) or ()
-    key: dict[str, Any] = {
-        "v": PROBE_VERSION, "model": f"{model.checksum:032x}", "fp16": fp16, "tile": list(tilesize),
-        "plugin": plugins.plugin_version(namespace), "device": names[device_id] if device_id < len(names) else "",
-        "args": {k: v for k, v in sorted(args.items()) if isinstance(v, (int, float, str, bool))},
-        "judge_values": judge_values,
+    for single in backend.on_each_device():
+        spec = single.probe_spec(model)
+        if spec is None:
+            continue
+        try:
+            probe(model, backend.namespace, backend.path_argument, spec, channels, tilesize, where, store)
+        except BuildError as exc:
+            exact = backend.float32()
+            if not spec.default_precision or exact == backend:
+                raise
+            _log_once(logging.WARNING, ("probe", where, model.checksum, str(exc)), "%s; %s runs it in float32 "
+                      "instead (its reduced precision was the default)", exc, where, to=logger)
+            return checked(exact, model, channels, tilesize, where, store)  # type: ignore[no-any-return]
+    return backend
+
+
+def probe_key(model: ModelInfo, namespace: str, spec: ProbeSpec, tilesize: tuple[int, int]) -> dict[str, Any]:
+    """What a verdict is about: the model, the plugin and its arguments, the tile shape, the device and the CPU."""
+    machine = cpu()
+    return {
+        "v": PROBE_VERSION, "model": f"{model.checksum:032x}", "reduced": spec.reduced, "tile": list(tilesize),
+        "namespace": namespace, "plugin": plugins.plugin_version(namespace), "device": spec.device,
+        "args": _plain_args(spec.args), "judge_values": spec.judge_values,
+        "cpu": [machine.model, sorted(machine.flags & HALF_FLAGS)],
     }
+
+
+def _plain_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments as JSON: numbers, strings, and mappings of them (``core.ov``'s config), sorted."""
+    out: dict[str, Any] = {}
+    for key, value in sorted(args.items()):
+        if isinstance(value, Mapping):
+            out[key] = _plain_args(value)
+        elif isinstance(value, (int, float, str, bool)):
+            out[key] = value
+    return out
+
+
+def probe(model: ModelInfo, namespace: str, path_argument: str, spec: ProbeSpec, channels: int,
+          tilesize: tuple[int, int], where: str, store: Store | None = None) -> None:
+    """Run the probe once for this model, configuration, tile shape, plugin version, device and CPU; raise if it failed.
+
+    Raises ``BuildError`` naming the cause and the alternatives, or ``ModelError`` when onnxruntime float32 cannot
+    run the model at this size either (naming the ``multiple=`` it takes).
+    """
+    store = store or Store()
+    key = probe_key(model, namespace, spec, tilesize)
     record_path = store.folder(PROBE_KIND.name) / f"{identity_name(key)}.json"
     stored = load(record_path, ProbeRecord)
     if stored is not None and stored.key == plain(key):
         verdict = stored.verdict
     else:
-        logger.info("%s: probing %s on core.%s once (%s, tile %dx%d) in a child process", where, model.path,
-                    namespace, "fp16" if fp16 else "fp32", *tilesize)
-        verdict = _run_child(model, namespace, path_argument, args, channels, tilesize, fp16, judge_values)
+        logger.info("%s: probing %s on core.%s once (%s, tile %dx%d) in a child process: %s", where, model.path,
+                    namespace, "reduced precision" if spec.reduced else "fp32", *tilesize, spec.why)
+        verdict = _run_child(model, namespace, path_argument, _plain_args(spec.args), channels, tilesize,
+                             spec.reduced, spec.judge_values)
         try:
             dump(record_path, ProbeRecord(key=key, verdict=verdict))
         except Exception as exc:  # a verdict that cannot be written only costs probing again
             logger.debug("could not keep the probe verdict %s: %s", record_path, exc)
     if not verdict.ok:
-        raise BuildError(f"{where}: core.{namespace} cannot run {model.path} ({'fp16' if fp16 else 'fp32'}, tile "
-                         f"{tilesize[0]}x{tilesize[1]}): {verdict.cause}; use another backend: {ALTERNATIVES}")
+        raise BuildError(f"{where}: core.{namespace} cannot run {model.path} ({'reduced precision' if spec.reduced
+                         else 'fp32'}, tile {tilesize[0]}x{tilesize[1]}): {verdict.cause}; use instead: "
+                         f"{spec.alternatives}")
 
 
 def _run_child(model: ModelInfo, namespace: str, path_argument: str, args: Mapping[str, Any], channels: int,
@@ -259,7 +259,7 @@ def _run_child(model: ModelInfo, namespace: str, path_argument: str, args: Mappi
 
 
 def _converter_reasons(stderr: str) -> str:
-    """The converter's own reasons on stderr ("Erf not supported yet!"), deduplicated, as a message suffix."""
+    """A converter's own reasons on stderr (core.ncnn's "Erf not supported yet!"), deduplicated, as a suffix."""
     lines = [line.strip() for line in stderr.splitlines()]
     found = list(dict.fromkeys(line for line in lines if "not supported yet" in line or "Unknown data type" in line
                                or "load param failed" in line))
@@ -302,12 +302,17 @@ def _child(spec: Mapping[str, Any]) -> dict[str, Any]:
             break
         return refused
     clips = _clips(x[0], vs)
-    args = {**spec["args"], str(spec["path_argument"]): str(spec["model"]), "output_format": 0}
+    namespace = str(spec["namespace"])
+    args = {key: (lambda value=value: dict(value)) if isinstance(value, dict) else value  # core.ov's config
+            for key, value in spec["args"].items()}
+    args[str(spec["path_argument"])] = str(spec["model"])
+    if "output_format" in plugins.accepted_args(namespace):
+        args["output_format"] = 0
     flexible = reference.ndim == 4 and reference.shape[1] not in (1, 3)  # the way the plugin can give it back
     if flexible:
         args["flexible_output_prop"] = "probePlane"
     try:
-        out = getattr(vs.core, str(spec["namespace"])).Model(clips, **args)
+        out = getattr(vs.core, namespace).Model(clips, **args)
         if flexible:
             planes = [vs.core.std.PropToClip(out["clip"], prop=f"probePlane{i}") for i in range(int(out["num_planes"]))]
             frames = [p.get_frame(0) for p in planes]
