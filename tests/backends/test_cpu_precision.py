@@ -198,3 +198,13 @@ def test_the_default_on_a_quantized_model_stays_in_the_reduced_class() -> None:
     want = Backend.ORT_CPU(fp16=False).inference(clip, ZOO / "compact_int8.onnx")
     error = float(np.abs(planes_of(out) - planes_of(want)).max())
     assert error <= 3e-2, (Backend.OV_CPU().effective_precision(), error)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_autotune_tries_every_precision_the_cpu_offers_once(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    as_cpu(monkeypatch, KINDS[kind])
+    tried = Backend.OV_CPU.tune_variants()
+    hints = [hint(b) for b in tried]
+    want = {"xeon-no-bf16": ["f32"] * 3, "epyc-avx512-bf16": ["bf16"] * 3 + ["f32"],
+            "sapphire-rapids-amx": ["bf16"] * 3 + ["f32", "f16"]}[kind]
+    assert hints == want and tried[0] == Backend.OV_CPU()  # the default first, its stream counts, then the others

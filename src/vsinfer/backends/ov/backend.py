@@ -390,6 +390,25 @@ class OV_CPU(_OVPrecision):
         return Kept(self.float32(), model, "OpenVINO's CPU takes one precision for the whole model: OV_CPU runs it in "
                                            "float32")
 
+    @classmethod
+    def tune_variants(cls, device_id: int = 0) -> list[Backend]:
+        """The default's stream counts, then every other precision this CPU offers, each once.
+
+        Float32, and real fp16 where the CPU has AVX512-FP16 (probed first); a variant that hands OpenVINO the same
+        properties as one before (float32 where the default already is) is left out.
+        """
+        found = super().tune_variants(device_id)
+        others: list[Backend] = [cls(fp16=False)]
+        if cpu().native_fp16:
+            others.append(cls(custom_config={HINT: "f16"}))
+        seen = [dict(b.get_args([])["config"].properties) for b in found]
+        for other in others:
+            props = dict(other.get_args([])["config"].properties)
+            if props not in seen:
+                seen.append(props)
+                found.append(other)
+        return found
+
     def properties(self) -> dict[str, ConfigValue]:
         """Threads, pinning, streams and precision."""
         return super().properties() | {
