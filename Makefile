@@ -15,7 +15,7 @@ endif
 VPY   := $(VENV)/bin/python
 EXTRAS ?= cpu,ncnn,test
 
-.PHONY: install demo test lint docs clean
+.PHONY: install demo test test-export lint docs clean
 
 install: $(VENV)/.installed-$(EXTRAS)
 
@@ -40,6 +40,13 @@ lint: install
 
 test: lint
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VPY) -m pytest $(PYTEST_ARGS)
+
+# vsinfer export and .pth / .safetensors paths need torch and spandrel (the export extra; torch's PyPI wheel brings
+# CUDA, several GB): a venv of their own, .venv-export. VSINFER_REQUIRE=export turns a skip there into a failure.
+test-export:
+	$(MAKE) install VENV=.venv-export EXTRAS=export,ort
+	.venv-export/bin/python -m pip install -q 'pytest>=8' 'pytest-timeout>=2.3'
+	VSINFER_REQUIRE=export,ort PATH="$(CURDIR)/.venv-export/bin:$$PATH" .venv-export/bin/python -m pytest -rs $(PYTEST_ARGS) tests/test_export.py
 
 # The docs site (mkdocs-material + mkdocstrings); --strict turns every warning into an error.
 docs: install
