@@ -181,6 +181,16 @@ def test_a_state_dict_of_another_task_is_refused(tmp_path: Path, specs: dict[str
         export_model(path, store=Store(tmp_path / "cache"))
 
 
+def test_a_training_checkpoint_is_unwrapped(tmp_path: Path, specs: dict[str, Any]) -> None:
+    import torch
+
+    state = built(specs["span"]).state_dict()
+    path = tmp_path / "checkpoint.pth"
+    torch.save({"params_ema": {f"module.{k}": v for k, v in state.items()}, "iter": 5000}, path)
+    exported = export_model(path, store=Store(tmp_path / "cache"))
+    assert (exported.architecture, exported.scale) == ("SPAN", 2)
+
+
 def test_a_file_that_is_no_state_dict_is_refused(tmp_path: Path, specs: dict[str, Any]) -> None:
     import torch
 

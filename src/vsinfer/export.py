@@ -230,7 +230,8 @@ def _describe_keys(state: Mapping[str, Any]) -> str:
 def _load(path: Path, where: str) -> tuple[Any, Any]:
     """(torch, spandrel's ImageModelDescriptor) for ``path``; ModelError when it holds no image model."""
     torch, spandrel = _imports(where)
-    state = _state_dict(path, torch, where)
+    # a training checkpoint's weights sit under "params_ema", "state_dict", ... and may carry a "module." prefix
+    state = spandrel.canonicalize_state_dict(dict(_state_dict(path, torch, where)))
     try:
         descriptor = spandrel.ModelLoader(device="cpu").load_from_state_dict(dict(state))
     except spandrel.UnsupportedModelError as exc:
