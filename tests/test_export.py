@@ -232,6 +232,8 @@ def test_the_cli_exports_and_cache_list_shows_it(tmp_path: Path, specs: dict[str
     entries = json.loads(listed)["entries"]
     assert [(e["kind"], e["model"]) for e in entries] == [("onnx", "4x-compact.safetensors")], listed
     assert main(["export", str(tmp_path / "out.onnx")]) == 2  # not a PyTorch file
+    assert main(["export", str(model), "-o", str(tmp_path / "no" / "such" / "folder.onnx")]) == 1
+    assert "output=" in capsys.readouterr().err
 
 
 def test_inference_takes_the_pth_path(tmp_path: Path, specs: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,8 @@ when a file is exported, never for a cache hit or an ONNX path.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -24,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import MissingDependencyError, ModelError
-from .store import Store, atomic_write, read_record, sidecar_of
+from .errors import ConfigError, MissingDependencyError, ModelError
+from .store import Store, read_record, sidecar_of
 
 __all__ = ["EXPORT_OPSET", "TORCH_SUFFIXES", "ExportedModel", "default_output", "export_model", "is_torch_model",
            "onnx_model_path"]
@@ -155,17 +157,36 @@ def export_model(source: str | os.PathLike[str], output: str | os.PathLike[str] 
     if exported is None:
         data, facts = _export(path, where)
         meta = {"model": path.name, "kind": "exported model", "precision": "fp32", "source_sha256": sha256, **facts}
-        stored = store.get_or_create("onnx", ".onnx", identity, lambda tmp: data, prefix=prefix, meta=meta)
+        stored = store.get_or_create("onnx", ".onnx", identity, lambda tmp: data, prefix=prefix, meta=meta,
+                                     force=found is not None)  # an entry without our record is replaced
         exported = _from_meta(stored, path, sha256)
         if exported is None:  # pragma: no cover - the store wrote the meta given above
             raise ModelError("network_path", str(path), "an export whose record can be read back", where=where)
         logger.info("exported %s (%s, %dx) to %s", path, exported.architecture, exported.scale, stored)
     if output is not None:
         target = Path(output)
-        atomic_write(target, exported.path.read_bytes())
-        exported = ExportedModel(target, *(getattr(exported, f) for f in (
-            "source", "architecture", "scale", "input_channels", "output_channels", "multiple", "sha256")))
+        _write_output(target, exported.path.read_bytes(), where)
+        exported = dataclasses.replace(exported, path=target)
     return exported
+
+
+def _write_output(target: Path, data: bytes, where: str) -> None:
+    """Write ``data`` to ``target`` through a temp file beside it (a reader never sees half a model)."""
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+        tmp = None
+    except OSError as exc:
+        raise ConfigError("output", str(target), f"a file path that can be written ({exc.strerror or exc})",
+                          where=where) from exc
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def _imports(where: str) -> tuple[Any, Any]:
