@@ -15,7 +15,7 @@ endif
 VPY   := $(VENV)/bin/python
 EXTRAS ?= cpu,ncnn,test
 
-.PHONY: install demo test test-no-bf16 lint docs clean
+.PHONY: install demo test test-no-bf16 test-export lint docs clean
 
 install: $(VENV)/.installed-$(EXTRAS)
 
@@ -47,6 +47,13 @@ PRECISION_TESTS := tests/backends/test_cpu_precision.py tests/fp16 tests/tune/te
 	tests/backends/test_get_args.py
 test-no-bf16: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PYTHONPATH="$(CURDIR)/benchmarks/no_bf16" $(VPY) -m pytest $(PRECISION_TESTS) $(PYTEST_ARGS)
+
+# vsinfer export and .pth / .safetensors paths need torch and spandrel (the export extra; torch's PyPI wheel brings
+# CUDA, several GB): a venv of their own, .venv-export. VSINFER_REQUIRE=export turns a skip there into a failure.
+test-export:
+	$(MAKE) install VENV=.venv-export EXTRAS=export,ort
+	.venv-export/bin/python -m pip install -q 'pytest>=8' 'pytest-timeout>=2.3'
+	VSINFER_REQUIRE=export,ort PATH="$(CURDIR)/.venv-export/bin:$$PATH" .venv-export/bin/python -m pytest -rs $(PYTEST_ARGS) tests/test_export.py
 
 # The docs site (mkdocs-material + mkdocstrings); --strict turns every warning into an error.
 docs: install

@@ -30,7 +30,7 @@ FAMILY_PAGES = {"ort": "ort.md", "ov": "ov.md", "ncnn": "ncnn.md", "trt": "trt.m
 REFERENCE_MODULES = ["vsinfer", "vsinfer.backends.base", "vsinfer.backends.ort", "vsinfer.backends.ov",
                      "vsinfer.backends.ncnn", "vsinfer.backends.trt", "vsinfer.backends.migx", "vsinfer.errors",
                      "vsinfer.tiling", "vsinfer.select", "vsinfer.presets", "vsinfer.store",
-                     "vsinfer.jetpack", "vsinfer.fp16", "vsinfer.tune"]
+                     "vsinfer.jetpack", "vsinfer.fp16", "vsinfer.tune", "vsinfer.export"]
 """Modules whose docstrings must be rendered in docs/reference (those that exist in src/)."""
 
 
@@ -167,3 +167,43 @@ def test_readme_links_into_docs_resolve() -> None:
     links = re.findall(r"\]\((docs/[^)#\s]+)", readme)
     broken = [link for link in links if not (ROOT / link).exists()]
     assert not broken, f"README.md links to files that do not exist: {broken}"
+
+
+def prose_pages() -> list[Path]:
+    """README.md and every page under docs/."""
+    return [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
+
+
+TRACKER_WORDS = re.compile(r"\bissues? \d+(?:/\d+)*\b|\bthis issue\b|\bthe [\d.]+x target\b", re.I)
+"""Words that only mean something to someone reading the project's tracker: a page says what is, not which ticket.
+(Another project's issue is cited with its name and ``#``, "vs-mlrt issues #91", and is not one of them.)"""
+
+LEAD_REWRITES = {"performance.md"}
+"""Pages whose tracker words the lead rewrites with the precision rule; strict xfail, so the fix removes the mark."""
+
+
+@pytest.mark.parametrize("page", prose_pages(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_no_tracker_words(page: Path, request: pytest.FixtureRequest) -> None:
+    if page.relative_to(DOCS if page.is_relative_to(DOCS) else ROOT).as_posix() in LEAD_REWRITES:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="tracker words the lead rewrites at merge"))
+    found = [m.group(0) for m in TRACKER_WORDS.finditer(page.read_text())]
+    assert not found, (f"{page.relative_to(ROOT)} speaks of the tracker ({found}): say what is true now, "
+                       "without ticket numbers or targets")
+
+
+REPO_PATH = re.compile(r"(?<![\w./~$-])((?:src|tests|tools|benchmarks|scripts|examples|docs|\.ci|shared)/[\w./-]*\w)")
+"""A path into the repository as a page writes it (`tests/test_docs.py`, src/vsinfer/models/demo_2x.onnx)."""
+
+
+@pytest.mark.parametrize("page", prose_pages(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_named_files_exist(page: Path) -> None:
+    missing = sorted({p for p in REPO_PATH.findall(page.read_text()) if not (ROOT / p).exists()})
+    assert not missing, f"{page.relative_to(ROOT)} names files the repository does not have: {missing}"
+
+
+def test_the_docs_checks_can_fail() -> None:
+    assert TRACKER_WORDS.search("as planned in issue 9/17") and TRACKER_WORDS.search("the 1.05x target")
+    assert TRACKER_WORDS.search("earlier in this issue") and not TRACKER_WORDS.search("an issue of taste")
+    assert not TRACKER_WORDS.search("reported upstream (vs-mlrt issues #91, #148)")
+    assert REPO_PATH.findall("see `tests/test_nothing.py` and shared/DESIGN.md.") == ["tests/test_nothing.py",
+                                                                                    "shared/DESIGN.md"]

@@ -75,7 +75,6 @@ def _specs() -> list[Spec]:
     from spandrel.architectures.SCUNet.__arch.SCUNet import SCUNet
     from spandrel.architectures.SPAN.__arch.span import SPAN
     from spandrel.architectures.SwinIR.__arch.SwinIR import SwinIR
-    from spandrel_extra_arches.architectures.Restormer.__arch.restormer_arch import Restormer
 
     class ArtCNNLike(torch.nn.Module):
         """ArtCNN's shape (a plain conv stack on luma, a residual, depth-to-space 2x): GRAY in, GRAY out."""
@@ -138,6 +137,12 @@ def _specs() -> list[Spec]:
         finally:
             module.ConvTransBlock = real
 
+    def restormer() -> Any:
+        """Restormer is in spandrel-extra-arches: imported when built, so that the other specs need spandrel only."""
+        from spandrel_extra_arches.architectures.Restormer.__arch.restormer_arch import Restormer
+
+        return Restormer(dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, heads=[1, 1, 2, 2])
+
     def compact(feat: int = 48, conv: int = 16) -> Any:
         return SRVGGNetCompact(num_feat=feat, num_conv=conv, upscale=4, act_type="prelu")
 
@@ -171,12 +176,55 @@ def _specs() -> list[Spec]:
              in_channels=4, notes="DPIR's input: RGB and a noise-level plane (4 channels)"),
         Spec("nafnet", "NAFNet", lambda: NAFNet(width=16, middle_blk_num=1, enc_blk_nums=[1, 1],
                                                 dec_blk_nums=[1, 1]), 1),
-        Spec("restormer", "Restormer", lambda: Restormer(dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1,
-                                                         heads=[1, 1, 2, 2]), 1),
+        Spec("restormer", "Restormer", restormer, 1),
         Spec("fbcnn", "FBCNN (two outputs)", lambda: narrow(lambda: FBCNN(nc=[64, 128, 256, 512], nb=1), 8, 4), 1,
              outputs=("output", "qf"), notes="widths / 8 (FBCNN's quality-factor head has 512 written in)"),
         Spec("artcnn_gray", "ArtCNN-like (conv stack, GRAY)", ArtCNNLike, 2, in_channels=1, out_channels=1),
     ]
+
+
+EXPORTED = ("esrgan_4x", "esrgan_2x", "compact", "span", "swinir", "hat", "dat", "omnisr", "nafnet", "dncnn",
+            "plksr", "realplksr", "swiftsrgan", "swin2sr", "drunet_nb4", "realcugan_full")
+"""The state dicts ``vsinfer export`` must export and match torch on (``tests/test_export.py``): the zoo's
+models that spandrel recognises, and more of spandrel's architectures."""
+
+REFUSED = {
+    "safmn": "adaptive pooling",  # the TorchScript exporter cannot export a size-dependent adaptive pooling
+    "ditn": "at the traced size only",  # its shape arithmetic in ints freezes the trace size into the graph
+    "artcnn_gray": "recognises none",  # not a spandrel architecture
+}
+"""State dicts ``vsinfer export`` refuses, with a phrase of the reason it gives."""
+
+
+def export_specs() -> list[Spec]:
+    """The models of ``EXPORTED`` and ``REFUSED``: state dicts, as people download them (nothing is written here)."""
+    from spandrel.architectures.DITN.__arch.DITN_Real import DITN_Real
+    from spandrel.architectures.DnCNN.__arch.network_dncnn import DnCNN
+    from spandrel.architectures.DRUNet.__arch.network_unet import DRUNet
+    from spandrel.architectures.PLKSR.__arch.PLKSR import PLKSR
+    from spandrel.architectures.PLKSR.__arch.RealPLKSR import RealPLKSR
+    from spandrel.architectures.RealCUGAN.__arch.upcunet_v3 import UpCunet2x
+    from spandrel.architectures.SAFMN.__arch.safmn import SAFMN
+    from spandrel.architectures.SwiftSRGAN.__arch.SwiftSRGAN import Generator
+    from spandrel.architectures.Swin2SR.__arch.Swin2SR import Swin2SR
+
+    zoo = {s.name: s for s in _specs()}
+    more = [
+        Spec("dncnn", "DnCNN", lambda: DnCNN(in_nc=3, out_nc=3, nc=16, nb=5), 1),
+        Spec("plksr", "PLKSR", lambda: PLKSR(dim=16, n_blocks=2, upscaling_factor=2), 2),
+        Spec("realplksr", "RealPLKSR", lambda: RealPLKSR(dim=16, n_blocks=2, upscaling_factor=2), 2),
+        Spec("swiftsrgan", "Swift-SRGAN", lambda: Generator(num_channels=16, num_blocks=2, upscale_factor=2), 2),
+        Spec("swin2sr", "Swin2SR", lambda: Swin2SR(img_size=32, embed_dim=16, depths=[2], num_heads=[2],
+                                                   window_size=8, upscale=2, upsampler="pixelshuffle"), 2),
+        Spec("drunet_nb4", "DRUNet (DPIR)", lambda: DRUNet(in_nc=4, out_nc=3, nc=[8, 16, 32, 64], nb=4), 1,
+             in_channels=4, notes="spandrel reads nb=4 (DPIR's) only; RGB and a noise-level plane"),
+        Spec("realcugan_full", "Real-CUGAN (UpCunet2x)", lambda: UpCunet2x(), 2,
+             notes="the published 2x network's widths (5 MB): the zoo's narrowed one is not what spandrel reads"),
+        Spec("safmn", "SAFMN", lambda: SAFMN(dim=16, n_blocks=2, upscaling_factor=2), 2),
+        Spec("ditn", "DITN", lambda: DITN_Real(dim=16, ITL_blocks=1, SAL_blocks=1, upscale=2), 2),
+    ]
+    specs = {**zoo, **{s.name: s for s in more}}
+    return [specs[name] for name in (*EXPORTED, *REFUSED)]
 
 
 def _export(spec: Spec, path: Path) -> None:

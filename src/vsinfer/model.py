@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 
 from .errors import ModelError
+from .export import onnx_model_path
 from .store import Store, requested_root
 from .store.files import _log_once
 from .store.records import ModelFacts, ModelMemoRecord, TensorFacts, dump, load, to_data
@@ -438,6 +439,7 @@ def model_info(network_path: str | os.PathLike[str]) -> ModelInfo:
     path = Path(network_path)
     if not path.is_file():
         raise ModelError("network_path", str(network_path), "an existing ONNX file")
+    path = onnx_model_path(path, "model")  # a .pth / .safetensors: its ONNX export, made once (vsinfer.export)
     key = stat_key(path)
     with _memo_lock:
         cached = _memo.get(key)

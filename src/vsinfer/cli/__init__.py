@@ -1,4 +1,4 @@
-"""The ``vsinfer`` command (also ``python -m vsinfer``): info, build, cache, bench, tune, fp16-check, render.
+"""The ``vsinfer`` command (also ``python -m vsinfer``): info, build, cache, bench, tune, fp16-check, render, export.
 
 Results go to stdout (tables for people, ``--json`` for programs); logs, progress bars and errors go to
 stderr. A vsinfer error prints its message and exits with status 1, without a traceback; a command-line
@@ -19,6 +19,7 @@ from cyclopts import App, Parameter
 from .build import cmd_build
 from .cache import cache_clear, cache_list, cache_prune, cache_publish, cache_verify
 from .common import UsageError, err, parse_size_pair
+from .export import cmd_export
 from .info import cmd_info, info
 from .measure import cmd_bench, cmd_fp16_check, cmd_tune
 from .render import cmd_render
@@ -67,6 +68,7 @@ def build_app(log: _Logging | None = None) -> App:
     app.command(cmd_tune, name="tune")
     app.command(cmd_fp16_check, name="fp16-check")
     app.command(cmd_render, name="render")
+    app.command(cmd_export, name="export")
     cache = App(name="cache", help="List, verify, clear and prune the cache (engines, converted models, decisions).",
                 result_action="return_value")
     cache.command(cache_list, name="list")

@@ -49,7 +49,7 @@ def cmd_build(
         tilesize: Tile (or frame) size WxH the engine is built for; with --dynamic, defaults to OPT.
         fp16: Build in half precision (--no-fp16: float32); default: the backend's own default.
         bf16: Build in bfloat16.
-        dynamic: MIN:OPT:MAX shape profile (each WxH) for one engine that takes any size in between (trt only).
+        dynamic: MIN:OPT:MAX shape profile (each WxH) for one engine that takes any size in between (trt, trt-rtx).
         channels: Input channels; default: the model's.
         input_name: Model input the shape profile applies to; default: its only image input.
         force: Build even when the cache has a matching engine.

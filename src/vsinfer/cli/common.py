@@ -11,6 +11,7 @@ from cyclopts import Parameter
 
 from ..backends import registry
 from ..errors import ModelError
+from ..export import onnx_model_path
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -97,4 +98,4 @@ def model_file(path: Path) -> Path:
         return Path(str(files("vsinfer") / "models" / "demo_2x.onnx"))
     if not path.is_file():
         raise ModelError("MODEL", str(path), f"an existing ONNX file, or {DEMO!r} for the bundled demo model")
-    return path
+    return onnx_model_path(path, "MODEL")  # a .pth / .safetensors: its ONNX export (vsinfer.export)
