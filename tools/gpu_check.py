@@ -1,9 +1,10 @@
 """The GPU check: what vsinfer's GPU paths do on a real GPU, one line per check, for the first GPU machine.
 
 Run with the project's venv: ``.venv/bin/python tools/gpu_check.py`` (``--help`` for the options). On a machine with
-one NVIDIA GPU and ``vsinfer[trt,trt-rtx,ort-cuda,ncnn]`` installed it takes a few minutes: it builds about a
-dozen small engines. Each line is ``PASS``, ``FAIL`` or ``SKIP`` with the check's name and what it found (or why it
-was skipped); the last line counts them, and the exit status is 1 when any check failed.
+one NVIDIA GPU and ``vsinfer[trt,trt-rtx,ort-cuda,ncnn]`` installed it should take a few minutes (not yet timed on
+one): it builds about 17 engines, the correctness matrix's small ones at optimization level 1. Each line is
+``PASS``, ``FAIL`` or ``SKIP`` with the check's name and what it found (or why it was skipped); the last line
+counts them, and the exit status is 1 when any check failed.
 
 Checks:
 
@@ -295,7 +296,7 @@ def compare(backend: Any, model: Path, fmt_name: str, reference: Reference, size
     return f"max error {error:.2g} against onnxruntime float32 (limit {limit:g})"
 
 
-def trt_checks(report: Report, machine: Machine, models: dict[str, Path], reference: Reference,
+def trt_checks(report: Report, machine: Machine, models: dict[str, Path], reference: Reference, *,
                quick: bool) -> None:
     """TRT precision x shape x clip format x model; the cache hit; a device id too far."""
     from vsinfer import Backend
@@ -489,7 +490,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=30, help="frames timed per backend (default 30)")
     parser.add_argument("--size", default="1920x1080", help="frame size of the fps checks (default 1920x1080)")
-    parser.add_argument("--quick", action="store_true", help="builder_optimization_level=1 for the TRT matrix")
+    parser.add_argument("--full-builds", action="store_true",
+                        help="the TRT matrix at TensorRT's default optimization level (default: level 1, quicker "
+                             "builds; the fps checks always use the defaults)")
     parser.add_argument("--cache", type=Path, help="engine cache (default: a new temporary folder)")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
@@ -500,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         models = {"one-conv": one_conv_model(Path(tmp)), "demo": DEMO_MODEL}
         reference = Reference()
         environment_checks(report, machine)
-        trt_checks(report, machine, models, reference, args.quick)
+        trt_checks(report, machine, models, reference, quick=not args.full_builds)
         other_gpu_checks(report, machine, models, reference)
         fps_checks(report, machine, reference, args.frames, (width, height))
     c = report.counts
