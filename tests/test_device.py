@@ -57,6 +57,7 @@ def test_nvidia_smi_two_models(machine: Machine) -> None:
         RTX_4090.name, 2, RTX_2080.name, "7.5")
     with pytest.raises(DeviceError, match=r"device_id=2 .*0 \.\. 1: this machine has 2 GPU\(s\)"):
         probe_gpu(2)
+    assert "set CUDA_DEVICE_ORDER=PCI_BUS_ID" in first.detail  # nvidia-smi's order is PCI's, not CUDA's
 
 
 def test_nvidia_smi_of_an_old_driver_without_compute_cap(machine: Machine) -> None:

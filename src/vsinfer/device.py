@@ -452,6 +452,10 @@ def _probe(device_id: int) -> GPU:
         detail = f"{found.source}: {gpu.name or vendor}"
         if found.note:
             detail += f" ({count} of {found.total} visible: {found.note})"
+        if (vendor == "nvidia" and len({g.name for g in found.gpus}) > 1 and "DeviceProperties" not in found.source
+                and os.environ.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID"):
+            # The sources list GPUs in PCI order; CUDA numbers them fastest first unless told otherwise.
+            detail += "; CUDA may number these GPUs differently: set CUDA_DEVICE_ORDER=PCI_BUS_ID"
         return GPU(device_id, vendor, gpu.name, count, detail, gpu.compute_capability)
     if not why:
         why.append("no NVIDIA, AMD or Intel GPU found (NVML, nvidia-smi, amd-smi, rocm-smi, /proc and /sys tried)")

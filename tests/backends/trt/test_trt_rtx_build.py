@@ -282,3 +282,33 @@ def test_build_errors_kept_when_the_process_logger_is_not_ours(make_model: Model
     monkeypatch.setattr(EngineBuilder, "setup_optimization_profile", lambda *a: None)  # a dynamic model, no profile
     with pytest.raises(BuildError, match=r"failed to build an engine for .*: .*optimization profile"):
         Backend.TRT_RTX(static_shape=False).build_engine(make_model(3, 3), 3, (32, 32))
+
+
+def test_trt_rtx_builds_on_its_device(make_model: ModelFactory, machine: Machine,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.gpu_standins import RTX_2080
+
+    cuda = machine.cuda([RTX_4090, RTX_2080])
+    per_device(monkeypatch, {0: DeviceInfo(RTX_4090.name, "8.9"), 1: DeviceInfo(RTX_2080.name, "7.5")})
+    real = EngineBuilder._build
+
+    def recorded(self: EngineBuilder, *args: object) -> None:
+        cuda.builds.append(cuda.current())
+        real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(EngineBuilder, "_build", recorded)
+    engine = Backend.TRT_RTX(device_id=1).build_engine(make_model(3, 3), 3, (32, 32))
+    assert cuda.builds == [1] and json.loads(engine.with_suffix(".json").read_text())["identity"]["targets"] == ["7.5"]
+
+
+def test_version_mismatch_names_the_tensorrt_rtx_pip_line(make_model: ModelFactory,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    import tensorrt_rtx
+
+    installed = re.escape(".".join(tensorrt_rtx.__version__.split(".")[:3]))
+    monkeypatch.setattr(builder_module, "plugin_runtime_version", lambda namespace: "99.8.0")
+    with pytest.raises(BuildError, match=rf"builder module tensorrt_rtx {installed} is not the TensorRT-RTX 99\.8\.0 "
+                                         r"that core\.trt_rtx links.*pip install 'tensorrt-rtx(-cu\d+)?==99\.8\.0\.\*'$"):
+        Backend.TRT_RTX().build_engine(make_model(3, 3), 3, (32, 32))
