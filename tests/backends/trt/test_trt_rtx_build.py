@@ -309,6 +309,7 @@ def test_version_mismatch_names_the_tensorrt_rtx_pip_line(make_model: ModelFacto
 
     installed = re.escape(".".join(tensorrt_rtx.__version__.split(".")[:3]))
     monkeypatch.setattr(builder_module, "plugin_runtime_version", lambda namespace: "99.8.0")
-    with pytest.raises(BuildError, match=rf"builder module tensorrt_rtx {installed} is not the TensorRT-RTX 99\.8\.0 "
-                                         r"that core\.trt_rtx links.*pip install 'tensorrt-rtx(-cu\d+)?==99\.8\.0\.\*'$"):
+    pattern = (rf"builder module tensorrt_rtx {installed} is not the TensorRT-RTX 99\.8\.0 that core\.trt_rtx links"
+               r".*pip install 'tensorrt-rtx(-cu\d+)?==99\.8\.0\.\*'$")
+    with pytest.raises(BuildError, match=pattern):
         Backend.TRT_RTX().build_engine(make_model(3, 3), 3, (32, 32))
