@@ -185,6 +185,17 @@ def test_amd_smi(machine: Machine, monkeypatch: pytest.MonkeyPatch) -> None:
     assert (gpu.model, gpu.count) == ("AMD Instinct MI210", 1)
 
 
+def test_amd_smi_text(machine: Machine) -> None:
+    """An amd-smi without --json (older releases): its text output."""
+    text = ("GPU: 0\n    ASIC:\n        MARKET_NAME: AMD Radeon RX 7900 XTX\n        TARGET_GRAPHICS_VERSION: gfx1100\n"
+            "    BUS:\n        BDF: 0000:03:00.0\n\n")
+    tool(machine.bin, "amd-smi", f"#!{sys.executable}\nimport sys\nif '--json' in sys.argv: sys.exit(2)\n"
+                                 f"print({text!r})\n")
+    gpu = probe_gpu(0)
+    assert (gpu.vendor, gpu.model, gpu.compute_capability, gpu.count) == ("amd", "AMD Radeon RX 7900 XTX", "gfx1100",
+                                                                          1)
+
+
 def test_rocm_smi(machine: Machine) -> None:
     data = {"card0": {"Card Series": "Navi 31 [Radeon RX 7900 XTX]", "GFX Version": "gfx1100"}}
     tool(machine.bin, "rocm-smi", f"#!{sys.executable}\nprint({json.dumps(json.dumps(data))})\n")

@@ -283,14 +283,15 @@ def _plugin_gpus(vendor: str, namespaces: Sequence[str]) -> list[GPUInfo] | None
 
 # -- AMD ----------------------------------------------------------------------------------------------------------
 def _amd_smi() -> list[GPUInfo] | None:
-    """The GPUs ``amd-smi static --asic --bus --json`` lists, or None without it."""
+    """The GPUs ``amd-smi static --asic --bus`` lists (its JSON, else its text), or None without it."""
     out = _run(["amd-smi", "static", "--asic", "--bus", "--json"])
-    if out is None:
-        return None
     try:
-        data = json.loads(out)
+        data = json.loads(out) if out is not None else None
     except ValueError:
-        return None
+        data = None
+    if data is None:
+        text = _run(["amd-smi", "static", "--asic", "--bus"])
+        return None if text is None else _amd_smi_text(text)
     rows = data.get("gpu_data", []) if isinstance(data, dict) else data  # newer amd-smi wraps the list
     found = []
     for row in rows if isinstance(rows, list) else []:
@@ -300,6 +301,20 @@ def _amd_smi() -> list[GPUInfo] | None:
         found.append(GPUInfo("amd", asic.get("market_name") or None, asic.get("target_graphics_version") or None,
                              _bus(bus.get("bdf"))))
     return found
+
+
+def _amd_smi_text(text: str) -> list[GPUInfo]:
+    """``amd-smi static`` without --json: a "GPU: n" line, then indented "KEY: value" lines."""
+    blocks: list[dict[str, str]] = []
+    for line in text.splitlines():
+        key, _, value = line.strip().partition(":")
+        key = key.strip().lower()
+        if key == "gpu" and value.strip().isdigit():
+            blocks.append({})
+        elif blocks and value.strip():
+            blocks[-1].setdefault(key, value.strip())
+    return [GPUInfo("amd", b.get("market_name"), b.get("target_graphics_version"), _bus(b.get("bdf")))
+            for b in blocks]
 
 
 def _rocm_smi() -> list[GPUInfo] | None:
