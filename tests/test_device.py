@@ -215,6 +215,14 @@ def test_kfd_topology(machine: Machine, monkeypatch: pytest.MonkeyPatch) -> None
     assert [g.compute_capability for g in find_gpus("amd")] == ["gfx1030"]
 
 
+def test_uuids_where_the_source_has_none(machine: Machine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """/sys gives no UUIDs: a UUID in the variable still stands for one GPU (it must not hide them all)."""
+    for bus in ("0000:01:00.0", "0000:02:00.0"):
+        pci_device(machine.pci, bus, 0x10DE, VGA)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-4090aaaa")
+    assert probe_gpu(0).count == 1
+
+
 def test_amd_apu_graphics_beside_a_discrete_gpu(machine: Machine) -> None:
     kfd_node(machine.kfd, 0, gfx="gfx1036", bus=(0x7A, 0, 0), cpu_cores=16)  # the APU's graphics
     kfd_node(machine.kfd, 1, gfx="gfx1100", bus=(3, 0, 0))

@@ -361,14 +361,18 @@ def _kfd() -> list[GPUInfo] | None:
 def _select(gpus: list[GPUInfo], spec: str, by_index: bool = True) -> list[GPUInfo]:
     """The GPUs a ``*_VISIBLE_DEVICES`` list names, in its order; like CUDA, the list ends at its first bad entry."""
     chosen: list[GPUInfo] = []
+    uuids_known = any(g.uuid for g in gpus)
     for raw in spec.split(","):
         entry = raw.strip()
         pick: GPUInfo | None = None
         if entry.isdigit() and by_index:
             pick = gpus[int(entry)] if int(entry) < len(gpus) else None
-        elif entry.upper().startswith("GPU-"):
+        elif entry.upper().startswith("GPU-") and uuids_known:
             matches = [g for g in gpus if g.uuid and g.uuid.lower().startswith(entry.lower())]
             pick = matches[0] if len(matches) == 1 else None
+        elif entry.upper().startswith("GPU-"):
+            # The source gives no UUIDs (/sys, amd-smi): the entry is some GPU; count it, in order.
+            pick = next((g for g in gpus if g not in chosen), None)
         if pick is None or pick in chosen:
             break
         chosen.append(pick)
