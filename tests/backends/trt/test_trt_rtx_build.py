@@ -197,7 +197,8 @@ def test_inference_is_refused_before_the_plugin_without_a_cuda_driver(
     make_model: ModelFactory, machine: Machine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No CUDA driver (before: core.trt_rtx.Model said "cudaGetDeviceCount failed: CUDA driver version is
-    insufficient", a PluginError; now a DeviceError before Model, naming what is needed)."""
+    insufficient", a PluginError; now a DeviceError before Model, naming what is needed). The engine is built
+    first: TensorRT-RTX builds without a GPU, and a build machine runs scripts to make engines."""
     import vapoursynth as vs
 
     import vsinfer.plugins

@@ -146,6 +146,32 @@ def test_progress_monitor_closed_when_the_build_raises(monkeypatch: pytest.Monke
     assert closed == [True]
 
 
+def test_trt_without_a_cuda_driver_is_refused_before_building(
+    standin: None, monkeypatch: pytest.MonkeyPatch, make_model: ModelFactory, machine: Machine, builds: list[Path]
+) -> None:
+    """TensorRT builds on the GPU: without a driver nothing is built, and the error names the driver needed.
+
+    core.trt cannot be installed here; core.trt_rtx stands for it (the same Model signature, a CUDA 13 runtime,
+    and DeviceProperties failing without a driver, as core.trt's would).
+    """
+    import vapoursynth as vs
+
+    import vsinfer.backends.base as base_module
+    import vsinfer.plugins as plugins_module
+    from tests.conftest import clip_from_planes, need_plugin, pattern
+
+    need_plugin("trt_rtx")
+    real = plugins_module.get_plugin
+    as_trt = lambda namespace: real("trt_rtx" if namespace == "trt" else namespace)  # noqa: E731
+    monkeypatch.setattr(plugins_module, "get_plugin", as_trt)
+    monkeypatch.setattr(base_module, "get_plugin", as_trt)
+    clip = clip_from_planes(pattern(3, 24, 32), vs.RGBS)
+    with pytest.raises(DeviceError, match=r"TRT: device_id=0 is not valid; expected a CUDA device TRT can run on: "
+                                          r"core.trt v\S+ needs an NVIDIA driver for CUDA 13.0 or newer"):
+        Backend.TRT().inference(clip, make_model(3, 3))
+    assert builds == []
+
+
 def test_missing_tensorrt_names_the_extra(monkeypatch: pytest.MonkeyPatch, make_model: ModelFactory) -> None:
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # import fails
     with pytest.raises(MissingDependencyError, match=r"pip install 'vsinfer\[trt\]'"):

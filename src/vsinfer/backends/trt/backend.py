@@ -28,6 +28,8 @@ from .settings import TRTSettings
 if TYPE_CHECKING:
     import vapoursynth as vs
 
+    from ...tiling import TilePlan
+
 __all__ = ["CACHE_KINDS", "CLASSES", "OFFERS", "TRT", "TRT_RTX"]
 
 MIN_POOL = 1 << 20
@@ -54,6 +56,8 @@ class TRT(HalfOrBfloat16, TRTSettings, Backend):
     path_argument: ClassVar[str] = "engine_path"
     builds: ClassVar[bool] = True
     on_gpu: ClassVar[bool] = True
+    builds_without_gpu: ClassVar[bool] = False
+    """Whether engines can be built on a machine without a GPU (TensorRT-RTX: yes; TensorRT: no)."""
 
     def __post_init__(self) -> None:
         """Normalize precision, shapes and enums; reject invalid values."""
@@ -178,22 +182,39 @@ class TRT(HalfOrBfloat16, TRTSettings, Backend):
 
     # -- checks --
     def check_device(self, where: str) -> None:
-        """``device_id`` is one of the GPUs the plugin lists; where it lists none, the CUDA driver can run it.
+        """``device_id`` is one of the GPUs the plugin lists; for TRT, which builds on the GPU, the driver works.
 
-        A plugin whose CUDA runtime finds no usable driver (none, or one older than its CUDA 13 runtime) would say
-        "CUDA driver version is insufficient" from inside ``Model``: the driver is checked first, and the error
-        names what is needed.
+        TensorRT-RTX builds engines without a GPU (a build machine runs the script to make them), so its driver
+        check comes after the build (``_plugin_outputs``).
         """
-        if not plugins.device_names(self.namespace):
-            info = plugins.plugin_info(self.namespace) or {}
-            runtime = info.get("cuda_runtime_version", "")
-            what = f"core.{self.namespace} {info.get('version', '')}".strip()
-            problem = device.cuda_driver_problem(int(runtime) if runtime.isdigit() else None, what)
-            if problem is not None:
-                raise DeviceError("device_id", self.device_id, f"a CUDA device {where} can run on: {problem}",
-                                  where=where)
+        if not self.builds_without_gpu:
+            self.check_driver(where)
         for device_id in self.device_ids():
             check_device_index(self.namespace, device_id, where)
+
+    def check_driver(self, where: str) -> None:
+        """Where the plugin lists no device, a DeviceError naming the NVIDIA driver its CUDA runtime needs.
+
+        Without it, a plugin whose CUDA runtime finds no usable driver (none, or one older than its CUDA 13 runtime)
+        says "CUDA driver version is insufficient" from inside ``Model``.
+        """
+        if plugins.device_names(self.namespace):
+            return
+        info = plugins.plugin_info(self.namespace) or {}
+        runtime = info.get("cuda_runtime_version", "")
+        what = f"core.{self.namespace} {info.get('version', '')}".strip()
+        problem = device.cuda_driver_problem(int(runtime) if runtime.isdigit() else None, what)
+        if problem is not None:
+            raise DeviceError("device_id", self.device_id, f"a CUDA device {where} can run on: {problem}", where=where)
+
+    def _plugin_outputs(self, plugin: Any, nodes: list[vs.VideoNode], model: ModelInfo, plan: TilePlan,
+                        flexible: bool, kwargs: dict[str, Any], bits: int) -> list[vs.VideoNode]:
+        """The engine is built (or found), then the driver is checked, before the plugin is called."""
+        if self.builds_without_gpu:
+            channels = sum(n.format.num_planes for n in nodes)
+            self.prepare_network(model, channels, plan.tiling.tilesize, bits=bits)  # the base finds it cached
+            self.check_driver(type(self).__name__)
+        return super()._plugin_outputs(plugin, nodes, model, plan, flexible, kwargs, bits)
 
     @classmethod
     def tuning_skip(cls, device_id: int = 0) -> str | None:
@@ -222,6 +243,7 @@ class TRT_RTX(TRT):
     extra: ClassVar[str] = "trt-rtx"
     timing_cache: ClassVar[bool] = False
     compute_targets: ClassVar[bool] = True
+    builds_without_gpu: ClassVar[bool] = True
 
     compute_capabilities: Collection[str] | None = None
     """Compute capabilities the engine is built for, e.g. ("7.5", "8.9"); None builds for the device the engine
