@@ -209,8 +209,13 @@ class TRT(HalfOrBfloat16, TRTSettings, Backend):
 
     def _plugin_outputs(self, plugin: Any, nodes: list[vs.VideoNode], model: ModelInfo, plan: TilePlan,
                         flexible: bool, kwargs: dict[str, Any], bits: int) -> list[vs.VideoNode]:
-        """The engine is built (or found), then the driver is checked, before the plugin is called."""
-        if self.builds_without_gpu:
+        """The engine is built (or found), then the driver is checked, before the plugin is called.
+
+        Only for the loaded plugin itself: a stand-in for it (not a ``vs.Plugin``) says nothing about the driver.
+        """
+        import vapoursynth as vs
+
+        if self.builds_without_gpu and isinstance(plugin, vs.Plugin):
             channels = sum(n.format.num_planes for n in nodes)
             self.prepare_network(model, channels, plan.tiling.tilesize, bits=bits)  # the base finds it cached
             self.check_driver(type(self).__name__)
