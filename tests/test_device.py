@@ -203,6 +203,15 @@ def test_rocm_smi(machine: Machine) -> None:
     assert (gpu.vendor, gpu.model, gpu.compute_capability) == ("amd", "Navi 31 [Radeon RX 7900 XTX]", "gfx1100")
 
 
+def test_two_identical_cards(machine: Machine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rocm-smi tells two cards of one model apart only by position: both stay visible."""
+    card = {"Card Series": "Navi 31 [Radeon RX 7900 XTX]", "GFX Version": "gfx1100"}
+    listing = json.dumps(json.dumps({"card0": card, "card1": card}))
+    tool(machine.bin, "rocm-smi", f"#!{sys.executable}\nprint({listing})\n")
+    monkeypatch.setenv("HIP_VISIBLE_DEVICES", "1,0")
+    assert probe_gpu(0).count == 2
+
+
 def test_kfd_topology(machine: Machine, monkeypatch: pytest.MonkeyPatch) -> None:
     kfd_node(machine.kfd, 0, gfx=None, cpu_cores=16)  # the CPU agent
     kfd_node(machine.kfd, 1, gfx="gfx1100", bus=(3, 0, 0))

@@ -358,25 +358,25 @@ def _kfd() -> list[GPUInfo] | None:
 
 
 # -- which GPUs this process may use ------------------------------------------------------------------------------
-def _select(gpus: list[GPUInfo], spec: str, by_index: bool = True) -> list[GPUInfo]:
+def _select(gpus: list[GPUInfo], spec: str) -> list[GPUInfo]:
     """The GPUs a ``*_VISIBLE_DEVICES`` list names, in its order; like CUDA, the list ends at its first bad entry."""
-    chosen: list[GPUInfo] = []
+    chosen: list[int] = []  # indices: two cards of one model may be equal GPUInfo records
     uuids_known = any(g.uuid for g in gpus)
     for raw in spec.split(","):
         entry = raw.strip()
-        pick: GPUInfo | None = None
-        if entry.isdigit() and by_index:
-            pick = gpus[int(entry)] if int(entry) < len(gpus) else None
+        pick: int | None = None
+        if entry.isdigit():
+            pick = int(entry) if int(entry) < len(gpus) else None
         elif entry.upper().startswith("GPU-") and uuids_known:
-            matches = [g for g in gpus if g.uuid and g.uuid.lower().startswith(entry.lower())]
+            matches = [i for i, g in enumerate(gpus) if g.uuid and g.uuid.lower().startswith(entry.lower())]
             pick = matches[0] if len(matches) == 1 else None
         elif entry.upper().startswith("GPU-"):
             # The source gives no UUIDs (/sys, amd-smi): the entry is some GPU; count it, in order.
-            pick = next((g for g in gpus if g not in chosen), None)
+            pick = next((i for i in range(len(gpus)) if i not in chosen), None)
         if pick is None or pick in chosen:
             break
         chosen.append(pick)
-    return chosen
+    return [gpus[i] for i in chosen]
 
 
 def _visible(vendor: str, gpus: list[GPUInfo], host_view: bool) -> tuple[list[GPUInfo], str]:
@@ -389,18 +389,18 @@ def _visible(vendor: str, gpus: list[GPUInfo], host_view: bool) -> tuple[list[GP
         if container and container.strip().lower() != "all" and host_view:
             # Sources that see the host (the PCI devices) are narrowed to the container's GPUs; NVML, nvidia-smi
             # and /proc see only those already.
-            gpus = _select(gpus, container, by_index=True)
+            gpus = _select(gpus, container)
             notes.append(f"NVIDIA_VISIBLE_DEVICES={container!r}")
-        order = [("CUDA_VISIBLE_DEVICES", True)]
+        order = ["CUDA_VISIBLE_DEVICES"]
     elif vendor == "amd":
-        order = [("ROCR_VISIBLE_DEVICES", True)]
-        order.append(("HIP_VISIBLE_DEVICES" if "HIP_VISIBLE_DEVICES" in os.environ else "CUDA_VISIBLE_DEVICES", True))
+        order = ["ROCR_VISIBLE_DEVICES",
+                 "HIP_VISIBLE_DEVICES" if "HIP_VISIBLE_DEVICES" in os.environ else "CUDA_VISIBLE_DEVICES"]
     else:
         return gpus, ""
-    for name, by_index in order:
+    for name in order:
         spec = os.environ.get(name)
         if spec is not None:
-            gpus = _select(gpus, spec, by_index)
+            gpus = _select(gpus, spec)
             notes.append(f"{name}={spec!r}")
     return gpus, ", ".join(notes)
 
