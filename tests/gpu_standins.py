@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
+import shutil
 import stat
 import sys
 import threading
@@ -375,3 +377,183 @@ def make_machine(tmp_path: Path, monkeypatch: Any) -> Machine:
     monkeypatch.setattr(device, "_cache", {})
     monkeypatch.setattr(device, "_driver", [])
     return machine
+
+
+IMPORT_PATH = os.environ.get("PATH", "")
+"""PATH when the tests started (the machine fixture empties it; the compiler needs its assembler and linker)."""
+COMPILER = shutil.which("cc", path=IMPORT_PATH) or shutil.which("gcc", path=IMPORT_PATH)
+"""The C compiler that builds the libcuda stand-in, if this machine has one."""
+
+LIBCUDA_C = r"""
+/* A stand-in libcuda: the driver API calls vsinfer makes, with cuda.h's C signatures. */
+#include <stdint.h>
+#include <string.h>
+
+typedef int CUresult;
+typedef int CUdevice;
+typedef void *CUcontext;
+
+static char names[8][64];
+static int majors[8], minors[8], count = 0, version = 13000, initialized = 0, retained[8];
+static __thread int stack[16];
+static __thread int depth = 0;
+
+void standin_configure(int n, const char *joined, const int *ma, const int *mi, int v) {
+    const char *p = joined;
+    count = n;
+    version = v;
+    for (int i = 0; i < n; ++i) {
+        size_t len = strcspn(p, "|");
+        memcpy(names[i], p, len < 63 ? len : 63);
+        names[i][len < 63 ? len : 63] = 0;
+        p += len + (p[len] ? 1 : 0);
+        majors[i] = ma[i];
+        minors[i] = mi[i];
+        retained[i] = 0;
+    }
+    initialized = 0;
+}
+int standin_current(void) { return depth ? stack[depth - 1] : -1; }
+int standin_retained(int d) { return retained[d]; }
+
+CUresult cuGetErrorName(CUresult e, const char **p) {
+    if (!p) return 1;
+    *p = e == 100 ? "CUDA_ERROR_NO_DEVICE" : e == 101 ? "CUDA_ERROR_INVALID_DEVICE" : "CUDA_ERROR_UNKNOWN";
+    return 0;
+}
+CUresult cuDriverGetVersion(int *v) { if (!v) return 1; *v = version; return 0; }
+CUresult cuInit(unsigned int flags) { if (flags) return 1; initialized = 1; return count ? 0 : 100; }
+CUresult cuDeviceGetCount(int *c) { if (!initialized) return 3; if (!c) return 1; *c = count; return 0; }
+CUresult cuDeviceGet(CUdevice *d, int ordinal) {
+    if (!initialized) return 3;
+    if (!d) return 1;
+    if (ordinal < 0 || ordinal >= count) return 101;
+    *d = ordinal;
+    return 0;
+}
+CUresult cuDeviceGetName(char *name, int len, CUdevice d) {
+    if (d < 0 || d >= count) return 101;
+    if (!name || len <= 0) return 1;
+    strncpy(name, names[d], (size_t)len - 1);
+    name[len - 1] = 0;
+    return 0;
+}
+CUresult cuDeviceGetAttribute(int *pi, int attrib, CUdevice d) {
+    if (d < 0 || d >= count) return 101;
+    if (!pi) return 1;
+    if (attrib == 75) *pi = majors[d]; else if (attrib == 76) *pi = minors[d]; else return 1;
+    return 0;
+}
+CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice d) {
+    if (d < 0 || d >= count) return 101;
+    if (!pctx) return 1;
+    retained[d] += 1;
+    *pctx = (CUcontext)(intptr_t)(0x1000 + d);
+    return 0;
+}
+CUresult cuCtxPushCurrent_v2(CUcontext ctx) {
+    intptr_t d = (intptr_t)ctx - 0x1000;
+    if (d < 0 || d >= count || !retained[d] || depth == 16) return 201;
+    stack[depth++] = (int)d;
+    return 0;
+}
+CUresult cuCtxPopCurrent_v2(CUcontext *pctx) {
+    if (!depth) return 201;
+    depth -= 1;
+    if (pctx) *pctx = (CUcontext)(intptr_t)(0x1000 + stack[depth]);
+    return 0;
+}
+CUresult cuDevicePrimaryCtxRelease_v2(CUdevice d) {
+    if (d < 0 || d >= count || retained[d] <= 0) return 201;
+    retained[d] -= 1;
+    return 0;
+}
+"""
+
+
+def compiled_libcuda(folder: Path, cards: list[Card], version: int = 13000) -> Any:
+    """The C stand-in of libcuda, compiled into ``folder`` and loaded with ctypes (None without a C compiler)."""
+    import subprocess
+
+    if COMPILER is None:
+        return None
+    source, library = folder / "libcuda_standin.c", folder / "libcuda_standin.so"
+    source.write_text(LIBCUDA_C)
+    subprocess.run([COMPILER, "-shared", "-fPIC", "-O1", "-o", str(library), str(source)], check=True, timeout=120,
+                   capture_output=True, env=os.environ | {"PATH": IMPORT_PATH})
+    lib = ctypes.CDLL(str(library))
+    n = len(cards)
+    lib.standin_configure(n, "|".join(c.name for c in cards).encode(),
+                          (ctypes.c_int * n)(*(c.compute_capability[0] for c in cards)),
+                          (ctypes.c_int * n)(*(c.compute_capability[1] for c in cards)), version)
+    return lib
+
+
+LIBNVML_C = r"""
+/* A stand-in libnvidia-ml: the NVML calls vsinfer makes, with nvml.h's C signatures. */
+#include <stdint.h>
+#include <string.h>
+
+typedef int nvmlReturn_t;
+typedef struct device *nvmlDevice_t;
+
+static char names[8][96], uuids[8][96];
+static int majors[8], minors[8], count = 0, sessions = 0;
+
+void standin_configure(int n, const char *joined_names, const char *joined_uuids, const int *ma, const int *mi) {
+    const char *p = joined_names, *q = joined_uuids;
+    count = n;
+    for (int i = 0; i < n; ++i) {
+        size_t a = strcspn(p, "|"), b = strcspn(q, "|");
+        memcpy(names[i], p, a); names[i][a] = 0; p += a + (p[a] ? 1 : 0);
+        memcpy(uuids[i], q, b); uuids[i][b] = 0; q += b + (q[b] ? 1 : 0);
+        majors[i] = ma[i]; minors[i] = mi[i];
+    }
+}
+int standin_sessions(void) { return sessions; }
+
+static int index_of(nvmlDevice_t d) { intptr_t i = (intptr_t)d - 0x2000; return i >= 0 && i < count ? (int)i : -1; }
+nvmlReturn_t nvmlInit_v2(void) { sessions += 1; return 0; }
+nvmlReturn_t nvmlShutdown(void) { if (!sessions) return 1; sessions -= 1; return 0; }
+nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int *c) { if (!sessions) return 1; if (!c) return 2; *c = count; return 0; }
+nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int i, nvmlDevice_t *d) {
+    if (!d || i >= (unsigned)count) return 2;
+    *d = (nvmlDevice_t)(intptr_t)(0x2000 + i);
+    return 0;
+}
+static nvmlReturn_t copy(char *out, unsigned int len, const char *text) {
+    if (!out || strlen(text) + 1 > len) return 7;
+    strcpy(out, text);
+    return 0;
+}
+nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t d, char *name, unsigned int len) {
+    int i = index_of(d); return i < 0 ? 2 : copy(name, len, names[i]);
+}
+nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t d, char *uuid, unsigned int len) {
+    int i = index_of(d); return i < 0 ? 2 : copy(uuid, len, uuids[i]);
+}
+nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_t d, int *major, int *minor) {
+    int i = index_of(d);
+    if (i < 0 || !major || !minor) return 2;
+    *major = majors[i]; *minor = minors[i];
+    return 0;
+}
+"""
+
+
+def compiled_libnvml(folder: Path, cards: list[Card]) -> Any:
+    """The C stand-in of libnvidia-ml, compiled into ``folder`` and loaded with ctypes (None without a compiler)."""
+    import subprocess
+
+    if COMPILER is None:
+        return None
+    source, library = folder / "libnvml_standin.c", folder / "libnvml_standin.so"
+    source.write_text(LIBNVML_C)
+    subprocess.run([COMPILER, "-shared", "-fPIC", "-O1", "-o", str(library), str(source)], check=True, timeout=120,
+                   capture_output=True, env=os.environ | {"PATH": IMPORT_PATH})
+    lib = ctypes.CDLL(str(library))
+    n = len(cards)
+    lib.standin_configure(n, "|".join(c.name for c in cards).encode(), "|".join(c.uuid for c in cards).encode(),
+                          (ctypes.c_int * n)(*(c.compute_capability[0] for c in cards)),
+                          (ctypes.c_int * n)(*(c.compute_capability[1] for c in cards)))
+    return lib

@@ -370,3 +370,39 @@ def test_ort_cuda_all_devices_counts_cuda_devices(machine: Machine, monkeypatch:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
     machine.cuda([RTX_4090, RTX_2080])
     assert all_devices(Backend.ORT_CUDA, gpu_count=3) == 0
+
+
+def test_cuda_driver_calls_through_a_compiled_library(machine: Machine, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same calls through a real shared library with cuda.h's C signatures: ctypes marshals what C expects."""
+    from tests.gpu_standins import compiled_libcuda
+
+    lib = compiled_libcuda(tmp_path, [RTX_4090, RTX_2080], version=13000)
+    if lib is None:
+        pytest.skip("no C compiler (cc / gcc) to build the libcuda stand-in; the Python stand-in tests cover the calls")
+    monkeypatch.setattr(device, "_cuda_library", lambda: lib)
+    device.cuda_driver(refresh=True)
+    assert cuda_devices() == (RTX_4090.name, RTX_2080.name)
+    assert device.cuda_driver().compute_capability(1) == (7, 5)  # type: ignore[union-attr]
+    assert cuda_driver_problem(13040, "x") is None
+    with use_cuda_device(1):
+        assert lib.standin_current() == 1 and lib.standin_retained(1) == 1
+    assert lib.standin_current() == -1 and lib.standin_retained(1) == 0
+    too_far = use_cuda_device(2)
+    with pytest.raises(DeviceError, match=r"CUDA sees 2 device\(s\) \(0: NVIDIA GeForce RTX 4090, 1: NVIDIA GeForce "
+                                          r"RTX 2080 Ti\)"):
+        too_far.__enter__()
+
+
+def test_nvml_calls_through_a_compiled_library(machine: Machine, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.gpu_standins import compiled_libnvml
+
+    lib = compiled_libnvml(tmp_path, [RTX_2080, RTX_4090])
+    if lib is None:
+        pytest.skip("no C compiler (cc / gcc) to build the NVML stand-in; the Python stand-in tests cover the calls")
+    monkeypatch.setattr(device, "_nvml_library", lambda: lib)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", RTX_4090.uuid[:10])
+    gpu = probe_gpu(0)
+    assert (gpu.model, gpu.count, gpu.compute_capability) == (RTX_4090.name, 1, "8.9")
+    assert lib.standin_sessions() == 0
