@@ -1,4 +1,5 @@
-"""Fixtures for tests that build engines: a device the plugin cannot show here, and a counter of real builds."""
+"""Fixtures for tests that build engines: a device the plugin cannot show here, a counter of real builds, and a
+machine of GPU stand-ins (the CUDA driver, nvidia-smi, /proc, /sys)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 import vsinfer.backends.trt.builder as trt_module
+from tests.gpu_standins import Machine, make_machine
 from vsinfer.identity import DeviceInfo
 
 TEST_DEVICE = DeviceInfo("Test RTX 4090", "8.9")
@@ -33,3 +35,14 @@ def builds(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Path]]:
 
     monkeypatch.setattr(trt_module.EngineBuilder, "build", counted)
     yield calls
+
+
+@pytest.fixture
+def machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Machine:
+    """A machine of stand-ins: no CUDA driver, no GPU, until the test adds them (``machine.cuda([...])``)."""
+    return make_machine(tmp_path, monkeypatch)
+
+
+def per_device(monkeypatch: pytest.MonkeyPatch, devices: dict[int, DeviceInfo]) -> None:
+    """Engines keyed to a different device per device id, as the plugin would report two GPU models."""
+    monkeypatch.setattr(trt_module, "plugin_device", lambda namespace, device_id: devices[device_id])

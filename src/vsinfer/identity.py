@@ -111,7 +111,9 @@ def plugin_device(namespace: str, device_id: int) -> DeviceInfo:
     try:
         props = get_plugin(namespace).DeviceProperties(device_id=device_id)
         values = {k: as_text(v) for k, v in props.items()}
-        capability = f"{values['major']}.{values['minor']}" if "major" in values else values.get("gcnArchName")
+        # AMD: core.migx names the gfx target "gcn_arch_name" (its major / minor are HIP's, less precise)
+        capability = values.get("gcn_arch_name") or (f"{values['major']}.{values['minor']}" if "major" in values
+                                                     else None)
         info = DeviceInfo(str(values["name"]), None if capability is None else str(capability))
     except Exception as exc:  # no plugin, no CUDA driver, no such device: all mean "not known here"
         logger.warning("could not read device %d from core.%s (%s); engines are keyed to an unknown device",

@@ -115,7 +115,7 @@ def test_sidecar_without_engine_is_rebuilt(make_model: ModelFactory, builds: lis
 def test_bad_timing_cache_is_discarded(content: bytes, standin: None, make_model: ModelFactory,
                                        builds: list[Path], isolated_cache: Path,
                                        caplog: pytest.LogCaptureFixture) -> None:
-    timing = isolated_cache / "trt" / "timing-Test_RTX_4090-8.9-10.13.0.cache"
+    timing = isolated_cache / "trt" / "timing-Test_RTX_4090-8.9-11.4.0.cache"
     timing.parent.mkdir(parents=True)
     timing.write_bytes(content)  # empty, or without a commit record
     engine = Backend.TRT(fp16=False).build_engine(make_model(3, 3), 3, (32, 32))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .. import plugins
+from .. import device, plugins
 from ..conversion import check_block_list
 from ..errors import ArgumentError, DeviceError
 from ..model import QDQ_OPS, ModelInfo, TensorInfo, graph_ops
@@ -255,6 +255,14 @@ class ORT_CUDA(ORT):
     """Allow TF32 math in float32 convolutions and matmuls (Ampere and newer)."""
     prefer_nhwc: bool = False
     """Prefer NHWC layouts inside the CUDA provider."""
+
+    @classmethod
+    def devices_present(cls) -> tuple[str, ...]:
+        """The devices CUDA sees (the driver applies ``CUDA_VISIBLE_DEVICES``), by CUDA device id.
+
+        core.ort has no device query, and ``devices="all"`` must count CUDA devices, not display controllers.
+        """
+        return device.cuda_devices()
 
     def get_args(self, clips: vs.VideoNode | Sequence[vs.VideoNode]) -> dict[str, Any]:
         """The ORT arguments plus the CUDA provider's options."""

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import ModelFactory
 from vsinfer import Backend
 from vsinfer.backends.migx.builder import ProgramBuilder, find_driver
-from vsinfer.errors import BackendUnavailable, BuildError, MissingProgramError, TilingError
+from vsinfer.errors import BackendUnavailable, BuildError, DeviceError, MissingProgramError, TilingError
 from vsinfer.identity import DeviceInfo
 from vsinfer.model import model_info
 
@@ -20,6 +20,7 @@ FAKE_DRIVER = """#!/bin/sh
 # records its arguments and environment, then writes --output like the real driver
 echo "$@" >> "{log}"
 echo "MY_FLAG=$MY_FLAG" >> "{log}"
+echo "HIP_VISIBLE_DEVICES=$HIP_VISIBLE_DEVICES CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES" >> "{log}"
 if [ -n "$FAIL" ]; then echo "error: unsupported operator" >&2; exit 3; fi
 while [ $# -gt 0 ]; do
   if [ "$1" = "--output" ]; then printf 'program' > "$2"; fi
@@ -63,7 +64,7 @@ def test_build_once_with_env_and_captured_output(driver: Path, make_model: Model
     assert builder(Backend.MIGX(custom_env={"MY_FLAG": "on"}, num_streams=3)).build_program(
         info, 3, (64, 32), "input") == program
     lines = driver.read_text().splitlines()
-    assert len(lines) == 2 and "MY_FLAG=on" in lines
+    assert len(lines) == 3 and "MY_FLAG=on" in lines
     assert builder(Backend.MIGX(fp16=True)).build_program(info, 3, (64, 32), "input") != program
 
 
@@ -106,6 +107,46 @@ def test_cached_program_needs_no_driver(driver: Path, make_model: ModelFactory, 
 def test_opt_shapes_must_be_the_tile(make_model: ModelFactory) -> None:
     with pytest.raises(TilingError, match=r"tilesize=\(64, 32\) is not valid; expected \(128, 128\)"):
         builder(Backend.MIGX(opt_shapes=128)).get_identity(model_info(make_model(3, 3)), 3, (64, 32), None)
+
+
+@pytest.mark.parametrize(("env", "device_id", "compiled_on"), [
+    ({}, 1, "1"),
+    ({"HIP_VISIBLE_DEVICES": "2,3"}, 1, "3"),  # device 1 of this process is the machine's GPU 3
+    ({"CUDA_VISIBLE_DEVICES": "4,5"}, 0, "4"),  # HIP reads CUDA_VISIBLE_DEVICES too
+])
+def test_compiled_on_the_programs_device(driver: Path, make_model: ModelFactory, monkeypatch: pytest.MonkeyPatch,
+                                         env: dict[str, str], device_id: int, compiled_on: str) -> None:
+    """migraphx-driver compiles on HIP device 0: the program's device is made its only one (before: always GPU 0,
+    cached as device_id's program)."""
+    for name in ("HIP_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    builder(Backend.MIGX(device_id=device_id)).build_program(model_info(make_model(3, 3)), 3, (64, 32), None)
+    assert f"HIP_VISIBLE_DEVICES={compiled_on} CUDA_VISIBLE_DEVICES=" in driver.read_text().splitlines()
+
+
+def test_device_beyond_the_visible_list(driver: Path, make_model: ModelFactory,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HIP_VISIBLE_DEVICES", "2")
+    with pytest.raises(DeviceError, match=r"MIGX: device_id=1 is not valid; expected 0 \.\. 0: HIP_VISIBLE_DEVICES"):
+        builder(Backend.MIGX(device_id=1)).build_program(model_info(make_model(3, 3)), 3, (64, 32), None)
+
+
+def test_amd_identity_is_the_gfx_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    """core.migx names it gcn_arch_name (before: "gcnArchName" was read, never found, and HIP's major.minor used)."""
+    import vsinfer.identity as identity
+    import vsinfer.plugins as plugins
+
+    class Migx:
+        @staticmethod
+        def DeviceProperties(device_id: int) -> dict[str, object]:  # noqa: N802 (the plugin's name)
+            return {"name": b"AMD Radeon RX 7900 XTX", "major": 11, "minor": 0,
+                    "gcn_arch_name": b"gfx1100:sramecc-:xnack-"}
+
+    monkeypatch.setattr(plugins, "get_plugin", lambda namespace: Migx())
+    monkeypatch.setattr(identity, "_device_cache", {})
+    assert identity.plugin_device("migx", 0) == DeviceInfo("AMD Radeon RX 7900 XTX", "gfx1100:sramecc-:xnack-")
 
 
 @pytest.mark.gpu

@@ -8,10 +8,14 @@ from typing import Any
 
 import pytest
 
+import vsinfer.backends.trt.builder as builder_module
 from tests.conftest import ModelFactory, need_module
+from tests.gpu_standins import RTX_4090, Machine
+from tests.trt_fixtures import per_device
 from vsinfer import Backend
 from vsinfer.backends.trt.builder import EngineBuilder
-from vsinfer.errors import ModelError, TilingError
+from vsinfer.errors import BuildError, ConfigError, DeviceError, ModelError, TilingError
+from vsinfer.identity import DeviceInfo
 
 
 @pytest.fixture(autouse=True)
@@ -189,13 +193,124 @@ def test_builder_options_visible_on_the_real_config(make_model: ModelFactory) ->
     assert config2.get_tactic_sources() & (1 << int(trt.TacticSource.EDGE_MASK_CONVOLUTIONS))
 
 
-def test_inference_builds_while_the_script_is_evaluated(make_model: ModelFactory, builds: list[Path]) -> None:
+def test_inference_is_refused_before_the_plugin_without_a_cuda_driver(
+    make_model: ModelFactory, machine: Machine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No CUDA driver (before: core.trt_rtx.Model said "cudaGetDeviceCount failed: CUDA driver version is
+    insufficient", a PluginError; now a DeviceError before Model, naming what is needed). The engine is built
+    first: TensorRT-RTX builds without a GPU, and a build machine runs scripts to make engines."""
     import vapoursynth as vs
 
-    from tests.conftest import clip_from_planes, pattern
+    import vsinfer.plugins
+    from tests.conftest import clip_from_planes, need_plugin, pattern
 
+    need_plugin("trt_rtx")
+    monkeypatch.setattr(vsinfer.plugins, "device_names", lambda namespace: ())  # the plugin lists no device
     clip = clip_from_planes(pattern(3, 24, 32), vs.RGBS)
-    from vsinfer.errors import DeviceError, PluginError
-
-    with pytest.raises((PluginError, DeviceError), match=r"(?i)cuda"):  # running the engine needs CUDA
+    with pytest.raises(DeviceError, match=r"TRT_RTX: device_id=0 is not valid; expected a CUDA device TRT_RTX can "
+                                          r"run on: core.trt_rtx v\S+ needs an NVIDIA driver for CUDA 13.0 or newer "
+                                          r"\(R580 or newer\), and no CUDA driver loads here"):
         Backend.TRT_RTX().inference(clip, make_model(3, 3))
+    machine.cuda([RTX_4090], version=12080)
+    with pytest.raises(DeviceError, match=r"uses the CUDA 13\.\d runtime, .* driver supports CUDA 12\.8: update"):
+        Backend.TRT_RTX().inference(clip, make_model(3, 3))
+
+
+# -- compute-capability targets (TensorRT-RTX's defaults leave Turing out) -------------------------------------------
+def _configured(backend: Backend.TRT_RTX, device: DeviceInfo) -> list[str]:  # type: ignore[name-defined]
+    eb = EngineBuilder(backend, device=device)
+    trt = eb.trt
+    builder = trt.Builder(trt.Logger())
+    config = builder.create_builder_config()
+    eb.configure_builder_config(config, builder.create_network(0))
+    return [str(config.get_compute_capability(i)).rsplit(".", 1)[-1] for i in range(config.num_compute_capabilities)]
+
+
+def test_targets_the_device_in_hand() -> None:
+    """A Turing card gets an SM75 engine (before: no target set, TensorRT-RTX's defaults, without SM75)."""
+    assert _configured(Backend.TRT_RTX(), DeviceInfo("NVIDIA GeForce RTX 2080 Ti", "7.5")) == ["SM75"]
+    assert _configured(Backend.TRT_RTX(), DeviceInfo("NVIDIA GeForce RTX 4090", "8.9")) == ["SM89"]
+    assert _configured(Backend.TRT_RTX(compute_capabilities=["8.9", "sm_75", "8.9"]),
+                       DeviceInfo("NVIDIA GeForce RTX 4090", "8.9")) == ["SM75", "SM89"]
+
+
+def test_targets_belong_to_the_identity(make_model: ModelFactory, builds: list[Path],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    model = make_model(3, 3)
+    per_device(monkeypatch, {0: DeviceInfo("NVIDIA GeForce RTX 2080 Ti", "7.5"), 1: DeviceInfo("RTX 4090", "8.9")})
+    turing = Backend.TRT_RTX().build_engine(model, 3, (32, 32))
+    assert json.loads(turing.with_suffix(".json").read_text())["identity"]["targets"] == ["7.5"]
+    both = Backend.TRT_RTX(compute_capabilities=("8.9", "7.5")).build_engine(model, 3, (32, 32))
+    identity = json.loads(both.with_suffix(".json").read_text())["identity"]
+    assert identity["targets"] == ["7.5", "8.9"] and identity["fields"]["compute_capabilities"] == ["7.5", "8.9"]
+    assert both != turing and Backend.TRT_RTX(device_id=1).build_engine(model, 3, (32, 32)) not in (turing, both)
+    assert len(builds) == 3
+
+
+def test_a_gpu_tensorrt_rtx_cannot_build_for(make_model: ModelFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    per_device(monkeypatch, {0: DeviceInfo("NVIDIA H100 80GB HBM3", "9.0")})
+    with pytest.raises(DeviceError, match=r"a GPU TensorRT-RTX \S+ builds for \(compute capability 7.5, .*8.9.*\); "
+                                          r"NVIDIA H100 80GB HBM3 is 9.0"):
+        Backend.TRT_RTX().build_engine(make_model(3, 3), 3, (32, 32))
+    with pytest.raises(ConfigError, match=r"compute_capabilities=\('9.0',\) is not valid; expected compute "
+                                          r"capabilities TensorRT-RTX"):
+        Backend.TRT_RTX(compute_capabilities=["9.0"]).build_engine(make_model(3, 3), 3, (32, 32))
+
+
+@pytest.mark.parametrize("value", ["8.9", [], ["ampere"], [8.9]])
+def test_compute_capabilities_values(value: object) -> None:
+    with pytest.raises(ConfigError, match="compute_capabilities="):
+        Backend.TRT_RTX(compute_capabilities=value)  # type: ignore[arg-type]
+
+
+def test_build_errors_kept_when_the_process_logger_is_not_ours(make_model: ModelFactory,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process's TensorRT logger may be core.trt's (it registered first): the build's errors still reach us."""
+    import tensorrt_rtx
+
+    class Elsewhere(tensorrt_rtx.ILogger):  # type: ignore[misc]
+        def __init__(self) -> None:
+            tensorrt_rtx.ILogger.__init__(self)
+
+        def log(self, severity: object, msg: str) -> None:
+            pass  # printed by the plugin, not seen by vsinfer
+
+        def take_errors(self) -> list[str]:
+            return []
+
+    elsewhere = Elsewhere()
+    monkeypatch.setattr(builder_module, "_process_logger", lambda trt: elsewhere)
+    monkeypatch.setattr(EngineBuilder, "setup_optimization_profile", lambda *a: None)  # a dynamic model, no profile
+    with pytest.raises(BuildError, match=r"failed to build an engine for .*: .*optimization profile"):
+        Backend.TRT_RTX(static_shape=False).build_engine(make_model(3, 3), 3, (32, 32))
+
+
+def test_trt_rtx_builds_on_its_device(make_model: ModelFactory, machine: Machine,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.gpu_standins import RTX_2080
+
+    cuda = machine.cuda([RTX_4090, RTX_2080])
+    per_device(monkeypatch, {0: DeviceInfo(RTX_4090.name, "8.9"), 1: DeviceInfo(RTX_2080.name, "7.5")})
+    real = EngineBuilder._build
+
+    def recorded(self: EngineBuilder, *args: object) -> None:
+        cuda.builds.append(cuda.current())
+        real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(EngineBuilder, "_build", recorded)
+    engine = Backend.TRT_RTX(device_id=1).build_engine(make_model(3, 3), 3, (32, 32))
+    assert cuda.builds == [1] and json.loads(engine.with_suffix(".json").read_text())["identity"]["targets"] == ["7.5"]
+
+
+def test_version_mismatch_names_the_tensorrt_rtx_pip_line(make_model: ModelFactory,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    import tensorrt_rtx
+
+    installed = re.escape(".".join(tensorrt_rtx.__version__.split(".")[:3]))
+    monkeypatch.setattr(builder_module, "plugin_runtime_version", lambda namespace: "99.8.0")
+    pattern = (rf"builder module tensorrt_rtx {installed} is not the TensorRT-RTX 99\.8\.0 that core\.trt_rtx links"
+               r".*pip install 'tensorrt-rtx(-cu\d+)?==99\.8\.0\.\*'$")
+    with pytest.raises(BuildError, match=pattern):
+        Backend.TRT_RTX().build_engine(make_model(3, 3), 3, (32, 32))

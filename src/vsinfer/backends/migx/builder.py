@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...errors import BuildError, MissingProgramError, TilingError
+from ...errors import BuildError, DeviceError, MissingProgramError, TilingError
 from ...identity import IDENTITY_VERSION, DeviceInfo, build_fields, plugin_device
 from ...store import Store
 from ..devices import first_device
@@ -128,6 +128,27 @@ class ProgramBuilder:
         cmd.extend(b.custom_args)
         return cmd
 
+    def environment(self) -> dict[str, str]:
+        """The compile's environment: ``custom_env``, and the program's device as the driver's only GPU.
+
+        ``migraphx-driver compile --gpu`` compiles on HIP device 0; ``HIP_VISIBLE_DEVICES`` set to the entry for
+        ``device_id`` makes that the device the program is for (an entry of the process's own
+        ``HIP_VISIBLE_DEVICES`` / ``CUDA_VISIBLE_DEVICES`` list where it has one). A ``custom_env`` that sets
+        ``HIP_VISIBLE_DEVICES`` itself is left alone.
+        """
+        env = os.environ | dict(self.backend.custom_env)
+        if "HIP_VISIBLE_DEVICES" in self.backend.custom_env:
+            return env
+        device_id = first_device(self.backend.device_id)
+        listed = os.environ.get("HIP_VISIBLE_DEVICES", os.environ.get("CUDA_VISIBLE_DEVICES"))
+        entries = [e.strip() for e in listed.split(",")] if listed is not None else None
+        if entries is not None and device_id >= len(entries):
+            raise DeviceError("device_id", device_id, f"0 .. {len(entries) - 1}: HIP_VISIBLE_DEVICES / "
+                              f"CUDA_VISIBLE_DEVICES={listed!r} leaves {len(entries)} device(s)", where="MIGX")
+        env["HIP_VISIBLE_DEVICES"] = entries[device_id] if entries is not None else str(device_id)
+        env.pop("CUDA_VISIBLE_DEVICES", None)  # HIP reads it too; the one list above decides
+        return env
+
     def build_program(self, model: ModelInfo, channels: int, tilesize: Shape, input_name: str | None) -> Path:
         """The program for these inputs from the store, compiled under its lock when missing.
 
@@ -148,9 +169,7 @@ class ProgramBuilder:
             cmd = self.command(driver, model.path, tmp, tensor.name, channels, shape)
             logger.info("compiling MIGraphX program: %s", " ".join(cmd))
             # Output is captured, never written to a sys.stderr that may have no file descriptor (vspipe, GUIs).
-            result = subprocess.run(
-                cmd, env=os.environ | dict(self.backend.custom_env), capture_output=True, text=True, check=False
-            )
+            result = subprocess.run(cmd, env=self.environment(), capture_output=True, text=True, check=False)
             for line in (result.stdout + result.stderr).splitlines():
                 logger.debug("migraphx-driver: %s", line)
             if result.returncode != 0:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ... import plugins
-from ...errors import ConfigError
+from ... import device, plugins
+from ...errors import ConfigError, DeviceError
 from ...model import ModelInfo, model_info
 from ...store.inventory import Kind
 from ...tiling import as_pair
@@ -26,6 +27,8 @@ from .settings import TRTSettings
 
 if TYPE_CHECKING:
     import vapoursynth as vs
+
+    from ...tiling import TilePlan
 
 __all__ = ["CACHE_KINDS", "CLASSES", "OFFERS", "TRT", "TRT_RTX"]
 
@@ -53,6 +56,8 @@ class TRT(HalfOrBfloat16, TRTSettings, Backend):
     path_argument: ClassVar[str] = "engine_path"
     builds: ClassVar[bool] = True
     on_gpu: ClassVar[bool] = True
+    builds_without_gpu: ClassVar[bool] = False
+    """Whether engines can be built on a machine without a GPU (TensorRT-RTX: yes; TensorRT: no)."""
 
     def __post_init__(self) -> None:
         """Normalize precision, shapes and enums; reject invalid values."""
@@ -177,9 +182,44 @@ class TRT(HalfOrBfloat16, TRTSettings, Backend):
 
     # -- checks --
     def check_device(self, where: str) -> None:
-        """``device_id`` is one of the GPUs the plugin lists."""
+        """``device_id`` is one of the GPUs the plugin lists; for TRT, which builds on the GPU, the driver works.
+
+        TensorRT-RTX builds engines without a GPU (a build machine runs the script to make them), so its driver
+        check comes after the build (``_plugin_outputs``).
+        """
+        if not self.builds_without_gpu:
+            self.check_driver(where)
         for device_id in self.device_ids():
             check_device_index(self.namespace, device_id, where)
+
+    def check_driver(self, where: str) -> None:
+        """Where the plugin lists no device, a DeviceError naming the NVIDIA driver its CUDA runtime needs.
+
+        Without it, a plugin whose CUDA runtime finds no usable driver (none, or one older than its CUDA 13 runtime)
+        says "CUDA driver version is insufficient" from inside ``Model``.
+        """
+        if plugins.device_names(self.namespace):
+            return
+        info = plugins.plugin_info(self.namespace) or {}
+        runtime = info.get("cuda_runtime_version", "")
+        what = f"core.{self.namespace} {info.get('version', '')}".strip()
+        problem = device.cuda_driver_problem(int(runtime) if runtime.isdigit() else None, what)
+        if problem is not None:
+            raise DeviceError("device_id", self.device_id, f"a CUDA device {where} can run on: {problem}", where=where)
+
+    def _plugin_outputs(self, plugin: Any, nodes: list[vs.VideoNode], model: ModelInfo, plan: TilePlan,
+                        flexible: bool, kwargs: dict[str, Any], bits: int) -> list[vs.VideoNode]:
+        """The engine is built (or found), then the driver is checked, before the plugin is called.
+
+        Only for the loaded plugin itself: a stand-in for it (not a ``vs.Plugin``) says nothing about the driver.
+        """
+        import vapoursynth as vs
+
+        if self.builds_without_gpu and isinstance(plugin, vs.Plugin):
+            channels = sum(n.format.num_planes for n in nodes)
+            self.prepare_network(model, channels, plan.tiling.tilesize, bits=bits)  # the base finds it cached
+            self.check_driver(type(self).__name__)
+        return super()._plugin_outputs(plugin, nodes, model, plan, flexible, kwargs, bits)
 
     @classmethod
     def tuning_skip(cls, device_id: int = 0) -> str | None:
@@ -207,6 +247,31 @@ class TRT_RTX(TRT):
     module: ClassVar[str] = "tensorrt_rtx"
     extra: ClassVar[str] = "trt-rtx"
     timing_cache: ClassVar[bool] = False
+    compute_targets: ClassVar[bool] = True
+    builds_without_gpu: ClassVar[bool] = True
+
+    compute_capabilities: Collection[str] | None = None
+    """Compute capabilities the engine is built for, e.g. ("7.5", "8.9"); None builds for the device the engine
+    is for (``device_id``'s), so a Turing card gets a Turing engine (TensorRT-RTX's own default leaves 7.5 out).
+    Part of the engine's identity."""
+
+    def __post_init__(self) -> None:
+        """TRT's checks, and ``compute_capabilities`` normalized to sorted "major.minor" strings."""
+        super().__post_init__()
+        value = self.compute_capabilities
+        if value is None:
+            return
+        ok = not isinstance(value, str | bytes) and isinstance(value, Collection) and len(value) > 0
+        found = set()
+        for item in value if ok else ():
+            m = re.fullmatch(r"(?:sm_?)?(\d+)\.?(\d)", str(item).strip().lower()) if isinstance(item, str) else None
+            if m is None:
+                ok = False
+                break
+            found.add(f"{int(m.group(1))}.{m.group(2)}")
+        require(ok, "TRT_RTX", "compute_capabilities", value,
+                'None (the device\'s) or a tuple of "major.minor" strings, e.g. ("7.5", "8.9")')
+        self._set("compute_capabilities", tuple(sorted(found, key=lambda v: tuple(map(int, v.split("."))))))
 
 
 def _module(name: str, extra: str) -> Callable[[Environment], str | None]:

@@ -11,14 +11,25 @@ import functools
 import importlib
 import logging
 import os
+import re
 import sys
+import threading
 from dataclasses import fields
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ...conversion import convert_model
-from ...errors import BuildError, ConfigError, MissingDependencyError, ModelError, TilingError, UnsupportedOptionError
+from ...device import use_cuda_device
+from ...errors import (
+    BuildError,
+    ConfigError,
+    DeviceError,
+    MissingDependencyError,
+    ModelError,
+    TilingError,
+    UnsupportedOptionError,
+)
 from ...identity import IDENTITY_VERSION, DeviceInfo, ShapeProfile, build_fields, plugin_device, plugin_runtime_version
 from ...store import Store
 from ..devices import first_device
@@ -40,6 +51,35 @@ def _short_version(version: str) -> str:
     return ".".join(version.split(".")[:3])
 
 
+NVIDIA_INDEX = "https://pypi.nvidia.com"
+"""NVIDIA's package index, where the TensorRT wheels live."""
+
+
+def _pip_line(module: str, namespace: str, version: str) -> str:
+    """The pip command that installs the builder module matching the plugin's TensorRT ``version``.
+
+    The plugin's wheel pins the runtime libraries (``tensorrt-cu13-libs==11.4.0.106``); the builder of the same
+    build number is ``tensorrt-cu13==11.4.0.106`` (``tensorrt-rtx-cu13`` for TensorRT-RTX).
+    """
+    from importlib import metadata
+
+    from ...plugins import plugin_info
+
+    meta = "tensorrt-rtx" if module == "tensorrt_rtx" else "tensorrt"
+    index = "" if module == "tensorrt_rtx" else f"--extra-index-url {NVIDIA_INDEX} "
+    runtime = (plugin_info(namespace) or {}).get("cuda_runtime_version", "")
+    majors = [int(runtime) // 1000] if runtime.isdigit() else [13, 12]
+    for major in majors:
+        try:
+            pinned = metadata.version(f"{meta}-cu{major}-libs")
+        except metadata.PackageNotFoundError:
+            continue
+        if _short_version(pinned) == version:
+            return f"pip install {index}'{meta}-cu{major}=={pinned}'"
+    package = f"{meta}-cu{majors[0]}" if len(majors) == 1 else meta
+    return f"pip install {index}'{package}=={version}.*'"
+
+
 def engine_identity(
     backend: TRTSettings,
     *,
@@ -50,9 +90,10 @@ def engine_identity(
     channels: int,
     profile: ShapeProfile,
     io_precision: str,
+    targets: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The identity record of an engine build."""
-    return {
+    """The identity record of an engine build (``targets``: TensorRT-RTX's compute capabilities, [] = its default)."""
+    record = {
         "version": IDENTITY_VERSION,
         "backend": type(backend).__name__,
         "runtime_version": runtime_version,
@@ -64,6 +105,9 @@ def engine_identity(
         "io": io_precision,
         "fields": build_fields(backend),
     }
+    if targets is not None:
+        record["targets"] = targets
+    return record
 
 
 class EngineBuilder:
@@ -78,6 +122,7 @@ class EngineBuilder:
         self.store = Store(cache_dir)
         """Where engines, converted models and the timing cache live."""
         self._device = device
+        self._recorders: list[Any] = []
 
     # -- what the identity needs (cheap: no TensorRT import) --------------------------------------------
     @functools.cached_property
@@ -162,7 +207,22 @@ class EngineBuilder:
             channels=channels,
             profile=self.shape_profile(tensor, tilesize),
             io_precision=self.io_precision(model, io),
+            targets=self.targets(),
         )
+
+    def targets(self) -> list[str] | None:
+        """TensorRT-RTX's compute-capability targets: those asked for, else the device the engine is for.
+
+        None for TensorRT (it builds for the device in hand); [] where no device is known (a build on a machine
+        without the GPU): TensorRT-RTX's default targets, which leave out Turing (7.5).
+        """
+        if not self.backend.compute_targets:
+            return None
+        asked = getattr(self.backend, "compute_capabilities", None)
+        if asked:
+            return list(asked)
+        known = self.device.compute_capability
+        return [known] if known else []
 
     # -- build -----------------------------------------------------------------------------------------
     def build_engine(
@@ -193,13 +253,36 @@ class EngineBuilder:
         return Path(model.path)
 
     def build(self, onnx_path: Path, channels: int, profile: ShapeProfile, input_name: str, output: Path) -> None:
-        """Parse ``onnx_path``, configure, build, and write the serialized engine to ``output``."""
+        """Parse ``onnx_path``, configure, build on the engine's device, and write the serialized engine to ``output``.
+
+        Refused before anything is built when the builder module's version is not the plugin's (an engine built by
+        one TensorRT does not load in another). The build runs with the device the engine is for current
+        (``device_id``), so GPU 1's engine is compiled on GPU 1.
+        """
         trt = self.trt
         module_version = _short_version(str(trt.__version__))
-        if module_version != self.runtime_version:
-            logger.warning("building with %s %s for a plugin linked against %s: the plugin may refuse the engine",
-                           self.runtime_name, module_version, self.runtime_version)
-        trt_logger = _make_logger(trt)
+        self.check_versions(module_version)
+        device_id = first_device(self.backend.device_id)
+        with use_cuda_device(device_id) as selected:
+            logger.debug("%s build for device_id=%d: %s", self.runtime_name, device_id, selected)
+            self._build(trt, module_version, onnx_path, channels, profile, input_name, output)
+
+    def check_versions(self, module_version: str) -> None:
+        """The builder module is the TensorRT the plugin links, or a BuildError naming both and the pip line."""
+        if module_version == self.runtime_version:
+            return
+        module = self.backend.module
+        raise BuildError(
+            f"{type(self.backend).__name__}: the builder module {module} {module_version} is not the "
+            f"{self.runtime_name} {self.runtime_version} that core.{self.backend.namespace} links, and an engine built "
+            f"by one does not load in the other; nothing was built. Install the matching builder: "
+            f"{_pip_line(self.backend.module, self.backend.namespace, self.runtime_version)}"
+        )
+
+    def _build(self, trt: ModuleType, module_version: str, onnx_path: Path, channels: int, profile: ShapeProfile,
+               input_name: str, output: Path) -> None:
+        trt_logger = _process_logger(trt)
+        trt_logger.take_errors()  # what an earlier build in this thread left
         builder = trt.Builder(trt_logger)
         self.configure_builder(builder)
         flags = 0
@@ -214,20 +297,32 @@ class EngineBuilder:
         config = builder.create_builder_config()
         self.configure_builder_config(config, network)
         self.setup_optimization_profile(builder, config, input_name, channels, profile)
-        monitor = _make_progress_monitor(trt)
-        if monitor is not None:
-            config.progress_monitor = monitor
         timing_path = self.store.folder("trt") / f"timing-{self.device.slug()}-{module_version}.cache"
         if self.backend.timing_cache:  # TensorRT-RTX made the timing cache a no-op
             self._load_timing_cache(config, timing_path)
         logger.info("building %s engine for %s (%s, %d channels, %s)", self.runtime_name, onnx_path,
                     self.compute_precision(), channels, profile)
-        serialized = builder.build_serialized_network(network, config)
+        monitor = _make_progress_monitor(trt)
         if monitor is not None:
-            monitor.close()
+            config.progress_monitor = monitor
+        # TensorRT keeps one logger per process (core.trt may have registered its own first), so the build's own
+        # errors are kept by a recorder. It is set for the build call only: a network created while the builder
+        # had a Python recorder crashes when it is freed (measured with tensorrt_rtx 1.7).
+        recorder = _make_error_recorder(trt)
+        self._recorders.append(recorder)  # TensorRT holds it without a reference: it must outlive the call
+        try:
+            if recorder is not None:
+                builder.error_recorder = recorder
+            serialized = builder.build_serialized_network(network, config)
+        finally:
+            if recorder is not None:
+                builder.error_recorder = None
+            if monitor is not None:
+                monitor.close()  # a raising build must not leave a progress bar running
         if serialized is None:
+            said = [*(recorder.messages if recorder is not None else []), *trt_logger.take_errors()]
             raise BuildError(f"{self.runtime_name} failed to build an engine for {onnx_path}: "
-                             + ("; ".join(trt_logger.errors) or "no error message; set the vsinfer logger to DEBUG"))
+                             + ("; ".join(said) or "no error message; set the vsinfer logger to DEBUG"))
         output.write_bytes(memoryview(serialized))
         if self.backend.timing_cache:
             self._save_timing_cache(config, timing_path)
@@ -269,6 +364,40 @@ class EngineBuilder:
                     config.clear_flag(getattr(trt.BuilderFlag, flag))
         self.configure_tactic_sources(config)
         self.configure_optimization_settings(config)
+        self.configure_targets(config)
+
+    def configure_targets(self, config: Any) -> None:
+        """TensorRT-RTX: the compute capabilities the engine is built for (``targets``)."""
+        targets = self.targets()
+        if targets is None:
+            return
+        trt = self.trt
+        if not targets:
+            logger.warning("%s: no device known to build for; the engine gets %s's default targets (no Turing)",
+                           type(self.backend).__name__, self.runtime_name)
+            return
+        kinds = getattr(trt, "ComputeCapability", None)
+        if kinds is None or not hasattr(config, "num_compute_capabilities"):
+            raise UnsupportedOptionError("compute_capabilities", targets, self.runtime_name, str(trt.__version__))
+        supported = sorted((n for n in dir(kinds) if re.fullmatch(r"SM\d+", n)), key=lambda n: int(n[2:]))
+        shown = ", ".join(f"{n[2:-1]}.{n[-1]}" for n in supported)
+        chosen = []
+        for target in targets:
+            name = "SM" + target.replace(".", "")
+            if name not in supported:
+                asked = getattr(self.backend, "compute_capabilities", None)
+                if asked:
+                    raise ConfigError("compute_capabilities", tuple(asked),
+                                      f"compute capabilities {self.runtime_name} {trt.__version__} builds for: {shown}",
+                                      where=type(self.backend).__name__)
+                raise DeviceError("device_id", first_device(self.backend.device_id),
+                                  f"a GPU {self.runtime_name} {trt.__version__} builds for (compute capability "
+                                  f"{shown}); {self.device.name} is {target}", where=type(self.backend).__name__)
+            chosen.append(getattr(kinds, name))
+        config.num_compute_capabilities = len(chosen)
+        for index, kind in enumerate(chosen):
+            if not config.set_compute_capability(kind, index):
+                raise BuildError(f"{self.runtime_name} refused compute capability target {targets[index]}")
 
     def configure_tactic_sources(self, config: Any) -> None:
         """Turn the edge-mask and JIT convolution tactic sources on or off."""
@@ -335,22 +464,68 @@ def _defaults() -> dict[str, Any]:
 _SEVERITY = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO, 4: logging.DEBUG}
 
 
-def _make_logger(trt: ModuleType) -> Any:
-    """A ``trt.ILogger`` that forwards into ``logging`` (and keeps the errors for the exception message)."""
+@functools.cache
+def _process_logger(trt: ModuleType) -> Any:
+    """The one ``trt.ILogger`` of this process for ``trt``, forwarding into ``logging``.
+
+    TensorRT keeps the first logger a process registers, so every build shares this one; the errors it saw since
+    the last ``take_errors`` are kept for a failed build's message (per thread: builds in threads stay apart).
+    """
     build_logger = logging.getLogger(f"vsinfer.{trt.__name__}")
+    local = threading.local()
 
     class Logger(trt.ILogger):  # type: ignore[name-defined,misc]
         def __init__(self) -> None:
             trt.ILogger.__init__(self)
-            self.errors: list[str] = []
 
         def log(self, severity: Any, msg: str) -> None:
             level = _SEVERITY.get(int(severity), logging.INFO)
             if level >= logging.ERROR:
-                self.errors.append(msg)
+                local.__dict__.setdefault("errors", []).append(msg)
             build_logger.log(level, "%s", msg)
 
+        def take_errors(self) -> list[str]:
+            errors: list[str] = local.__dict__.pop("errors", [])
+            return errors
+
     return Logger()
+
+
+def _make_error_recorder(trt: ModuleType) -> Any:
+    """A ``trt.IErrorRecorder`` keeping one build's errors (None where the module has none)."""
+    if not hasattr(trt, "IErrorRecorder"):
+        return None
+
+    class Recorder(trt.IErrorRecorder):  # type: ignore[name-defined,misc]
+        def __init__(self) -> None:
+            trt.IErrorRecorder.__init__(self)
+            self.errors: list[tuple[Any, str]] = []
+
+        @property
+        def messages(self) -> list[str]:
+            return [desc for _, desc in self.errors]
+
+        def has_overflowed(self) -> bool:
+            return False
+
+        def clear(self) -> None:
+            self.errors.clear()
+
+        def get_error_code(self, index: int) -> Any:
+            return self.errors[index][0]
+
+        def get_error_desc(self, index: int) -> str:
+            return self.errors[index][1]
+
+        def num_errors(self) -> int:
+            return len(self.errors)
+
+        def report_error(self, code: Any, desc: str) -> bool:
+            self.errors.append((code, desc))
+            logger.debug("%s error: %s", trt.__name__, desc)
+            return False  # not fatal by itself: the builder returns None and says so
+
+    return Recorder()
 
 
 def _make_progress_monitor(trt: ModuleType) -> Any:

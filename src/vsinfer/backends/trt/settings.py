@@ -23,6 +23,8 @@ class TRTSettings:
     """The vsinfer extra that installs the plugin and the builder."""
     timing_cache: ClassVar[bool] = True
     """Whether builds share a timing cache (TensorRT-RTX made it a no-op)."""
+    compute_targets: ClassVar[bool] = False
+    """Whether engines are built for chosen compute capabilities (TensorRT-RTX) rather than the device in hand."""
 
     # -- runtime (do not change the engine) --
     device_id: int | tuple[int, ...] = 0
