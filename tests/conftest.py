@@ -74,8 +74,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def missing(requirement: str | None, reason: str) -> NoReturn:
     """The one place a test gives up for a lack of this machine: a skip with ``reason``, or a failure when
     VSINFER_REQUIRE names ``requirement``. ``None``: a condition that no machine is required to meet (the test
-    covers the other case). Works at module level too.
+    covers the other case). Works at module level too. The skip is reported at the test's line (tracebackhide).
     """
+    __tracebackhide__ = True
     if requirement is not None and requirement not in REQUIREMENTS:
         raise ValueError(f"requirement={requirement!r} is not valid; expected one of {sorted(REQUIREMENTS)} or None")
     if requirement in REQUIRED:
@@ -108,6 +109,7 @@ def need_plugin(namespace: str) -> None:
 
     ncnn also needs a Vulkan device (lavapipe on a machine without a GPU).
     """
+    __tracebackhide__ = True
     from vsinfer.plugins import is_loaded
 
     reason: str | None = f"the vs-mlrt plugin core.{namespace} is not loaded on this machine"
@@ -130,6 +132,7 @@ INSTALL = {"tensorrt_rtx": "pip install 'vsinfer[trt-rtx]'", "vsscale": "pip ins
 def need_module(module: str) -> ModuleType:
     """The module imported (``import a.b`` for "a.b"); skip with the reason when it is missing, or fail where
     VSINFER_REQUIRE names its runtime. A module that is there but fails to import is an error, never a skip."""
+    __tracebackhide__ = True
     top = module.partition(".")[0]
     if importlib.util.find_spec(top) is None:
         hint = f": {INSTALL[top]}" if top in INSTALL else ""
@@ -143,6 +146,7 @@ PROGRAM_KEYS = {"ffmpeg": "ffmpeg", "ffprobe": "ffmpeg", "migraphx-driver": "mig
 
 def need_program(program: str) -> str:
     """The program's path on PATH; skip with the reason when it is missing, or fail where VSINFER_REQUIRE names it."""
+    __tracebackhide__ = True
     import shutil
 
     path = shutil.which(program)

@@ -39,7 +39,7 @@ def no_rule(*ops: str) -> tuple[str, str]:
 REFUSED_ON_NCNN: dict[str, tuple[str, str]] = {
     "compact_int8": no_rule("DequantizeLinear", "QuantizeLinear"),
     "dat": no_rule("Cast", "ConstantOfShape", "Erf", "LayerNormalization", "Mod"),
-    "esrgan_2x": ("BuildError", r"core\.ncnn cannot run \S+esrgan_2x\.onnx \(fp32, tile 32x32\): the plugin "
+    "esrgan_2x": ("BuildError", r"core\.ncnn cannot run \S+esrgan_2x\.onnx \(fp(16|32), tile \d+x\d+\): the plugin "
                                 r"refuses it: .*load param failed \(its converter: Shape not supported"),
     "fbcnn": no_rule("Cast", "ConstantOfShape"),
     "hat": no_rule("Cast", "ConstantOfShape", "Equal", "Erf", "LayerNormalization", "Not", "Range", "ScatterND",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.backends.trt import fake_tensorrt
-from tests.conftest import ModelFactory, need_module
+from tests.conftest import ModelFactory, need_module, need_plugin
 from vsinfer import Backend
 from vsinfer.errors import MissingDependencyError, UnsupportedOptionError
 
@@ -73,14 +73,8 @@ def test_import_vsinfer_does_not_import_tensorrt() -> None:
 
 @pytest.mark.gpu
 def test_real_tensorrt_engine_runs(make_model: ModelFactory) -> None:
-    from vsinfer.plugins import is_loaded
-
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError:
-        pytest.skip("TensorRT (pip tensorrt) needs an NVIDIA GPU machine; it cannot be installed here")
-    if not is_loaded("trt"):
-        pytest.skip("core.trt (vapoursynth-mlrt-trt) is not loaded: it needs CUDA and an NVIDIA GPU")
+    need_module("tensorrt")  # an NVIDIA GPU machine: skipped with the reason, or failed where CI requires trt
+    need_plugin("trt")
     import numpy as np
     import vapoursynth as vs
 
