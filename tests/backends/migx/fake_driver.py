@@ -14,7 +14,8 @@ Facts of the real driver (AMDMIGraphX src/driver: main.cpp, argument_parser.hpp;
 * ``--output`` with ``--binary`` writes the compiled program and exits 0.
 
 The program written here is JSON after a magic line: the shapes and settings it was compiled with, for the tests.
-Every call appends its arguments and ``MY_FLAG`` (a custom_env value) to the file named by ``FAKE_DRIVER_LOG``.
+Every call appends its arguments, ``MY_FLAG`` (a custom_env value) and the HIP device lists it sees to the file
+named by ``FAKE_DRIVER_LOG``.
 """
 
 from __future__ import annotations
@@ -133,7 +134,9 @@ def main(argv: list[str]) -> int:
     log = os.environ.get("FAKE_DRIVER_LOG")
     if log:
         with open(log, "a", encoding="utf-8") as f:
-            f.write(" ".join(argv) + "\n" + f"MY_FLAG={os.environ.get('MY_FLAG', '')}\n")
+            f.write(" ".join(argv) + "\n" + f"MY_FLAG={os.environ.get('MY_FLAG', '')}\n"
+                    f"HIP_VISIBLE_DEVICES={os.environ.get('HIP_VISIBLE_DEVICES', '')} "
+                    f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '')}\n")
     if not argv or argv[0] not in COMMANDS:
         refuse(f"'{argv[0] if argv else ''}' is not a valid command.")
     if argv[0] != "compile":
