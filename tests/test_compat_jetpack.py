@@ -20,10 +20,11 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import need_module
+
 ROOT = Path(__file__).resolve().parent.parent
 
-jp = pytest.importorskip("vsscale.mlrt",
-                         reason="vs-jetpack (vsscale.mlrt) is not installed: pip install 'vsinfer[jetpack]'")
+jp = need_module("vsscale.mlrt")  # vs-jetpack: a skip with the reason, or a failure where CI requires jetpack
 
 REASONS = {
     "ort-cpu-fp16": "ORT_CPU computes in float32 by default (fp16=False); vs-jetpack defaults to fp16=True",
@@ -248,7 +249,7 @@ def _config_state(trt: Any, config: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("field", ["", *BUILD_FIELDS])
 def test_same_builder_configuration(field: str) -> None:
     """Both sides configure a real TensorRT-RTX IBuilderConfig; its state must be the same (``workspace`` in bytes)."""
-    trt = pytest.importorskip("tensorrt_rtx", reason="tensorrt_rtx is not installed: pip install 'vsinfer[trt-rtx]'")
+    trt = need_module("tensorrt_rtx")
     from vsinfer import Backend
     from vsinfer.backends.trt.builder import EngineBuilder
 

@@ -20,12 +20,12 @@ import vapoursynth as vs
 from onnx import helper, numpy_helper
 
 import vsinfer.backends.base as base_module
-from tests.conftest import REQUIRED, clip_from_planes, need_module, need_plugin, planes_of
+from tests.conftest import clip_from_planes, need_module, need_plugin, planes_of
 from vsinfer import Backend
 from vsinfer.errors import ConfigError, InvalidValueError
 from vsinfer.jetpack import as_jetpack, check_jetpack_version
 
-vsscale = pytest.importorskip("vsscale", reason="vs-jetpack (pip install 'vsinfer[jetpack]') is not installed")
+vsscale = need_module("vsscale")  # vs-jetpack: a skip with the reason, or a failure where CI requires jetpack
 
 import vsscale.mlrt.backend.base as peer_base  # noqa: E402
 import vsscale.mlrt.settings as peer_settings  # noqa: E402
@@ -122,23 +122,11 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
     return seen
 
 
-def need_vulkan() -> None:
-    """NCNN needs a Vulkan device (lavapipe here): skip with the reason, or fail where CI requires ncnn."""
-    need_plugin("ncnn")
-    try:
-        vs.core.ncnn.DeviceProperties(device_id=0)
-    except vs.Error as exc:
-        reason = f"core.ncnn is loaded but has no Vulkan device ({exc}); install libvulkan1 mesa-vulkan-drivers"
-        if "ncnn" in REQUIRED:
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-
 # family -> (vsinfer backend, vs-jetpack's backend of that family, plugin check)
 FAMILIES: dict[str, tuple[Callable[[], Backend], Callable[[], Any], Callable[[], None]]] = {
     "ORT_CPU": (Backend.ORT_CPU, Peer.ORT_CPU, lambda: need_plugin("ort")),
     "OV_CPU": (Backend.OV_CPU, Peer.OV_CPU, lambda: need_plugin("ov")),
-    "NCNN": (Backend.NCNN, Peer.NCNN, need_vulkan),
+    "NCNN": (Backend.NCNN, Peer.NCNN, lambda: need_plugin("ncnn")),  # and a Vulkan device
 }
 
 

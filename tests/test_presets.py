@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import vapoursynth as vs
@@ -11,10 +13,30 @@ from vsinfer import Backend
 from vsinfer.errors import ConfigError
 from vsinfer.presets import PRESETS, preset_fields
 
+DOCUMENTED = {
+    "default": {},
+    "fast": {"fp16": True, "bf16": False},  # and num_streams=2 on GPU backends
+    "exact": {"fp16": False, "bf16": False, "tf32": False},
+}
+"""What each preset sets, as src/vsinfer/presets.py and docs describe it."""
 
-def test_every_preset_resolves_here() -> None:
-    for name in PRESETS:
-        assert isinstance(Backend.preset(name), Backend)
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_is_autoselects_choice_with_its_documented_fields(name: str) -> None:
+    """Same class as autoselect's, the documented fields set (those the class has), every other field untouched."""
+    chosen = Backend.autoselect()
+    got = Backend.preset(name)
+    assert type(got) is type(chosen)
+    fields = {f.name for f in dataclasses.fields(chosen)}
+    wanted = dict(DOCUMENTED[name]) | ({"num_streams": 2} if name == "fast" and chosen.on_gpu else {})
+    wanted = {k: v for k, v in wanted.items() if k in fields}
+    assert {k: getattr(got, k) for k in wanted} == wanted
+    untouched = fields - wanted.keys()
+    assert {k: getattr(got, k) for k in untouched} == {k: getattr(chosen, k) for k in untouched}
+    if name == "default":
+        assert got == chosen
+    if name == "exact":
+        assert got.effective_precision() == ("fp32", "")  # float32 on every CPU kind, whatever its bf16 / fp16
 
 
 def test_exact_is_float32_and_matches_the_reference(make_model: ModelFactory) -> None:

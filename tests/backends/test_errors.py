@@ -9,7 +9,7 @@ import pytest
 import vapoursynth as vs
 from onnx import TensorProto
 
-from tests.conftest import ModelFactory, clip_from_planes, need_plugin, pattern
+from tests.conftest import ModelFactory, clip_from_planes, missing, need_plugin, pattern
 from vsinfer import Backend
 from vsinfer.errors import (
     ClipError,
@@ -153,7 +153,7 @@ def test_provider_not_in_this_build(make_model: ModelFactory) -> None:
     from vsinfer.plugins import ort_providers
 
     if "COREML" in ort_providers():
-        pytest.skip("this core.ort build has CoreML")
+        missing(None, "this core.ort build has CoreML")
     with pytest.raises(DeviceError) as info:
         Backend.ORT_COREML(ml_program=1).inference(rgb(), make_model(3, 3))
     providers = ", ".join(ort_providers())
@@ -173,7 +173,7 @@ def test_missing_plugin_names_the_extra(namespace: str, extra: str) -> None:
     from vsinfer.plugins import get_plugin, is_loaded
 
     if is_loaded(namespace):
-        pytest.skip(f"core.{namespace} is loaded on this machine")
+        missing(None, f"core.{namespace} is loaded on this machine")
     with pytest.raises(PluginNotFoundError, match=rf"pip install 'vsinfer\[{extra}\]'"):
         get_plugin(namespace)
 
@@ -182,6 +182,6 @@ def test_missing_plugin_reported_before_any_build(make_model: ModelFactory) -> N
     from vsinfer.plugins import is_loaded
 
     if is_loaded("migx"):
-        pytest.skip("core.migx is loaded on this machine")
+        missing(None, "core.migx is loaded on this machine")
     with pytest.raises(PluginNotFoundError, match=r"core.migx is not loaded"):
         Backend.MIGX().inference(rgb(), make_model(3, 3))

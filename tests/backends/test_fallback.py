@@ -32,10 +32,12 @@ def test_trt_rtx_falls_back_to_ort_cpu_here(make_model: ModelFactory, caplog: py
 def test_a_missing_plugin_falls_through_a_chain(make_model: ModelFactory, caplog: pytest.LogCaptureFixture) -> None:
     need_plugin("ov")
     model = make_model(3, 3)
-    clip = clip_from_planes(pattern(3, 24, 32), vs.RGBS)
+    planes = pattern(3, 24, 32)
+    clip = clip_from_planes(planes, vs.RGBS)
     with caplog.at_level(logging.WARNING, logger="vsinfer"):
         out = Backend.MIGX().inference(clip, model, fallback=[Backend.TRT(), Backend.OV_CPU(fp16=False)])
     assert out.format.id == vs.RGBS
+    np.testing.assert_allclose(planes_of(out), reference(model, planes[None])[0], atol=1e-4)  # OV_CPU, float32
     text = caplog.text
     assert "MIGX cannot be used here" in text and "core.migx is not loaded" in text
     assert "TRT cannot be used here" in text and "core.trt is not loaded" in text

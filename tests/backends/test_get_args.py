@@ -11,39 +11,27 @@ import vapoursynth as vs
 from tests.conftest import ModelFactory, need_plugin
 from vsinfer import Backend
 from vsinfer.backends.ov import OVConfig
-from vsinfer.plugins import parse_signature
 
 CPU_REDUCED_HINT = {"bf16": "bf16", "fp32": "f32"}[Backend.OV_CPU().effective_precision()[0]]
 """The hint ``OV_CPU()`` gives OpenVINO on this CPU, from its own report (tests/backends/test_cpu_precision.py checks
 the rule on every CPU kind)."""
 
-# Read off the plugin binaries (../shared/plugin-signatures.md); trt and migx cannot load here.
-TRT_SIGNATURE = (
-    "clips:vnode[];engine_path:data;overlap:int[]:opt;tilesize:int[]:opt;device_id:int:opt;use_cuda_graph:int:opt;"
-    "num_streams:int:opt;verbosity:int:opt;flexible_output_prop:data:opt;"
-)
-MIGX_SIGNATURE = (
-    "clips:vnode[];program_path:data;overlap:int[]:opt;tilesize:int[]:opt;device_id:int:opt;num_streams:int:opt;"
-    "flexible_output_prop:data:opt;"
-)
-ORT_SIGNATURE = (
-    "clips:vnode[];network_path:data;overlap:int[]:opt;tilesize:int[]:opt;provider:data:opt;device_id:int:opt;"
-    "num_streams:int:opt;verbosity:int:opt;cudnn_benchmark:int:opt;fp16:int:opt;path_is_serialization:int:opt;"
-    "use_cuda_graph:int:opt;fp16_blacklist_ops:data[]:opt;prefer_nhwc:int:opt;output_format:int:opt;tf32:int:opt;"
-    "flexible_output_prop:data:opt;ml_program:int:opt;"
-)
-OV_SIGNATURE = (
-    "clips:vnode[];network_path:data;overlap:int[]:opt;tilesize:int[]:opt;device:data:opt;num_streams:int:opt;"
-    "fp16:int:opt;config:func:opt;path_is_serialization:int:opt;fp16_blacklist_ops:data[]:opt;"
-    "flexible_output_prop:data:opt;"
-)
-NCNN_SIGNATURE = (
-    "clips:vnode[];network_path:data;overlap:int[]:opt;tilesize:int[]:opt;device_id:int:opt;num_streams:int:opt;"
-    "fp16:int:opt;path_is_serialization:int:opt;flexible_output_prop:data:opt;output_format:int:opt;"
-    "batch_tiles:int:opt;"
-)
-SIGNATURES = {"ort": ORT_SIGNATURE, "ov": OV_SIGNATURE, "ncnn": NCNN_SIGNATURE, "trt": TRT_SIGNATURE,
-              "trt_rtx": TRT_SIGNATURE, "migx": MIGX_SIGNATURE}
+VALUE_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "data": (str, bytes)}
+"""The Python values a VapourSynth argument of each signature type takes (func: any callable)."""
+
+
+def loaded_signature(namespace: str) -> dict[str, tuple[str, bool]]:
+    """``core.<namespace>.Model.signature`` of the loaded plugin: name -> (type, is an array)."""
+    __tracebackhide__ = True
+    need_plugin(namespace)
+    signature = getattr(vs.core, namespace).Model.signature
+    return {name: (kind.removesuffix("[]"), kind.endswith("[]"))
+            for name, kind, *_ in (item.split(":") for item in signature.split(";") if item)}
+
+
+def takes(kind: str, value: Any) -> bool:
+    """True when a plugin argument of signature type ``kind`` takes ``value`` (bool counts as an int)."""
+    return callable(value) if kind == "func" else isinstance(value, VALUE_TYPES[kind])
 
 
 @pytest.fixture(autouse=True)
@@ -60,6 +48,10 @@ def ov_config(**props: Any) -> OVConfig:
 
     return OVConfig(FrozenMapping(props))
 
+
+TOLERANCE = {"fp32": 1e-5, "fp16": 5e-3, "bf16": 3e-2}
+"""Largest difference from the float32 reference of a one-Conv model on pictures in [0, 1], by the precision
+the backend computes in (bf16 keeps 8 mantissa bits: ~0.4 % of each product)."""
 
 CASES: list[tuple[Any, dict[str, Any]]] = [
     (Backend.ORT_CPU(), {"provider": "CPU", "num_streams": 1, "verbosity": 2, "fp16": 0, "output_format": 0}),
@@ -128,12 +120,39 @@ CASES: list[tuple[Any, dict[str, Any]]] = [
 ]
 
 
-@pytest.mark.parametrize(("backend", "expected"), CASES, ids=lambda v: repr(v)[:60] if not isinstance(v, dict) else "")
+IDS = [f"{i}-{type(b).__name__}" for i, (b, _) in enumerate(CASES)]
+
+
+@pytest.mark.parametrize(("backend", "expected"), CASES, ids=IDS)
 def test_get_args(backend: Any, expected: dict[str, Any]) -> None:
     assert backend.get_args([]) == expected
-    accepted = parse_signature(SIGNATURES[backend.namespace])
-    assert set(expected) <= set(accepted), set(expected) - set(accepted)
-    assert backend.path_argument in accepted
+
+
+@pytest.mark.parametrize(("backend", "expected"), CASES, ids=IDS)
+def test_the_loaded_plugin_takes_the_arguments(backend: Any, expected: dict[str, Any]) -> None:
+    """Each argument get_args passes is one the loaded plugin's Model takes, with a value of its type.
+
+    The one exception is a provider's argument that this build of the plugin lacks: vsinfer drops it (a default
+    the plugin does not know), and the backend cannot run here anyway (ORT_COREML's ml_program in a build without
+    CoreML).
+    """
+    from vsinfer.plugins import ort_providers, select_args
+
+    accepted = loaded_signature(backend.namespace)
+    assert accepted.get(backend.path_argument) == ("data", False)
+    assert accepted.get("clips") == ("vnode", True)
+    lacking = set(expected) - set(accepted)
+    if backend.namespace == "ort" and expected.get("provider") == "COREML" and "COREML" not in ort_providers():
+        assert lacking == {"ml_program"}
+        assert select_args("ort", expected, user_set=set()) == {k: v for k, v in expected.items() if k != "ml_program"}
+    else:
+        assert lacking == set()
+    for name, value in expected.items():
+        if name in lacking:
+            continue
+        kind, array = accepted[name]
+        values = value if array else [value]
+        assert (isinstance(value, list) or not array) and all(takes(kind, v) for v in values), (name, value, kind)
 
 
 def test_ov_config_callable_returns_plain_dict() -> None:
@@ -210,10 +229,18 @@ def test_jetpack_fields_accepted_where_they_cannot_be_applied() -> None:
 
 def test_ov_default_device_runs_with_the_pypi_wheel(make_model: ModelFactory) -> None:
     """Backend.OV() used to default to "AUTO", which the PyPI wheel lacks; "CPU" runs."""
+    import numpy as np
+
+    from tests.conftest import clip_from_planes, pattern, planes_of, reference
+
     need_plugin("ov")
-    assert Backend.OV().get_args([])["device"] == "CPU"
-    clip = vs.core.std.BlankClip(format=vs.RGBS, width=32, height=24, length=1)
-    assert Backend.OV().inference(clip, make_model(3, 3)).get_frame(0) is not None
+    backend = Backend.OV()
+    assert backend.get_args([])["device"] == "CPU"
+    model, planes = make_model(3, 3), pattern(3, 24, 32)
+    got = planes_of(backend.inference(clip_from_planes(planes, vs.RGBS), model))
+    # what OpenVINO computes in on this CPU (its f16 hint: bf16, fp16 or float32), not what was asked
+    precision, _ = backend.effective_precision()
+    np.testing.assert_allclose(got, reference(model, planes[None])[0], atol=TOLERANCE[precision])
 
 
 def test_ncnn_says_its_block_list_is_ignored(make_model: ModelFactory, caplog: pytest.LogCaptureFixture) -> None:
@@ -222,3 +249,21 @@ def test_ncnn_says_its_block_list_is_ignored(make_model: ModelFactory, caplog: p
     with caplog.at_level(logging.INFO, logger="vsinfer"):
         Backend.NCNN(fp16_blacklist_ops=["Conv"]).inference(clip, make_model(3, 3))
     assert sum("fp16_blacklist_ops=['Conv'] is ignored" in r.getMessage() for r in caplog.records) == 1
+
+
+@pytest.mark.parametrize(("flags", "plain"), [
+    ({"avx512_bf16"}, "bf16"),  # this EPYC
+    ({"avx512_bf16", "avx512_fp16", "amx_bf16"}, "bf16"),
+    (set(), "fp32"),  # an ordinary CI CPU
+])
+def test_ov_reports_what_its_cpu_computes_in(monkeypatch: pytest.MonkeyPatch, flags: set[str], plain: str) -> None:
+    """Without a precision hint OpenVINO's CPU computes in bf16 where it has bf16 arithmetic: the report says so."""
+    import vsinfer.backends.ov.backend as ov_module
+    from vsinfer.device import CPU
+
+    monkeypatch.setattr(ov_module, "cpu", lambda: CPU("a CPU", 2, frozenset(flags)))
+    assert Backend.OV().effective_precision()[0] == plain
+    for exact in (Backend.OV_CPU(fp16=False), Backend.OV(custom_config={"INFERENCE_PRECISION_HINT": "f32"})):
+        assert exact.effective_precision() == ("fp32", "")
+    if plain == "bf16":
+        assert "INFERENCE_PRECISION_HINT': 'f32'} gives float32" in Backend.OV().effective_precision()[1]

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import vapoursynth as vs
 
-from tests.conftest import ModelFactory, clip_from_planes, need_plugin
+from tests.conftest import ModelFactory, clip_from_planes, missing, need_plugin
 from vsinfer import Backend, plugins
 from vsinfer.backends import ncnn as ncnn_module
 from vsinfer.backends.ncnn import CPU_DEVICE_TYPE, vulkan_device
@@ -202,7 +202,7 @@ def on_cpu_device() -> None:
     plugins.clear_device_cache()
     device = vulkan_device(0)
     if device is None or not device.on_cpu:
-        pytest.skip(f"Vulkan device 0 is {device.name if device else 'missing'}, not a CPU Vulkan device")
+        missing(None, f"Vulkan device 0 is {device.name if device else 'missing'}, not a CPU Vulkan device")
 
 
 def test_lavapipe_reads_as_a_cpu_device(on_cpu_device: None) -> None:

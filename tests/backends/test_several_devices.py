@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import vapoursynth as vs
 
-from tests.conftest import ModelFactory, need_plugin
+from tests.conftest import ModelFactory, missing, need_plugin
 from tests.trt_fixtures import builds, known_device  # noqa: F401 (fixtures: the injected device, the build counter)
 from vsinfer import Backend
 from vsinfer.backends.devices import join_frames, split_frames
@@ -28,7 +28,7 @@ LAVAPIPE = Path("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")
 def two_devices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     need_plugin("ncnn")
     if not LAVAPIPE.is_file():
-        pytest.skip(f"no {LAVAPIPE}: install mesa-vulkan-drivers (lavapipe) for the two-device test")
+        missing("ncnn", f"no {LAVAPIPE}: install mesa-vulkan-drivers (lavapipe) for the two-device test")
     folder = tmp_path_factory.mktemp("icd")
     names = [folder / "lvp_a.json", folder / "lvp_b.json"]
     for name in names:

@@ -7,7 +7,8 @@ appends "<id> <event> <monotonic ns>" lines to), ``id``, and optionally:
 ``barrier`` {"dir", "n"}: write ``ready-<id>`` there and wait for ``go`` before calling;
 ``wait_for`` ["<id> <event>", ...]: inside the build, first wait until the events file holds each of them;
 ``hang`` one of "build", "engine-in-temp", "engine-placed", "sidecar-in-temp", "committed": log the event
-``hang-<point>`` and sleep at that point, for the parent to SIGKILL.
+``hang-<point>`` and sleep at that point, for the parent to SIGKILL ("build": TensorRT goes on building in a thread
+while the call waits for it and then sleeps, so the kill never races the build's end).
 
 Everything here patches the library inside this child only; the library has no test hooks.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -65,8 +67,13 @@ def main() -> None:
         log("build-start")
         for event in spec.get("wait_for", []):
             wait_until(lambda e=event: seen(e), event)
-        if hang == "build":
-            log("hang-build")  # the parent kills while TensorRT builds
+        if hang == "build":  # TensorRT builds in a thread and this call never returns: the parent's SIGKILL lands
+            # while TensorRT builds or after it wrote the temp file, never after a commit (no race with the build)
+            worker = threading.Thread(target=real_build, args=(self, onnx_path, *args), kwargs=kwargs, daemon=True)
+            worker.start()
+            log("hang-build")
+            worker.join()
+            time.sleep(3600)
         real_build(self, onnx_path, *args, **kwargs)
         log("build-end")
         if hang == "engine-in-temp":

@@ -40,6 +40,7 @@ def test_eight_processes_build_one_engine_once(make_model: ModelFactory, events:
         for p in procs:
             if p.poll() is None:
                 p.kill()
+                p.communicate()
     assert len(events.of("build-start")) == 1 and len(events.of("build-end")) == 1
     assert not [e for _, e, _ in events.read() if e.startswith("timeout")]
     engine = Path(results[0]["engine"])
@@ -83,9 +84,15 @@ def test_two_engines_build_at_the_same_time(make_model: ModelFactory, events: Ev
     base = {"model": str(model), "backend": {"fp16": False}, "events": str(events.path)}
     # each build waits (inside its lock) until the other build has started: if one waited on the other's lock,
     # that wait would never end and the child would log a timeout instead
-    a = spawn(base | {"id": "a", "tile": [32, 32], "wait_for": ["b build-start"]})
-    b = spawn(base | {"id": "b", "tile": [48, 32], "wait_for": ["a build-start"]})
-    ra, rb = finish(a), finish(b)
+    children = [spawn(base | {"id": "a", "tile": [32, 32], "wait_for": ["b build-start"]}),
+                spawn(base | {"id": "b", "tile": [48, 32], "wait_for": ["a build-start"]})]
+    try:
+        ra, rb = (finish(child) for child in children)
+    finally:  # one failed: the other is killed, not left running
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.communicate()
     assert not [e for _, e, _ in events.read() if e.startswith("timeout")]
     assert ra["engine"] != rb["engine"]
     for child in ("a", "b"):

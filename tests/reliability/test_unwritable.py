@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import vsinfer.store.files as store_module
-from tests.conftest import ModelFactory, need_module
+from tests.conftest import ModelFactory, missing, need_module
 from tests.reliability.conftest import assert_committed, files
 from vsinfer import Backend
 from vsinfer.errors import CacheWriteError
@@ -69,13 +69,13 @@ def test_full_disk_is_a_clear_error_and_leaves_nothing(fp16: bool, make_model: M
 def tiny_disk(tmp_path: Path) -> Any:
     """A 128 KiB tmpfs (root only, where mounting is allowed): a real full disk."""
     if sys.platform != "linux" or os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a small tmpfs needs root on Linux")
+        missing("root", "mounting a small tmpfs needs root on Linux")
     mount = tmp_path / "tiny"
     mount.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k,mode=0700", "tmpfs", str(mount)],
                           capture_output=True, text=True, check=False)  # 0700: a tmpfs root is 1777 by default
     if done.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is not allowed here: {done.stderr.strip()}")
+        missing("root", f"mounting a tmpfs is not allowed here: {done.stderr.strip()}")
     try:
         yield mount
     finally:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import vsinfer.store.checks as checks
-from tests.conftest import ModelFactory, need_module
+from tests.conftest import ModelFactory, missing, need_module
 from vsinfer import Backend
 from vsinfer.store import Store
 from vsinfer.store.files import MARKER
@@ -138,13 +138,13 @@ def test_a_read_only_cache_is_still_read(tmp_path: Path, make_model: ModelFactor
     import sys
 
     if sys.platform != "linux" or os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a read-only tmpfs needs root on Linux")
+        missing("root", "mounting a read-only tmpfs needs root on Linux")
     mount = tmp_path / "ro"
     mount.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", str(mount)],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is not allowed here: {done.stderr.strip()}")
+        missing("root", f"mounting a tmpfs is not allowed here: {done.stderr.strip()}")
     try:
         monkeypatch.setattr("platformdirs.user_cache_dir", lambda *a, **k: str(tmp_path / "user"))
         model = make_model(3, 3)

@@ -18,7 +18,7 @@ import onnx
 import pytest
 
 import vsinfer.model as model_module
-from tests.conftest import ModelFactory, conv_model
+from tests.conftest import ModelFactory, conv_model, missing
 from vsinfer.errors import CacheWriteError, ConfigError
 from vsinfer.model import model_info, read_model, stat_key
 from vsinfer.store import Store
@@ -33,7 +33,7 @@ NOBODY = 65534
 
 def need_root() -> None:
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        pytest.skip("files owned by another user need root to chown them")
+        missing("root", "files owned by another user need root to chown them")
 
 
 def warnings(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
@@ -355,7 +355,7 @@ def test_another_users_lock_file_as_a_real_other_user(make_model: ModelFactory) 
     except OSError:
         runs = False
     if not runs:
-        pytest.skip("this Python cannot run as nobody here (its install is private to root): the EACCES path is "
+        missing(None, "this Python cannot run as nobody here (its install is private to root): the EACCES path is "
                     "covered by test_a_lock_the_guard_cannot_take_means_analysing_privately")
     from vsinfer.fp16 import analysis as analysis_module
 

@@ -299,19 +299,26 @@ def test_two_processes_tuning_the_same_decision_search_once(make_model: ModelFac
     paths = [str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]  # an emulated CPU stays emulated
     env = {**os.environ, "VSINFER_CACHE_DIR": str(isolated_cache), "PYTHONPATH": os.pathsep.join(paths)}
     logs = [tmp_path / f"child{i}.log" for i in range(2)]
-    with Store(isolated_cache).lock(first.path):  # both children find the decision being made, and wait
-        children = [subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=log.open("w"),
-                                     env=env, text=True) for log in logs]
-        give_up = time.monotonic() + 120
-        while not all("waiting to reuse it" in log.read_text() for log in logs):
-            assert all(c.poll() is None for c in children), [log.read_text()[-2000:] for log in logs]
-            assert time.monotonic() < give_up, "the children never waited for the lock"
-            time.sleep(0.1)
-    outputs = []
-    for child, log in zip(children, logs, strict=True):
-        stdout, _ = child.communicate(timeout=300)
-        assert child.returncode == 0, log.read_text()[-3000:]
-        outputs.append(json.loads(stdout.strip().splitlines()[-1]))
+    children: list[subprocess.Popen[str]] = []
+    try:
+        with Store(isolated_cache).lock(first.path):  # both children find the decision being made, and wait
+            children += [subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                                          stderr=log.open("w"), env=env, text=True) for log in logs]
+            give_up = time.monotonic() + 120
+            while not all("waiting to reuse it" in log.read_text() for log in logs):
+                assert all(c.poll() is None for c in children), [log.read_text()[-2000:] for log in logs]
+                assert time.monotonic() < give_up, "the children never waited for the lock"
+                time.sleep(0.1)
+        outputs = []
+        for child, log in zip(children, logs, strict=True):
+            stdout, _ = child.communicate(timeout=300)
+            assert child.returncode == 0, log.read_text()[-3000:]
+            outputs.append(json.loads(stdout.strip().splitlines()[-1]))
+    finally:  # a failed wait or a failed child: the others are killed, not left running
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.communicate()
     assert sorted(o["reused"] for o in outputs) == [False, True]  # one searched, the other reused its decision
     assert outputs[0]["pick"] == outputs[1]["pick"]
     assert outputs[0]["path"] == outputs[1]["path"] == str(first.path)

@@ -58,12 +58,7 @@ def test_an_odd_size(name: str, backend: str) -> None:
 
 def test_ncnn_on_drunet_at_an_odd_size() -> None:
     """The DPIR size that used to kill the process: refused before core.ncnn, and right with "auto"."""
-    need_plugin("ncnn")
-    from tests.conftest import vulkan_missing
-
-    missing = vulkan_missing()
-    if missing:
-        pytest.skip(missing)
+    need_plugin("ncnn")  # and a Vulkan device
     x = odd_input("drunet")
     with pytest.raises(ModelError, match="pass multiple=8"):
         Backend.NCNN(fp16=False).inference(clips_for(x), ZOO / "drunet.onnx")

@@ -11,7 +11,7 @@ import pytest
 
 import vsinfer.backends.trt.builder as builder_module
 from tests.backends.trt import fake_tensorrt
-from tests.conftest import ModelFactory, need_module
+from tests.conftest import ModelFactory, need_module, need_plugin
 from tests.gpu_standins import RTX_2080, RTX_4090, Machine
 from tests.trt_fixtures import per_device
 from vsinfer import Backend
@@ -191,14 +191,8 @@ def test_import_vsinfer_does_not_import_tensorrt() -> None:
 
 @pytest.mark.gpu
 def test_real_tensorrt_engine_runs(make_model: ModelFactory) -> None:
-    from vsinfer.plugins import is_loaded
-
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError:
-        pytest.skip("TensorRT (pip tensorrt) needs an NVIDIA GPU machine; it cannot be installed here")
-    if not is_loaded("trt"):
-        pytest.skip("core.trt (vapoursynth-mlrt-trt) is not loaded: it needs CUDA and an NVIDIA GPU")
+    need_module("tensorrt")  # an NVIDIA GPU machine: skipped with the reason, or failed where CI requires trt
+    need_plugin("trt")
     import numpy as np
     import vapoursynth as vs
 

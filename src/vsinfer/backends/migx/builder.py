@@ -175,6 +175,10 @@ class ProgramBuilder:
             if result.returncode != 0:
                 tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-20:])
                 raise BuildError(f"migraphx-driver failed with exit code {result.returncode} for {model.path}:\n{tail}")
+            if tmp.stat().st_size == 0:  # the driver reports an argument error on stdout and exits 0
+                tail = "\n".join(result.stdout.strip().splitlines()[-20:])
+                raise BuildError(f"migraphx-driver wrote no program for {model.path} (exit code 0; an argument it "
+                                 f"refused?):\n{tail}")
 
         b = self.backend
         meta = {"model": Path(model.path).name, "precision": "bf16" if b.bf16 else "fp16" if b.fp16 else "fp32",

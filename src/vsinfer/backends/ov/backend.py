@@ -167,11 +167,21 @@ class OV(Backend):
         return "fp16" if any(d in _HALF_BY_DEFAULT for d in self.devices()) else "fp32"
 
     def effective_precision(self) -> tuple[str, str]:
-        """On a CPU, OpenVINO runs the f16 hint as bf16 where the CPU has bf16 and not fp16, else as float32."""
+        """What OpenVINO computes in on a CPU: the precision hint's, or the CPU's own arithmetic.
+
+        The f16 hint runs as bf16 where the CPU has bf16 and not fp16, else as float32; without a hint OpenVINO
+        computes in bf16 where the CPU has bf16 (its own default), else in float32.
+        """
         asked = self.precision()
-        if "CPU" not in self.devices() or asked == "fp32":
+        if "CPU" not in self.devices():
             return asked, ""
         machine = cpu()
+        hinted = "INFERENCE_PRECISION_HINT" in (self.properties() | dict(self.custom_config))
+        if asked == "fp32" and not hinted and machine.native_bf16:
+            return "bf16", ("OpenVINO's CPU computes in bf16 by default on this CPU (it has bf16 arithmetic; 8 "
+                            "mantissa bits): custom_config={'INFERENCE_PRECISION_HINT': 'f32'} gives float32")
+        if asked == "fp32":
+            return asked, ""
         if asked == "fp16" and not machine.native_fp16:
             if machine.native_bf16:
                 return "bf16", ("OpenVINO runs the f16 hint as bf16 on this CPU (it has bf16 but no fp16 "
