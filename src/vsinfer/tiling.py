@@ -8,6 +8,7 @@ padding (times the model's scale) off its output.
 from __future__ import annotations
 
 import logging
+import numbers
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,8 +22,8 @@ if TYPE_CHECKING:
     from .model import ModelInfo
 
 __all__ = [
-    "MAX_SIDE", "TilePlan", "Tiling", "as_pair", "check_shape", "crop", "model_scale", "pad", "parse_pair", "plan",
-    "resolve_tiling", "tensor_bytes",
+    "MAX_SIDE", "TilePlan", "Tiling", "as_pair", "check_shape", "crop", "model_scale", "pad", "parse_pair", "plain_int",
+    "plan", "resolve_tiling", "tensor_bytes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -30,15 +31,45 @@ logger = logging.getLogger(__name__)
 Pair = tuple[int, int]
 
 
+def plain_int(value: object) -> int | None:
+    """``value`` as a plain int when it is an integer (a numpy integer scalar too), else None; a bool is not one.
+
+    Scripts compute sizes with numpy (``np.int64(2)``, ``arr.shape[0] // 4``): those are ints here, and the plugin gets
+    a plain int. numpy's bool (``np.bool_``) is no more an int than Python's.
+    """
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return None
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, numbers.Integral):  # numpy's integer scalars
+        return int(value)
+    return None
+
+
+def _items(value: object) -> list[object] | None:
+    """The items of a pair-like value: a sequence (not a str), or a 1-D numpy array; a scalar is one item."""
+    if type(value).__module__ == "numpy" and hasattr(value, "ndim") and hasattr(value, "tolist"):
+        ndim = value.ndim
+        if ndim == 0:
+            return [value]
+        if ndim != 1 or getattr(getattr(value, "dtype", None), "kind", "") not in "iu":
+            return None  # a 2-D array, or floats / bools
+        return [plain_int(v) for v in value.tolist()]
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        return [value]
+    return list(value)
+
+
 def parse_pair(value: object) -> Pair | None:
     """``(width, height)`` from an int or a 1- or 2-sequence of ints, else None.
 
-    One value applies to both axes, like the plugins do.
+    One value applies to both axes, like the plugins do. numpy integer scalars and 1-D integer arrays count as
+    ints and sequences of ints; a bool is not an int.
     """
-    values = [value] if not isinstance(value, Sequence) or isinstance(value, str) else list(value)
-    if not 1 <= len(values) <= 2:
+    values = _items(value)
+    if values is None or not 1 <= len(values) <= 2:
         return None
-    ints = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+    ints = [i for i in (plain_int(v) for v in values) if i is not None]
     return (ints[0], ints[-1]) if len(ints) == len(values) else None
 
 
@@ -198,10 +229,35 @@ def _tile_count(size: int, tile: int, overlap: int) -> int:
     return 1 + -(-(size - tile) // (tile - 2 * overlap))
 
 
+def _split(size: int, n: int, overlap: int, multiple: int) -> tuple[int, int] | None:
+    """(tile, padded size) for exactly ``n`` plugin tiles along an axis of ``size`` pixels, or None.
+
+    The tile is a multiple of ``multiple``; the axis may be padded further (to a multiple of ``multiple``, by less
+    than one tile) where no tile size splits ``size`` itself into ``n``: 3 tiles of a multiple of 7 across 28 pixels
+    take tiles of 14 on 35 padded pixels. The least padding wins, then the smallest tile.
+    """
+    if n == 1:
+        return (size, size)
+    best: tuple[int, int] | None = None
+    for tile in range(multiple, size + 1, multiple):  # a tile larger than the frame would be mostly padding
+        step = tile - 2 * overlap
+        if step <= 0:
+            continue
+        # the plugin runs 1 + ceil((S - tile) / step) tiles on S pixels: n for (n-2) step < S - tile <= (n-1) step
+        low = max(size, (n - 2) * step + tile + 1)
+        padded = _round_up(low, multiple)
+        if padded > (n - 1) * step + tile or padded - size >= tile or _tile_count(padded, tile, overlap) != n:
+            continue
+        if best is None or (padded, tile) < (best[1], best[0]):
+            best = (tile, padded)
+        if padded == size:
+            break  # larger tiles only add work
+    return best
+
+
 def _fits(size: int, n: int, overlap: int, multiple: int) -> bool:
-    """Whether ``n`` tiles with ``overlap`` split ``size`` into exactly ``n`` plugin tiles."""
-    tile = _round_up(-(-(size + 2 * overlap * (n - 1)) // n), multiple)
-    return tile - 2 * overlap > 0 and tile <= size and _tile_count(size, tile, overlap) == n
+    """Whether ``n`` tiles with ``overlap`` and tiles a multiple of ``multiple`` can split ``size``."""
+    return _split(size, n, overlap, multiple) is not None
 
 
 def _round_up(value: int, multiple: int) -> int:
@@ -211,16 +267,18 @@ def _round_up(value: int, multiple: int) -> int:
 def _check_multiple(multiple: int | None, where: str | None) -> int:
     if multiple is None:
         return 1
-    if not isinstance(multiple, int) or isinstance(multiple, bool) or multiple < 1:
+    m = plain_int(multiple)
+    if m is None or m < 1:
         raise TilingError("multiple", multiple, "None, 'auto' or an int >= 1 (the model's size granularity)",
                           where=where)
-    return multiple
+    return m
 
 
 def _tiles_to_tilesize(
     padded: Pair, tiles: int | Sequence[int], overlap: int | Sequence[int], multiple: int, where: str | None
-) -> tuple[Pair, Pair]:
-    """Tile size and overlap that split ``padded`` into ``tiles`` tiles, each a multiple of ``multiple``.
+) -> tuple[Pair, Pair, Pair]:
+    """Tile size, overlap and padded frame size that split ``padded`` into ``tiles`` tiles, each a multiple of
+    ``multiple`` (the frame padded further by less than a tile where that is what makes the count exact).
 
     An axis with one tile gets no overlap (there is no neighbour to share it with).
     """
@@ -232,35 +290,41 @@ def _tiles_to_tilesize(
         raise TilingError("overlap", overlap, "non-negative values", where=where)
     sizes: list[int] = []
     overlaps: list[int] = []
+    frame: list[int] = []
     for axis, (size, n, o) in enumerate(zip(padded, counts, ov, strict=True)):
         if n == 1:
             sizes.append(size)
             overlaps.append(0)
+            frame.append(size)
             continue
-        tile = _round_up(-(-(size + 2 * o * (n - 1)) // n), multiple)
-        if tile - 2 * o <= 0 or tile > size:
+        found = _split(size, n, o, multiple)
+        if found is None:
             side = "width" if axis == 0 else "height"
-            raise TilingError(
-                "tiles",
-                tiles,
-                f"fewer tiles or less overlap: {n} tiles across a {side} of {size} with overlap {o} "
-                f"(multiple {multiple}) would need tiles of {tile}, which keep no pixels of their own",
-                where=where,
-            )
-        effective = _tile_count(size, tile, o)
-        if effective != n:
-            side = "width" if axis == 0 else "height"
-            most = max(k for k in range(1, min(n, size) + 1) if k == 1 or _fits(size, k, o, multiple))
+            tile = _round_up(-(-(size + 2 * o * (n - 1)) // n), multiple)
+            if tile - 2 * o <= 0:
+                raise TilingError(
+                    "tiles",
+                    tiles,
+                    f"fewer tiles or less overlap: {n} tiles across a {side} of {size} with overlap {o} "
+                    f"(multiple {multiple}) would need tiles of {tile}, which keep no pixels of their own",
+                    where=where,
+                )
+            most = max(k for k in range(1, min(n, size) + 1) if _fits(size, k, o, multiple))
             raise TilingError(
                 "tiles",
                 tiles,
                 f"at most {most} tiles across a {side} of {size} pixels (overlap {o}, multiple {multiple}): "
-                f"{n} tiles would be {tile} pixels each, and the plugin would run {effective} of them",
+                f"no tile size that is a multiple of {multiple} makes the plugin run {n} of them",
                 where=where,
             )
+        tile, grown = found
+        if grown != size:
+            logger.info("tiles=%r: the %s is padded to %d pixels (%d more) for %d tiles of %d", tiles,
+                        "width" if axis == 0 else "height", grown, grown - size, n, tile)
         sizes.append(tile)
         overlaps.append(o)
-    return (sizes[0], sizes[1]), (overlaps[0], overlaps[1])
+        frame.append(grown)
+    return (sizes[0], sizes[1]), (overlaps[0], overlaps[1]), (frame[0], frame[1])
 
 
 def plan(
@@ -301,7 +365,7 @@ def plan(
         if tilesize is not None:
             raise TilingError("tiles", tiles, f"None when tilesize={tilesize!r} is given; pass one of them",
                               where=where)
-        tilesize, overlap = _tiles_to_tilesize(padded, tiles, overlap, m, where)
+        tilesize, overlap, padded = _tiles_to_tilesize(padded, tiles, overlap, m, where)
     elif tilesize is not None and m > 1:
         ts = as_pair("tilesize", tilesize, where=where)
         if ts[0] % m or ts[1] % m:
