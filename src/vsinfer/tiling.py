@@ -77,7 +77,10 @@ def as_pair(name: str, value: int | Sequence[int], *, where: str | None = None) 
     """Normalize a tilesize / overlap to ``(width, height)``, or raise TilingError."""
     pair = parse_pair(value)
     if pair is None:
-        raise TilingError(name, value, "an int or a sequence of one or two ints", where=where)
+        flags = isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", "") == "b" or (
+            isinstance(value, Sequence) and not isinstance(value, str) and any(isinstance(v, bool) for v in value))
+        hint = " (a bool is not an int)" if flags else ""
+        raise TilingError(name, value, f"an int or a sequence of one or two ints{hint}", where=where)
     return pair
 
 
@@ -277,8 +280,9 @@ def _check_multiple(multiple: int | None, where: str | None) -> int:
 def _tiles_to_tilesize(
     padded: Pair, tiles: int | Sequence[int], overlap: int | Sequence[int], multiple: int, where: str | None
 ) -> tuple[Pair, Pair, Pair]:
-    """Tile size, overlap and padded frame size that split ``padded`` into ``tiles`` tiles, each a multiple of
-    ``multiple`` (the frame padded further by less than a tile where that is what makes the count exact).
+    """Tile size, overlap and padded size that split ``padded`` into ``tiles`` tiles, each a multiple of ``multiple``.
+
+    The frame is padded further, by less than a tile, where that is what makes the count exact.
 
     An axis with one tile gets no overlap (there is no neighbour to share it with).
     """

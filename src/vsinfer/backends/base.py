@@ -314,7 +314,7 @@ class Backend(metaclass=_Families):
         """Check this backend against the call, build what it needs, call the plugin, and finish the output."""
         where = type(self).__name__
         self._check_model(model, model.input(), where)
-        output = validation.check_output(model, flexible, where)
+        output = validation.check_output(model, flexible, where, half=self.takes_fp16_io)
         adapted = self.for_call(model, output, flexible, kwargs)
         if adapted != self:  # a field left for the family to choose, chosen for this call
             return adapted._run(clips, model, plan, flexible, kwargs)
@@ -429,9 +429,7 @@ class Backend(metaclass=_Families):
         """
         where = type(self).__name__
         path = validation.model_path(network_path, where)
-        if not isinstance(channels, int) or isinstance(channels, bool) or not 1 <= channels <= MAX_CHANNELS:
-            raise ConfigError("channels", channels, f"an int 1 .. {MAX_CHANNELS} (the planes the model takes)",
-                              where=where)
+        channels = validation.channel_count(channels, MAX_CHANNELS, where)  # a numpy integer too
         shape = tiling.check_shape("tilesize", tilesize, channels, where=where)  # before anything is read or built
         model = model_info(path)
         validation.image_input(model, where)

@@ -2,7 +2,7 @@
 
 from .colour import RGB_HINT, explain_inputs, label_outputs
 from .devices import check_device_index, id_range
-from .inputs import check_output, choose_output, clip_list, image_input, is_nhwc, model_path
+from .inputs import channel_count, check_output, choose_output, clip_list, image_input, is_nhwc, model_path
 from .kwargs import MAX_NUM_STREAMS, check_kwargs
 from .values import Shown, describe
 
@@ -10,6 +10,7 @@ __all__ = [
     "MAX_NUM_STREAMS",
     "RGB_HINT",
     "Shown",
+    "channel_count",
     "check_device_index",
     "check_kwargs",
     "check_output",

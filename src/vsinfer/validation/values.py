@@ -5,26 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import Shown
+
 __all__ = ["Shown", "describe"]
-
-
-class Shown:
-    """A value shown by a short description in an error message (its ``repr`` is the description)."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        """Keep ``text``, shown as is."""
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Shown) and other.text == self.text
-
-    def __hash__(self) -> int:
-        return hash(self.text)
 
 
 def _node_text(node: Any) -> str:
