@@ -283,12 +283,15 @@ def shape_text(tensor: TensorInfo) -> str:
     return "[" + ", ".join("?" if d is None else str(d) for d in tensor.shape) + "]"
 
 
-def image_input(model: ModelInfo, where: str) -> TensorInfo:
-    """The model's one image input: 4-D NCHW, float32 or float16, batch 1; the model uses only runnable ops."""
+def image_input(model: ModelInfo, where: str, parameter: str = "network_path") -> TensorInfo:
+    """The model's one image input: 4-D NCHW, float32 or float16, batch 1; the model uses only runnable ops.
+
+    ``parameter`` names the model in errors about the whole model (``model_path`` for the fp16 report).
+    """
     if len(model.inputs) != 1:
         listed = ", ".join(f"{t.name!r} {shape_text(t)}" for t in model.inputs) or "none"
         raise ModelError(
-            "network_path",
+            parameter,
             model.path,
             f"a model with one image input: inference() feeds all clips, plane by plane, into a single NCHW input, "
             f"but this model has {len(model.inputs)} inputs ({listed})",
@@ -297,7 +300,7 @@ def image_input(model: ModelInfo, where: str) -> TensorInfo:
     counted = model.graph_inputs
     if counted is not None and counted > len(model.inputs):
         raise ModelError(
-            "network_path",
+            parameter,
             model.path,
             f"a model whose graph inputs are its image only: this one also lists {counted - len(model.inputs)} of its "
             "weights (initializers) as graph inputs (an IR < 4 / opset 7-8 export, or torch.onnx.export's "
@@ -326,7 +329,7 @@ def image_input(model: ModelInfo, where: str) -> TensorInfo:
     ops = model.foreign_ops
     if ops:
         raise ModelError(
-            "network_path",
+            parameter,
             model.path,
             f"a model of ONNX standard ops (domains ai.onnx, ai.onnx.ml) or of a runtime's own domains "
             f"({', '.join(sorted(KNOWN_DOMAINS))}); it uses {', '.join(ops)}, which no vs-mlrt runtime implements",
@@ -344,15 +347,60 @@ def require_nchw(tensor: TensorInfo, role: str, model: ModelInfo, where: str) ->
             f"4 dims (batch, channels, height, width): an image {role}; this one has {len(tensor.shape)}",
             where=f"{where} {model.path}",
         )
-    if is_nhwc(tensor):
+    by_graph = tensor.shape[1] is None and tensor.shape[3] is None and tensor.name in channels_last(model)
+    if is_nhwc(tensor) or by_graph:
+        channels = f"its {tensor.shape[3]} channels" if tensor.shape[3] is not None else "its channels"
+        how = " (its every dim is dynamic, and the graph transposes it" + (
+            " to channels-first at once)" if role == "input" else " from channels-first last)") if by_graph else ""
         raise ModelError(
             f"{role} {tensor.name!r} layout",
             Shown(f"NHWC {shape_text(tensor)}"),
             f"NCHW (batch, channels, height, width), the layout every vs-mlrt plugin feeds and reads: this {role} has "
-            f"its {tensor.shape[3]} channels last (a TensorFlow / Keras export). Re-export it channels-first (tf2onnx: "
+            f"{channels} last{how} (a TensorFlow / Keras export). Re-export it channels-first (tf2onnx: "
             "--inputs-as-nchw and --outputs-as-nchw), or add Transpose nodes (perm 0,2,3,1 before, 0,3,1,2 after)",
             where=f"{where} {model.path}",
         )
+
+
+_NHWC_TO_NCHW = [0, 3, 1, 2]
+_NCHW_TO_NHWC = [0, 2, 3, 1]
+_layouts: dict[tuple[str, int], frozenset[str]] = {}
+
+
+def channels_last(model: ModelInfo) -> frozenset[str]:
+    """The graph inputs and outputs whose layout the graph itself shows as NHWC, whatever their declared dims.
+
+    An input that feeds a Transpose with perm (0, 3, 1, 2), an output a Transpose with perm (0, 2, 3, 1) makes: the
+    way TensorFlow exports wrap an NCHW body. Read once per model and content in a process; asked only of tensors
+    whose dims are all dynamic (their shape cannot tell).
+    """
+    key = (model.path, model.checksum)
+    with _graph_ops_lock:
+        found = _layouts.get(key)
+    if found is not None:
+        return found
+    import onnx
+
+    try:
+        graph = onnx.load_model(model.path, load_external_data=False).graph
+    except Exception as exc:  # unreadable here: the plugin says what it finds
+        logger.debug("could not read %s for its layout: %s", model.path, exc)
+        return frozenset()
+    names: set[str] = set()
+    inputs = {t.name for t in model.inputs}
+    outputs = {t.name for t in model.outputs}
+    for node in graph.node:
+        if node.op_type != "Transpose":
+            continue
+        perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+        if perm == _NHWC_TO_NCHW and node.input and node.input[0] in inputs:
+            names.add(node.input[0])
+        if perm == _NCHW_TO_NHWC and node.output and node.output[0] in outputs:
+            names.add(node.output[0])
+    found = frozenset(names)
+    with _graph_ops_lock:
+        _layouts[key] = found
+    return found
 
 
 def is_nhwc(tensor: TensorInfo) -> bool:
