@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from .model import ModelInfo
 
 __all__ = [
-    "MAX_SIDE", "TilePlan", "Tiling", "as_pair", "check_shape", "crop", "model_scale", "pad", "parse_pair", "plain_int",
-    "plan", "resolve_tiling", "tensor_bytes",
+    "MAX_SIDE", "RESIZING_OPS", "TilePlan", "Tiling", "as_pair", "check_shape", "check_whole_scale", "crop",
+    "model_scale", "pad", "parse_pair", "plain_int", "plan", "resolve_tiling", "tensor_bytes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -376,6 +376,8 @@ def plan(
             raise TilingError("tilesize", tilesize, f"multiples of multiple={m} (the model's size granularity)",
                               where=where)
     tiling = resolve_tiling(padded[0], padded[1], tilesize, overlap, where=where)
+    if model is not None:
+        check_whole_scale(model, tiling.tilesize, where)
     scale = model_scale(model, tiling.tilesize) if model is not None and padded != (width, height) else None
     return TilePlan(tiling, (width, height), padded, scale, m)
 
@@ -413,11 +415,34 @@ def _ratio(out: Sequence[int | None], inp: Sequence[int | None]) -> Pair | None:
 
 
 def _read_scale(model: ModelInfo, probe: Pair) -> Pair | None:
+    sizes = _read_sizes(model, probe)
+    return None if sizes is None else _ratio(*sizes)
+
+
+_sizes: dict[tuple[int, Pair], tuple[tuple[int | None, ...], tuple[int | None, ...]] | None] = {}
+
+
+def _read_sizes(model: ModelInfo, probe: Pair) -> tuple[tuple[int | None, ...], tuple[int | None, ...]] | None:
+    """(output shape, input shape) of the model with its input at ``probe`` (w, h); None if it cannot be read.
+
+    From the static shapes when the model has them, else by ONNX shape inference. Cached per model and probe.
+    """
     if not model.outputs or len(model.inputs) != 1:
         return None
-    static = _ratio(model.outputs[0].shape, model.inputs[0].shape)
-    if static is not None:
+    static = (model.outputs[0].shape, model.inputs[0].shape)
+    if _ratio(*static) is not None or all(d is not None for d in (*static[0][2:], *static[1][2:])):
         return static
+    key = (model.checksum, probe)
+    with _scales_lock:
+        if key in _sizes:
+            return _sizes[key]
+    found = _infer_sizes(model, probe)
+    with _scales_lock:
+        _sizes[key] = found
+    return found
+
+
+def _infer_sizes(model: ModelInfo, probe: Pair) -> tuple[tuple[int | None, ...], tuple[int | None, ...]] | None:
     import onnx
 
     try:
@@ -436,9 +461,44 @@ def _read_scale(model: ModelInfo, probe: Pair) -> Pair | None:
         logger.debug("shape inference failed for %s: %s", model.path, exc)
         return None
     out = inferred.graph.output[0].type.tensor_type.shape.dim
-    out_shape = [d.dim_value if d.HasField("dim_value") else None for d in out]
-    in_shape = [d.dim_value for d in dims]
-    return _ratio(out_shape, in_shape)
+    out_shape = tuple(d.dim_value if d.HasField("dim_value") else None for d in out)
+    in_shape = tuple(d.dim_value for d in dims)
+    return out_shape, in_shape
+
+
+RESIZING_OPS = frozenset({"Resize", "Upsample", "AveragePool", "MaxPool", "SpaceToDepth"})
+"""Op types that can make a model's output a fraction of its input (or a non-integer multiple)."""
+
+
+def check_whole_scale(model: ModelInfo, tilesize: Pair, where: str | None = None) -> None:
+    """Refuse a model whose output at ``tilesize`` is not a whole multiple of it (1.5x, 0.5x): no plugin runs it.
+
+    The plugins require output dims divisible by the input's; read by shape inference at the tile size, for models
+    with ops that resize (``RESIZING_OPS``) or static shapes. Unknown sizes are left to the plugin.
+    """
+    graph = model.graph
+    static = all(d is not None for t in (model.inputs[:1], model.outputs[:1]) for x in t for d in x.shape[2:])
+    if not static and (graph is None or not RESIZING_OPS & set(graph.op_types)):
+        return
+    sizes = _read_sizes(model, tilesize)
+    if sizes is None:
+        return
+    out, inp = sizes
+    if len(out) != 4 or len(inp) != 4 or None in (out[2], out[3], inp[2], inp[3]):
+        return
+    ow, oh, iw, ih = out[3], out[2], inp[3], inp[2]
+    assert ow is not None and oh is not None and iw is not None and ih is not None
+    if iw and ih and ow % iw == 0 and oh % ih == 0:
+        return
+    factor = f"{ow / iw:g}x" if ow * ih == oh * iw else f"{ow / iw:g}x by {oh / ih:g}x"
+    raise ModelError(
+        "network_path",
+        model.path,
+        "a model whose output is a whole multiple of its input (1x, 2x, 4x ...): the plugins take no other, "
+        f"whatever the tiling or padding; this one scales by {factor} ({iw}x{ih} -> {ow}x{oh}). Run it with "
+        "onnxruntime directly, or use a model of whole scale and resize its output (e.g. core.resize.Bicubic)",
+        where=where,
+    )
 
 
 def _edge_pad(clip: vs.VideoNode, width: int, height: int) -> vs.VideoNode:
