@@ -319,6 +319,7 @@ class Backend(metaclass=_Families):
         if adapted != self:  # a field left for the family to choose, chosen for this call
             return adapted._run(clips, model, plan, flexible, kwargs)
         self.check_call(model, output, flexible, kwargs, where)
+        validation.check_graph_limits(getattr(self, "graph_limits", ()), model, plan.tiling.tilesize, where)
         validation.check_kwargs(self.namespace, self.path_argument, kwargs, where)
         self.check_plugin_kwargs(kwargs, where)
         plugin = get_plugin(self.namespace)  # a missing plugin is reported before any engine build
@@ -433,6 +434,7 @@ class Backend(metaclass=_Families):
         shape = tiling.check_shape("tilesize", tilesize, channels, where=where)  # before anything is read or built
         model = model_info(path)
         validation.image_input(model, where)
+        validation.check_graph_limits(getattr(self, "graph_limits", ()), model, shape, where)
         backend, model = apply_guard(self, model, (), channels=channels)
         backend, model = backend.plugin_model(model, bits or backend.input_bits((), model))
         if bits is None:

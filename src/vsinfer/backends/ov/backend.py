@@ -12,12 +12,13 @@ from ...conversion import check_block_list
 from ...device import cpu
 from ...model import ModelInfo, TensorInfo
 from ...store.inventory import Kind
+from ...validation import GraphLimit
 from ..base import Backend, field_names, variants
 from ..fields import FrozenMapping, check_types, frozen_mapping, name_set, require
 from ..guard import Kept, converted
 from ..plugin_io import compact
 from ..registry import CPU, Environment, Offer, all_of, plugin_loaded
-from .checks import check_ov_config, check_ov_config_function, check_ov_device, device_list
+from .checks import OV_GRAPH_LIMITS, check_ov_config, check_ov_config_function, check_ov_device, device_list
 
 if TYPE_CHECKING:
     import vapoursynth as vs
@@ -56,6 +57,8 @@ class OV(Backend):
 
     namespace: ClassVar[str] = "ov"
     takes_fp16_io: ClassVar[bool] = False
+    graph_limits: ClassVar[tuple[GraphLimit, ...]] = OV_GRAPH_LIMITS
+    """What OpenVINO's ONNX reader refuses in a graph (``vsinfer.validation.check_graph_limits``)."""
     fixed_device: ClassVar[str | None] = None
     """The device of OV_CPU / OV_GPU / OV_NPU; None for ``OV`` itself (its ``device`` field)."""
 

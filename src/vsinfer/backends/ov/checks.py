@@ -9,10 +9,10 @@ from typing import Any
 
 from ... import plugins
 from ...errors import ArgumentError, ConfigError, DeviceError
-from ...validation import describe
+from ...validation import EmptyScatterUpdates, GraphLimit, describe
 
-__all__ = ["OV_CONFIG_RULES", "OV_CPU_KEYS", "check_ov_config", "check_ov_config_function", "check_ov_device",
-           "device_list"]
+__all__ = ["OV_CONFIG_RULES", "OV_CPU_KEYS", "OV_GRAPH_LIMITS", "check_ov_config", "check_ov_config_function",
+           "check_ov_device", "device_list"]
 
 
 def device_list(device: str) -> list[str]:
@@ -195,3 +195,10 @@ def check_ov_config_function(function: Any, where: str, device: str | None = Non
         raise ArgumentError("config()", describe(result), "a dict of OpenVINO properties, e.g. lambda: "
                             "{'NUM_STREAMS': 2}", where=where)
     check_ov_config(result, where, device, parameter="config()")
+
+
+OV_GRAPH_LIMITS: tuple[GraphLimit, ...] = (
+    EmptyScatterUpdates("OpenVINO", "ORT_CPU (onnxruntime runs it; ORT_CUDA or TRT on NVIDIA)"),
+)
+"""What OpenVINO's ONNX reader refuses in a graph, measured on core.ov v17.1: a SwinIR exported with
+torch.onnx.export(dynamo=True) fails ReadNetwork on its ScatterND nodes (scalar updates) on every precision."""
