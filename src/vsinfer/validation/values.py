@@ -28,6 +28,8 @@ def describe(value: Any) -> Any:
     if isinstance(value, vs.VideoNode | vs.AudioNode):
         return Shown(_node_text(value))
     cls = type(value)
+    if cls.__module__ == "numpy" and getattr(value, "shape", None) == () and len(repr(value)) <= 40:
+        return value  # a numpy scalar: its repr (np.int64(5), np.True_) is short and says what it is
     if cls.__module__ == "numpy" and hasattr(value, "shape") and hasattr(value, "dtype"):
         return Shown(f"<numpy.{cls.__name__} shape={tuple(value.shape)} dtype={value.dtype}>")
     if isinstance(value, bytes | bytearray) and len(value) > 64:
