@@ -24,7 +24,6 @@ __all__ = [
     "PluginError",
     "PluginNotFoundError",
     "RenderError",
-    "Shown",
     "TilingError",
     "UnknownArgumentError",
     "UnsupportedOptionError",
@@ -199,7 +198,10 @@ class UnknownArgumentError(UnsupportedOptionError):
 
 
 class Shown:
-    """A value shown by a short description in an error message (its ``repr`` is the description)."""
+    """A value shown by a short description in an error message (its ``repr`` is the description).
+
+    Not an exception: it lives here so that every layer that raises (model facts, fp16, validation) can use it.
+    """
 
     __slots__ = ("text",)
 
