@@ -350,7 +350,7 @@ def require_nchw(tensor: TensorInfo, role: str, model: ModelInfo, where: str) ->
     by_graph = tensor.shape[1] is None and tensor.shape[3] is None and tensor.name in channels_last(model)
     if is_nhwc(tensor) or by_graph:
         channels = f"its {tensor.shape[3]} channels" if tensor.shape[3] is not None else "its channels"
-        how = " (its every dim is dynamic, and the graph transposes it" + (
+        how = " (its every dim is dynamic, and the graph shows the layout: its dims' names or a Transpose" + (
             " to channels-first at once)" if role == "input" else " from channels-first last)") if by_graph else ""
         raise ModelError(
             f"{role} {tensor.name!r} layout",
@@ -362,6 +362,9 @@ def require_nchw(tensor: TensorInfo, role: str, model: ModelInfo, where: str) ->
         )
 
 
+_HEIGHT_NAMES = frozenset({"h", "height", "y", "rows"})
+_WIDTH_NAMES = frozenset({"w", "width", "x", "cols", "columns"})
+_CHANNEL_NAMES = frozenset({"c", "ch", "channel", "channels", "chan"})
 _NHWC_TO_NCHW = [0, 3, 1, 2]
 _NCHW_TO_NHWC = [0, 2, 3, 1]
 _layouts: dict[tuple[str, int], frozenset[str]] = {}
@@ -370,9 +373,10 @@ _layouts: dict[tuple[str, int], frozenset[str]] = {}
 def channels_last(model: ModelInfo) -> frozenset[str]:
     """The graph inputs and outputs whose layout the graph itself shows as NHWC, whatever their declared dims.
 
-    An input that feeds a Transpose with perm (0, 3, 1, 2), an output a Transpose with perm (0, 2, 3, 1) makes: the
-    way TensorFlow exports wrap an NCHW body. Read once per model and content in a process; asked only of tensors
-    whose dims are all dynamic (their shape cannot tell).
+    An input that feeds a Transpose with perm (0, 3, 1, 2), an output a Transpose with perm (0, 2, 3, 1) makes (the
+    way TensorFlow exports wrap an NCHW body), or a tensor whose dynamic dims are named height, width, channels.
+    Read once per model and content in a process; asked only of tensors whose dims are all dynamic (their shape
+    cannot tell).
     """
     key = (model.path, model.checksum)
     with _graph_ops_lock:
@@ -389,6 +393,10 @@ def channels_last(model: ModelInfo) -> frozenset[str]:
     names: set[str] = set()
     inputs = {t.name for t in model.inputs}
     outputs = {t.name for t in model.outputs}
+    for value in (*graph.input, *graph.output):  # dims named for their meaning: ["n", "h", "w", "c"]
+        dims = [d.dim_param.lower() for d in value.type.tensor_type.shape.dim]
+        if len(dims) == 4 and dims[1] in _HEIGHT_NAMES and dims[2] in _WIDTH_NAMES and dims[3] in _CHANNEL_NAMES:
+            names.add(value.name)
     for node in graph.node:
         if node.op_type != "Transpose":
             continue
