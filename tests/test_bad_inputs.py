@@ -205,15 +205,19 @@ class Ctx:
         onnx.save(model, path)
         return path
 
-    def without_its_data(self) -> Path:
-        """A model saved with external data whose data file is gone (copied without it)."""
+    def without_its_data(self, keep: int = 0) -> Path:
+        """A model saved with external data whose data file is gone (copied without it), or cut to ``keep`` bytes."""
         import onnx
 
         folder = self.tmp / f"ext{self._count}"
         folder.mkdir()
         onnx.save_model(onnx.load(self.model()), folder / "m.onnx", save_as_external_data=True,
                         all_tensors_to_one_file=True, location="m.data", size_threshold=0)
-        (folder / "m.data").unlink()
+        data = folder / "m.data"
+        if keep:
+            data.write_bytes(data.read_bytes()[:keep])
+        else:
+            data.unlink()
         return folder / "m.onnx"
 
     def empty_scatter(self) -> Path:
@@ -802,6 +806,8 @@ CASES: list[Case] = [
          "network_path", "m.onnx", "copy the .onnx together with its data file(s) (m.data)"),
     Case("r4-missing-external-data-ncnn", run("NCNN", rgb, lambda c: c.without_its_data()), "ModelError",
          "network_path", "m.onnx", "a file that does not exist", isolate=True),
+    Case("r4-truncated-external-data", run("OV_CPU", rgb, lambda c: c.without_its_data(keep=50)), "ModelError",
+         "network_path", "m.onnx", "a file of 50 bytes where the model reads"),
     Case("r4-missing-external-data-build", build("TRT_RTX", lambda c: c.without_its_data(), 3, 32), "ModelError",
          "network_path", "m.onnx", "a file that does not exist"),
     # numpy numbers: ints where ints are taken (see test_validation), named clearly where they are not

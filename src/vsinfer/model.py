@@ -625,23 +625,67 @@ def model_info(network_path: str | os.PathLike[str]) -> ModelInfo:
     return info
 
 
+_needs: dict[tuple[str, int], dict[str, int]] = {}
+
+
+def _external_needs(model: ModelInfo) -> dict[str, int]:
+    """The bytes each external data file must hold (the end of its last tensor), read once per model and content.
+
+    The .onnx of a model with external data is its graph alone: reading it is cheap.
+    """
+    key = (model.path, model.checksum)
+    with _graph_ops_lock:
+        found = _needs.get(key)
+    if found is not None:
+        return found
+    import onnx
+    from onnx import TensorProto
+
+    needs: dict[str, int] = {}
+    try:
+        proto = onnx.load_model(model.path, load_external_data=False)
+    except Exception as exc:  # unreadable here: read_model said why already
+        logger.debug("could not read %s for its external data: %s", model.path, exc)
+        return needs
+    tensors = [*proto.graph.initializer]
+    tensors += [a.t for n in proto.graph.node for a in n.attribute if a.HasField("t")]
+    for tensor in tensors:
+        if tensor.data_location != TensorProto.EXTERNAL:
+            continue
+        info = {e.key: e.value for e in tensor.external_data}
+        location = info.get("location", "")
+        try:
+            end = int(info.get("offset", 0)) + int(info.get("length", 0))
+        except ValueError:
+            continue
+        needs[location] = max(needs.get(location, 0), end)
+    with _graph_ops_lock:
+        _needs[key] = needs
+    return needs
+
+
 def check_external_data(model: ModelInfo) -> None:
-    """Every external data file ``model`` names is a regular file inside its folder; else a ModelError saying which.
+    """Every external data file ``model`` names is a regular file inside its folder, long enough; else a ModelError.
 
     A model whose weights are missing cannot run anywhere: this is said before any copy, conversion or plugin reads
     it (onnx would otherwise fail with its own ValidationError).
     """
     folder = Path(model.path).parent
+    needs = _external_needs(model) if model.external else {}
     for location in model.external:
         target = folder / location
         inside = not Path(location).is_absolute() and ".." not in Path(location).parts
         if inside and target.is_file():
-            continue
-        why = ("a location outside the model's folder" if not inside
-               else "a directory, not a file" if target.is_dir() else "a file that does not exist")
+            size, need = target.stat().st_size, needs.get(location, 0)
+            if size >= need:
+                continue
+            why = f"a file of {size} bytes where the model reads {need} (cut short: copied or downloaded in part?)"
+        else:
+            why = ("a location outside the model's folder" if not inside
+                   else "a directory, not a file" if target.is_dir() else "a file that does not exist")
         raise ModelError(
             "network_path", model.path,
-            f"a model whose external data files are beside it: it keeps its weights in {location!r}, {why} "
+            f"a model whose external data files are beside it, whole: it keeps its weights in {location!r}, {why} "
             f"({target}); copy the .onnx together with its data file(s) ({', '.join(model.external)}), or, where they "
             "are, save it as one file: onnx.save(onnx.load(path), 'single.onnx', save_as_external_data=False)",
             where="model")
