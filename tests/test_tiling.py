@@ -314,3 +314,29 @@ def test_numpy_values_that_are_not_ints_are_refused(value: object) -> None:
     from vsinfer import tiling
 
     assert tiling.parse_pair(value) is None
+
+
+def test_a_model_that_needs_a_size_multiple_is_not_called_fractional(tmp_path: Path) -> None:
+    """Pool by 2 then upsample by 2: 31 -> 15 -> 30 at an odd size, but whole at sizes of many factors; that is a
+    size multiple (vsinfer.sizes names it), not a 0.97x scale. A Resize by 1.5 is fractional at every size."""
+    from vsinfer import tiling
+    from vsinfer.errors import ModelError
+    from vsinfer.model import read_model
+
+    def resize_after(path: Path, pool: bool, factor: float) -> Path:
+        nodes = [helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[2, 2], strides=[2, 2])] if pool else []
+        nodes.append(helper.make_node("Resize", ["p" if pool else "x", "", "s"], ["y"], mode="nearest"))
+        graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT,
+                                                                             [1, 3, "h", "w"])],
+                                  [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3, "H", "W"])],
+                                  [numpy_helper.from_array(np.array([1, 1, factor, factor], np.float32), "s")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        onnx.save(model, path)
+        return path
+
+    pooled = read_model(resize_after(tmp_path / "pooled.onnx", True, 2.0))
+    tiling.check_whole_scale(pooled, (31, 23))
+    fractional = read_model(resize_after(tmp_path / "fractional.onnx", False, 1.5))
+    with pytest.raises(ModelError, match=r"scales by 1.5x \(32x24 -> 48x36\)"):
+        tiling.check_whole_scale(fractional, (32, 24))

@@ -466,6 +466,10 @@ def _infer_sizes(model: ModelInfo, probe: Pair) -> tuple[tuple[int | None, ...],
     return out_shape, in_shape
 
 
+_WHOLE_PROBE = (256, 256)
+"""A size with many factors: a model whose output is a whole multiple of its input there, but not at the tile, needs
+a size multiple rather than having a fractional scale."""
+
 RESIZING_OPS = frozenset({"Resize", "Upsample", "AveragePool", "MaxPool", "SpaceToDepth"})
 """Op types that can make a model's output a fraction of its input (or a non-integer multiple)."""
 
@@ -490,6 +494,10 @@ def check_whole_scale(model: ModelInfo, tilesize: Pair, where: str | None = None
     assert ow is not None and oh is not None and iw is not None and ih is not None
     if iw and ih and ow % iw == 0 and oh % ih == 0:
         return
+    if not static and tilesize != _WHOLE_PROBE:
+        at_probe = _read_sizes(model, _WHOLE_PROBE)
+        if at_probe is not None and _ratio(*at_probe) is not None:
+            return  # whole at a size of many factors: a size multiple the model needs (vsinfer.sizes names it)
     factor = f"{ow / iw:g}x" if ow * ih == oh * iw else f"{ow / iw:g}x by {oh / ih:g}x"
     raise ModelError(
         "network_path",
