@@ -19,7 +19,7 @@ import pytest
 
 import vsinfer.model as model_module
 from tests.conftest import ModelFactory, conv_model
-from vsinfer.errors import CacheWriteError, ConfigError, ModelError
+from vsinfer.errors import CacheWriteError, ConfigError
 from vsinfer.model import model_info, read_model, stat_key
 from vsinfer.store import Store
 from vsinfer.store.artifacts import mark
@@ -188,6 +188,7 @@ def test_new_external_data_is_a_new_model(tmp_path: Path, monkeypatch: pytest.Mo
     assert model_info(tmp_path / "m.onnx").checksum == second.checksum  # the on-disk memo knows the new data
     (tmp_path / "m.data").unlink()
     assert read_model(tmp_path / "m.onnx").checksum not in (first.checksum, second.checksum)
+    from vsinfer.errors import ModelError
     with pytest.raises(ModelError, match=r"it keeps its weights in 'm\.data', a file that does not exist"):
         model_info(tmp_path / "m.onnx")  # a model without its weights runs nowhere: said before any copy is made
 
