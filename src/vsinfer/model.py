@@ -26,28 +26,15 @@ from .store.files import _log_once
 from .store.records import ModelFacts, ModelMemoRecord, TensorFacts, dump, load, to_data
 
 __all__ = [
-    "KNOWN_DOMAINS",
-    "STANDARD_DOMAINS",
-    "GraphOps",
-    "ModelInfo",
-    "ModelMemo",
-    "StatKey",
-    "TensorInfo",
-    "check_external_data",
-    "content_digest",
-    "external_files",
-    "foreign_ops",
-    "graph_ops",
-    "image_input",
-    "is_nhwc",
-    "model_info",
-    "require_nchw",
-    "shape_text",
-    "stat_key",
-    "type_name",
+    "KNOWN_DOMAINS", "STANDARD_DOMAINS", "GraphOps", "ModelInfo", "ModelMemo", "StatKey", "TensorInfo",
+    "content_digest", "external_files", "foreign_ops", "graph_ops", "model_info", "stat_key",
 ]
 
 logger = logging.getLogger(__name__)
+
+__all__ += [  # the checks of what the plugins can feed (issue 29)
+    "channels_last", "check_external_data", "image_input", "is_nhwc", "require_nchw", "shape_text", "type_name",
+]
 
 # onnx.TensorProto element types, spelled out so that reading a cached ModelInfo does not import onnx.
 FLOAT = 1
