@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from .errors import ModelError, Shown
+from .errors import ModelError
 from .store import Store, requested_root
 from .store.files import _log_once
 from .store.records import ModelFacts, ModelMemoRecord, TensorFacts, dump, load, to_data
@@ -327,6 +327,7 @@ def image_input(model: ModelInfo, where: str, parameter: str = "network_path") -
 
 def require_nchw(tensor: TensorInfo, role: str, model: ModelInfo, where: str) -> None:
     """``tensor`` (the model's image ``role``: "input" or "output") has the 4 dims of an NCHW image."""
+    from .errors import Shown  # here, not at the top: the import block stays as main has it
     if len(tensor.shape) != 4:
         raise ModelError(
             f"{role} {tensor.name!r} shape",
