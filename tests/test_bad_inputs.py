@@ -163,6 +163,105 @@ class Ctx:
         path.write_bytes(b"")
         return path
 
+    # round 4 (issue 29)
+    def resize(self, factor: float) -> Path:
+        """A model whose output is ``factor`` x its input (a Resize by scales)."""
+        import numpy as np
+        from onnx import TensorProto, helper, numpy_helper
+
+        scales = numpy_helper.from_array(np.array([1, 1, factor, factor], np.float32), "scales")
+        return self.graph([helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="nearest")],
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "h", "w"])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, "H", "W"])], [scales])
+
+    def tf_nhwc(self) -> Path:
+        """A TensorFlow-style export: NHWC input and output with every dim dynamic, Transposes around an NCHW body."""
+        import numpy as np
+        from onnx import TensorProto, helper, numpy_helper
+
+        weight = numpy_helper.from_array(np.full((3, 3, 1, 1), 0.1, np.float32), "W")
+        nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[0, 3, 1, 2]),
+                 helper.make_node("Conv", ["t", "W"], ["c"]),
+                 helper.make_node("Transpose", ["c"], ["y"], perm=[0, 2, 3, 1])]
+        return self.graph(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", "h", "w", "c"])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", "h2", "w2", "c2"])], [weight])
+
+    def initializers_as_inputs(self) -> Path:
+        """An IR 3 / opset 7 export: the Conv weight is an initializer and also a graph input."""
+        import numpy as np
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+
+        weight = numpy_helper.from_array(np.full((3, 3, 1, 1), 0.1, np.float32), "W")
+        graph = helper.make_graph(
+            [helper.make_node("Conv", ["x", "W"], ["y"])], "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "h", "w"]),
+             helper.make_tensor_value_info("W", TensorProto.FLOAT, [3, 3, 1, 1])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, "h", "w"])], [weight])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 7)])
+        model.ir_version = 3
+        onnx.checker.check_model(model)
+        path = self._path("ir3")
+        onnx.save(model, path)
+        return path
+
+    def without_its_data(self, keep: int = 0) -> Path:
+        """A model saved with external data whose data file is gone (copied without it), or cut to ``keep`` bytes."""
+        import onnx
+
+        folder = self.tmp / f"ext{self._count}"
+        folder.mkdir()
+        onnx.save_model(onnx.load(self.model()), folder / "m.onnx", save_as_external_data=True,
+                        all_tensors_to_one_file=True, location="m.data", size_threshold=0)
+        data = folder / "m.data"
+        if keep:
+            data.write_bytes(data.read_bytes()[:keep])
+        else:
+            data.unlink()
+        return folder / "m.onnx"
+
+    def empty_scatter(self) -> Path:
+        """What torch.onnx.export(dynamo=True) writes for a slice assignment of a mask: a ScatterND of an empty
+        constant at computed indices (OpenVINO's reader takes the constant for a scalar and refuses the node;
+        onnxruntime runs it). A 16x16 input, as the mask's shapes are static in such exports."""
+        import numpy as np
+        from onnx import TensorProto, helper, numpy_helper
+
+        inits = [numpy_helper.from_array(np.zeros((0, 3, 16, 16), np.float32), "empty")] + [
+            numpy_helper.from_array(np.array(v, np.int64), n) for n, v in (("three", 3), ("zero", 0), ("one", 1),
+                                                                           ("ax", [1]))]
+        nodes = [helper.make_node("Shape", ["x"], ["dims"]), helper.make_node("Gather", ["dims", "one"], ["c"], axis=0),
+                 helper.make_node("Sub", ["c", "three"], ["n"]), helper.make_node("Range", ["zero", "n", "one"], ["r"]),
+                 helper.make_node("Unsqueeze", ["r", "ax"], ["where"]),
+                 helper.make_node("ScatterND", ["x", "where", "empty"], ["y"], name="mask_scatter")]
+        return self.graph(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 16, 16])], inits)
+
+    def topk_of_all(self) -> Path:
+        """A model with a TopK over every pixel of a plane: K is the tile's area (4096 at 64x64; TensorRT: <= 3840)."""
+        import numpy as np
+        from onnx import TensorProto, helper, numpy_helper
+
+        inits = [numpy_helper.from_array(np.array([1, 3, -1], np.int64), "flat_shape"),
+                 numpy_helper.from_array(np.array([2], np.int64), "two"),
+                 numpy_helper.from_array(np.array([3], np.int64), "three")]
+        nodes = [helper.make_node("Reshape", ["x", "flat_shape"], ["flat"]),
+                 helper.make_node("Shape", ["flat"], ["flat_dims"]),
+                 helper.make_node("Slice", ["flat_dims", "two", "three"], ["k"]),
+                 helper.make_node("TopK", ["flat", "k"], ["top", "at"], axis=-1, name="topk_all"),
+                 helper.make_node("ReduceMax", ["top"], ["most"], axes=[-1], keepdims=1),
+                 helper.make_node("Unsqueeze", ["most", "three"], ["most4"]),
+                 helper.make_node("Add", ["x", "most4"], ["y"])]
+        return self.graph(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "h", "w"])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, "h", "w"])], inits)
+
+    def script(self, text: str) -> Path:
+        """A .vpy script with ``text``."""
+        path = self.tmp / f"script{self._count}.vpy"
+        self._count += 1
+        path.write_text(text)
+        return path
+
 
 def backend(name: str, **fields: Any) -> Any:
     from vsinfer import Backend
@@ -190,6 +289,20 @@ def build(name: str, model: Callable[[Ctx], Any], channels: Any, tilesize: Any, 
     """A row's action: ``Backend.<name>(**fields).build_engine(model(ctx), channels, tilesize, **kw)``."""
     return lambda ctx: backend(name, **(fields or {})).build_engine(model(ctx), channels, tilesize, **kw)
 
+
+
+def fp16_report(model: Callable[[Ctx], Any], clip: Callable[[Ctx], Any] | None = None) -> Callable[[Ctx], Any]:
+    """A row's action: ``vsinfer.fp16.report(model(ctx), clip=clip(ctx))``."""
+    from vsinfer.fp16 import report
+
+    return lambda ctx: report(model(ctx), clip=None if clip is None else clip(ctx))
+
+
+def vpy_clip(text: str) -> Callable[[Ctx], Any]:
+    """A row's action: what ``vsinfer fp16-check --clip`` does with a script holding ``text``."""
+    from vsinfer.cli.measure import load_vpy_output
+
+    return lambda ctx: load_vpy_output(ctx.script(text))
 
 def fmt(name: str) -> Callable[[Ctx], Any]:
     """A BlankClip of format ``vs.<name>``."""
@@ -657,6 +770,123 @@ CASES: list[Case] = [
          "ConfigError", "fallback", "'NCNN'", "a Backend instance or a sequence of them"),
     Case("r3-fallback-class", run("ORT_CPU", rgb, conv33, fallback=__import__("vsinfer").Backend.OV_CPU),
          "ConfigError", "fallback", "OV_CPU", "a Backend instance"),
+    # -- round 4 (issue 29) -------------------------------------------------------------------------------------------
+    # fp16 report and fp16-check: the model and the sample clip are checked as inference checks them
+    Case("r4-fp16-two-inputs", fp16_report(lambda c: c.two_inputs()), "ModelError", "model_path", "graph",
+         "one image input"),
+    Case("r4-fp16-int64-input", fp16_report(lambda c: c.identity(7, [1, 3, "h", "w"], 1)), "ModelError",
+         "input 'x' type", "int64", "float32 or float16"),
+    Case("r4-fp16-3d-input", fp16_report(lambda c: c.identity(1, [1, 3, "w"])), "ModelError", "input 'x' shape",
+         "[1, 3, ?]", "4 dims"),
+    Case("r4-fp16-missing-external-data", fp16_report(lambda c: c.without_its_data()), "ModelError", "network_path",
+         "m.onnx", "it keeps its weights in 'm.data', a file that does not exist"),
+    Case("r4-fp16-nhwc-all-dynamic", fp16_report(lambda c: c.tf_nhwc()), "ModelError", "input 'x' layout",
+         "NHWC [?, ?, ?, ?]", "a Transpose to channels-first at once"),
+    Case("r4-fp16-path-int", fp16_report(lambda c: 123), "ModelError", "model_path", "=123",
+         "a str or pathlib.Path"),
+    Case("r4-fp16-gray-clip-for-rgb", fp16_report(conv33, lambda c: c.gray(w=64, h=64)), "ClipError", "clip",
+         "<VideoNode GrayS 64x64>", "a clip of 3 planes"),
+    Case("r4-fp16-audio-clip", fp16_report(conv33, lambda c: __import__("vapoursynth").core.std.BlankAudio()),
+         "ClipError", "clip", "<AudioNode>", "a vs.VideoNode"),
+    Case("r4-fp16-yuv420-clip", fp16_report(conv33, fmt("YUV420P8")), "ClipError", "clip", "YUV420P8",
+         "without chroma subsampling"),
+    Case("r4-cli-clip-raises", vpy_clip("raise ValueError('boom')\n"), "ClipError", "--clip", ".vpy",
+         "it raised ValueError: boom"),
+    Case("r4-cli-clip-syntax-error", vpy_clip("x = = 1\n"), "ClipError", "--clip", ".vpy",
+         "a script Python can read: line 1"),
+    Case("r4-cli-clip-sys-exit", vpy_clip("import sys\nsys.exit(3)\n"), "ClipError", "--clip", ".vpy",
+         "it called sys.exit(3)"),
+    Case("r4-cli-clip-audio", vpy_clip("import vapoursynth as vs\nvs.core.std.BlankAudio().set_output()\n"),
+         "ClipError", "--clip", ".vpy", "output 0 is a video clip; it is audio"),
+    Case("r4-cli-clip-no-output", vpy_clip("x = 1\n"), "ClipError", "--clip", ".vpy", "sets output 0"),
+    # missing external data: a clear error again on every backend (a regression since the single-file copies)
+    Case("r4-missing-external-data-ort", run("ORT_CPU", rgb, lambda c: c.without_its_data()), "ModelError",
+         "network_path", "m.onnx", "a file that does not exist"),
+    Case("r4-missing-external-data-ov", run("OV_CPU", rgb, lambda c: c.without_its_data()), "ModelError",
+         "network_path", "m.onnx", "copy the .onnx together with its data file(s) (m.data)"),
+    Case("r4-missing-external-data-ncnn", run("NCNN", rgb, lambda c: c.without_its_data()), "ModelError",
+         "network_path", "m.onnx", "a file that does not exist", isolate=True),
+    Case("r4-truncated-external-data", run("OV_CPU", rgb, lambda c: c.without_its_data(keep=50)), "ModelError",
+         "network_path", "m.onnx", "a file of 50 bytes where the model reads"),
+    Case("r4-missing-external-data-build", build("TRT_RTX", lambda c: c.without_its_data(), 3, 32), "ModelError",
+         "network_path", "m.onnx", "a file that does not exist"),
+    # numpy numbers: ints where ints are taken (see test_validation), named clearly where they are not
+    Case("r4-np-bool-tilesize", run("ORT_CPU", rgb, conv33, 0, __import__("numpy").array([True, True])),
+         "TilingError", "tilesize", "True", "a bool is not an int"),
+    Case("r4-np-float-overlap", run("ORT_CPU", rgb, conv33, __import__("numpy").float64(2.0), 16), "TilingError",
+         "overlap", "2.0", "one or two ints"),
+    Case("r4-np-2d-tilesize", run("OV_CPU", rgb, conv33, 0, __import__("numpy").array([[16, 12]])), "TilingError",
+         "tilesize", "[[16, 12]]", "one or two ints"),
+    Case("r4-np-output-out-of-range", run("ORT_CPU", rgb, conv33, output=__import__("numpy").int64(5)),
+         "ModelError", "output", "5", "an index 0 .. 0"),
+    Case("r4-np-channels-bool", build("TRT_RTX", conv33, __import__("numpy").bool_(True), 32), "ConfigError",
+         "channels", "True", "an int 1 .. 64"),
+    Case("r4-np-device-id-negative", make("NCNN", device_id=__import__("numpy").int64(-1)), "ConfigError",
+         "device_id", "-1", "an int >= 0"),
+    Case("r4-np-float-device-id", make("NCNN", device_id=__import__("numpy").float64(0.0)), "ConfigError",
+         "device_id", "0.0", "an int >= 0"),
+    # what the plugins still refused in their own words
+    Case("r4-int64-output-ort", run("ORT_CPU", rgb, lambda c: c.identity(1, [1, 3, "h", "w"], 7)), "ModelError",
+         "output 'y' type", "int64", "float32 or float16: the output becomes a float clip"),
+    Case("r4-int64-output-ov", run("OV_CPU", rgb, lambda c: c.identity(1, [1, 3, "h", "w"], 7)), "ModelError",
+         "output 'y' type", "int64", "float32 (OV_CPU reads no other output type"),
+    Case("r4-fp16-output-ov", run("OV_CPU", rgb, lambda c: c.identity(1, [1, 3, "h", "w"], 10)), "ModelError",
+         "output 'y' type", "float16", "float32 (OV_CPU reads no other output type"),
+    Case("r4-scale-1.5-multiple", run("ORT_CPU", lambda c: c.rgb(w=30, h=22), lambda c: c.resize(1.5), multiple=4),
+         "ModelError", "network_path", "graph", "whole multiple of its input (1x, 2x, 4x ...)"),
+    Case("r4-scale-0.5-multiple", run("OV_CPU", lambda c: c.rgb(w=30, h=22), lambda c: c.resize(0.5), multiple=4),
+         "ModelError", "network_path", "graph", "this one scales by 0.5x (32x24 -> 16x12)"),
+    Case("r4-scale-1.5-whole-frame", run("ORT_CPU", rgb, lambda c: c.resize(1.5)), "ModelError", "network_path",
+         "graph", "this one scales by 1.5x (32x24 -> 48x36)"),
+    Case("r4-nhwc-all-dynamic-ort", run("ORT_CPU", rgb, lambda c: c.tf_nhwc()), "ModelError", "input 'x' layout",
+         "NHWC [?, ?, ?, ?]", "--inputs-as-nchw"),
+    Case("r4-nhwc-all-dynamic-ov", run("OV_CPU", rgb, lambda c: c.tf_nhwc()), "ModelError", "input 'x' layout",
+         "NHWC [?, ?, ?, ?]", "channels last"),
+    Case("r4-nhwc-named-dims", run("ORT_CPU", rgb, lambda c: c.identity(1, ["n", "h", "w", "c"])), "ModelError",
+         "input 'x' layout", "NHWC [?, ?, ?, ?]", "its dims' names"),
+    Case("r4-initializers-as-inputs-ort", run("ORT_CPU", rgb, lambda c: c.initializers_as_inputs()), "ModelError",
+         "network_path", "ir3", "lists 1 of its weights (initializers) as graph inputs"),
+    Case("r4-initializers-as-inputs-ov", run("OV_CPU", rgb, lambda c: c.initializers_as_inputs()), "ModelError",
+         "network_path", "ir3", "keep_initializers_as_inputs=False"),
+    Case("r4-initializers-as-inputs-ncnn", run("NCNN", rgb, lambda c: c.initializers_as_inputs()), "ModelError",
+         "network_path", "ir3", "m.ir_version = max(m.ir_version, 4)", isolate=True),
+    Case("r4-ov-config-empty-key", run("OV_CPU", rgb, conv33, fields={"custom_config": {"": "1"}}), "ConfigError",
+         "custom_config key", "''", "an OpenVINO property name", plugins=("ov",)),
+    Case("r4-ov-config-key-with-space", run("OV_CPU", rgb, conv33, fields={"custom_config": {"LOG LEVEL": "1"}}),
+         "ConfigError", "custom_config key", "'LOG LEVEL'", "ASCII letters, digits and _", plugins=("ov",)),
+    Case("r4-ov-config-non-ascii-digits", run("OV_CPU", rgb, conv33,
+                                              fields={"custom_config": {"NUM_STREAMS": "\u0663"}}),
+         "ConfigError", "custom_config['NUM_STREAMS']", "'\u0663'", "an int >= 0", plugins=("ov",)),
+    Case("r4-ov-config-unknown-key", run("OV_CPU", rgb, conv33, fields={"custom_config": {"BOGUS_KEY": "1"}}),
+         "ConfigError", "custom_config key", "'BOGUS_KEY'", "a property of OpenVINO's CPU plugin", plugins=("ov",)),
+    Case("r4-ov-config-key-typo", run("OV_CPU", rgb, conv33, fields={"custom_config": {"NUM_STREAM": 1}}),
+         "ConfigError", "custom_config key", "'NUM_STREAM'", "did you mean 'NUM_STREAMS'", plugins=("ov",)),
+    Case("r4-ov-config-function-bad-value", run("OV_CPU", rgb, conv33, config=lambda: {"NUM_STREAMS": "lots"}),
+         "ConfigError", "config()['NUM_STREAMS']", "'lots'", "an int >= 0", plugins=("ov",)),
+    Case("r4-ov-config-function-non-ascii", run("OV_CPU", rgb, conv33,
+                                                config=lambda: {"INFERENCE_NUM_THREADS": "\u0663"}),
+         "ConfigError", "config()['INFERENCE_NUM_THREADS']", "'\u0663'", "an int >= 0", plugins=("ov",)),
+    Case("r4-ov-config-function-raises", run("OV_CPU", rgb, conv33, config=lambda: 1 // 0), "ArgumentError",
+         "config", "<function", "calling it raised ZeroDivisionError", plugins=("ov",)),
+    Case("r4-ov-config-function-not-a-dict", run("OV_CPU", rgb, conv33, config=lambda: [1]), "ArgumentError",
+         "config()", "[1]", "a dict of OpenVINO properties", plugins=("ov",)),
+    Case("r4-ov-device-cpu-cpu", run("OV", rgb, conv33, fields={"device": "CPU:CPU"}), "DeviceError", "device",
+         "'CPU:CPU'", "not one of OpenVINO's virtual devices (AUTO, MULTI, HETERO, BATCH); write device='CPU'",
+         plugins=("ov",), absent=("does not ship",)),
+    # real models the runtimes cannot take, reproduced with small graphs of the same condition
+    Case("r4-ov-empty-scatter-dynamo", run("OV_CPU", lambda c: c.rgb(w=16, h=16), lambda c: c.empty_scatter()),
+         "ModelError",
+         "network_path", "graph", "scatter an empty constant", plugins=("ov",)),
+    Case("r4-ov-empty-scatter-dynamo-fp16", run("OV_CPU", lambda c: c.rgb(w=16, h=16), lambda c: c.empty_scatter(),
+                                                fields={"fp16": True}),
+         "ModelError", "network_path", "graph", "Use ORT_CPU", plugins=("ov",)),
+    Case("r4-trt-rtx-topk-beyond-3840-build", build("TRT_RTX", lambda c: c.topk_of_all(), 3, 64), "TilingError",
+         "tilesize", "64", "its TopK 'topk_all' takes K=4096 at 64x64; use a smaller tile, e.g. tilesize=(56, 56)"),
+    Case("r4-trt-topk-beyond-3840", run("TRT_RTX", lambda c: c.rgb(w=64, h=64), lambda c: c.topk_of_all(), 0, 64),
+         "TilingError", "tilesize", "(64, 64)", "keeps at most 3840 values (TensorRT's limit)"),
+    # arithmetic: tiles a multiple cannot give are refused with the real bound
+    Case("r4-tiles-beyond-the-bound", run("ORT_CPU", lambda c: c.rgb(w=28, h=28), conv33, tiles=(5, 1), multiple=7),
+         "TilingError", "tiles", "(5, 1)", "at most 4 tiles across a width of 28 pixels"),
 ]
 
 BY_ID = {case.id: case for case in CASES}

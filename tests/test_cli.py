@@ -254,3 +254,68 @@ def test_cache_list_counts_the_facts_and_lists_them_with_all(capsys: pytest.Capt
     code, out, _ = run(capsys, "cache", "list", "--all")
     rows = out.splitlines()[2:-1]
     assert code == 0 and any(r.split()[0] == "models" for r in rows) and "not shown" not in out
+
+
+# -- issue 29 ------------------------------------------------------------------------------------------------------
+def test_cache_verify_says_what_it_could_not_read(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """An unreadable root is not "healthy" (a root that is a file stands in for one: root reads every folder here)."""
+    root = tmp_path / "not-a-folder"
+    root.write_text("")
+    code, out, _ = run(capsys, "--cache-dir", str(root), "cache", "verify")
+    assert code == 1 and "cannot read" in out and "Not a directory" in out and "healthy" not in out
+    report = json.loads(run(capsys, "--cache-dir", str(root), "cache", "verify", "--json")[1])
+    assert not report["ok"] and report["unreadable"]
+    code, out, _ = run(capsys, "--cache-dir", str(tmp_path / "none"), "cache", "verify")
+    assert code == 0 and "there is no cache at" in out and "healthy" not in out
+
+
+def test_cache_verify_names_a_folder_it_cannot_list(capsys: pytest.CaptureFixture[str], store: Store,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    put(store, "trt", ".engine", 1)
+    real = os.scandir
+
+    def refuse(path: Any) -> Any:
+        if str(path).endswith(f"{os.sep}trt"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    code, out, _ = run(capsys, "cache", "verify")
+    assert code == 1 and "trt (Permission denied)" in out and "healthy" not in out
+
+
+def test_cache_list_with_only_records_prints_no_empty_table(capsys: pytest.CaptureFixture[str], store: Store,
+                                                            make_model: ModelFactory) -> None:
+    from vsinfer.model import model_info
+
+    model_info(make_model(3, 3))
+    code, out, _ = run(capsys, "cache", "list")
+    assert code == 0 and "kind" not in out.split() and "holds no engine" in out and "--all lists them" in out
+    assert all(len(line) <= 80 for line in out.splitlines()[1:]), out
+    put(store, "trt", ".engine", 1)
+    code, out, _ = run(capsys, "cache", "list")
+    assert code == 0 and all(len(line) <= 80 for line in out.splitlines()[1:]), out
+
+
+def test_build_without_a_backend_names_the_builders(capsys: pytest.CaptureFixture[str],
+                                                    make_model: ModelFactory) -> None:
+    code, _, err = run(capsys, "build", str(make_model(3, 3)))
+    assert code == 2 and "--backend is required" in err and "trt-rtx" in err and "MODEL is" not in err
+    code, _, err = run(capsys, "cache", "clear", "--older-than=inf")
+    assert code == 2 and "leave --older-than out" in err
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("raise ValueError('boom')\n", "it raised ValueError: boom"),
+    ("x = = 1\n", "a script Python can read: line 1"),
+    ("import sys\nsys.exit(3)\n", "it called sys.exit(3)"),
+    ("import vapoursynth as vs\nvs.core.std.BlankAudio().set_output()\n", "it is audio"),
+    ("import vapoursynth as vs\nvs.core.std.BlankClip(width=64, height=64, format=vs.GRAYS).set_output()\n",
+     "a clip of 3 planes"),
+])
+def test_fp16_check_refuses_a_clip_script_it_cannot_use(capsys: pytest.CaptureFixture[str], make_model: ModelFactory,
+                                                         tmp_path: Path, text: str, words: str) -> None:
+    script = tmp_path / "clip.vpy"
+    script.write_text(text)
+    code, out, err = run(capsys, "fp16-check", str(make_model(3, 3)), "--clip", str(script))
+    assert code == 1 and words in err and "--clip" in err and "Traceback" not in err and not out

@@ -259,8 +259,8 @@ def test_tiles_beyond_one_per_pixel_are_refused_with_the_most_there_can_be() -> 
     from vsinfer.errors import TilingError
 
     with pytest.raises(TilingError, match=r"tiles=\(200, 200\) is not valid; expected at most 32 tiles across a width "
-                                          r"of 32 pixels .*200 tiles would be 1 pixels each, and the plugin would "
-                                          r"run 32 of them"):
+                                          r"of 32 pixels .*no tile size that is a multiple of 1 makes the plugin run "
+                                          r"200 of them"):
         tiling.plan(32, 24, tiles=(200, 200))
     assert tiling.plan(32, 24, tiles=(32, 24)).grid == (32, 24)  # the most there can be: still exact
     for n in range(1, 9):  # every accepted count is the grid the plugin really runs
@@ -278,3 +278,65 @@ def test_engine_shapes_are_bounded_with_a_memory_estimate(shape: tuple[int, int]
         tiling.check_shape("tilesize", shape, 3, where="TRT")
     assert tiling.check_shape("tilesize", 16384, 3) == (16384, 16384)
     assert tiling.tensor_bytes(3, 1920, 1080) == 3 * 1920 * 1080 * 4
+
+
+def test_tiles_with_a_multiple_pad_the_axis_when_no_tile_size_splits_it_exactly() -> None:
+    """3 tiles of a multiple of 7 across 28 rows: no tile of 7, 14, 21 or 28 gives 3 (4, 2, 2, 1), tiles of 14 on 35
+    padded rows do (issue 29: refused before, with a wrong bound)."""
+    from vsinfer import tiling
+
+    p = tiling.plan(28, 28, tiles=(3, 3), multiple=7)
+    assert p.grid == (3, 3) and p.tiling.tilesize == (14, 14) and p.padded == (35, 35)
+    assert all(side % 7 == 0 for side in (*p.tiling.tilesize, *p.padded))
+    for size in range(8, 80, 3):  # every plan is the grid the plugin runs, on tiles that are multiples
+        for n in (2, 3, 4):
+            for m in (1, 4, 7, 8):
+                try:
+                    q = tiling.plan(size, size, tiles=n, multiple=m, overlap=1)
+                except tiling.TilingError:
+                    continue
+                assert q.grid == (n, n) and q.tiling.tilesize[0] % m == 0 and q.padded[0] % m == 0
+                assert q.padded[0] - size < max(q.tiling.tilesize[0], m)  # padded by less than a tile
+
+
+@pytest.mark.parametrize("value", [np.int64(2), np.uint8(2), np.array([2, 2]), np.array([2]), [np.int32(2), 2]])
+def test_numpy_integers_are_ints(value: object) -> None:
+    from vsinfer import tiling
+
+    assert tiling.parse_pair(value) == (2, 2)
+    assert type(tiling.parse_pair(value)[0]) is int  # type: ignore[index]
+    assert tiling.plan(64, 48, 16, value, multiple=np.int64(4)).tiling.overlap == (2, 2)
+
+
+@pytest.mark.parametrize("value", [np.bool_(True), np.array([True, False]), np.array([2.0, 2.0]),
+                                   np.array([[2, 2]]), np.array([1, 2, 3]), True])
+def test_numpy_values_that_are_not_ints_are_refused(value: object) -> None:
+    from vsinfer import tiling
+
+    assert tiling.parse_pair(value) is None
+
+
+def test_a_model_that_needs_a_size_multiple_is_not_called_fractional(tmp_path: Path) -> None:
+    """Pool by 2 then upsample by 2: 31 -> 15 -> 30 at an odd size, but whole at sizes of many factors; that is a
+    size multiple (vsinfer.sizes names it), not a 0.97x scale. A Resize by 1.5 is fractional at every size."""
+    from vsinfer import tiling
+    from vsinfer.errors import ModelError
+    from vsinfer.model import read_model
+
+    def resize_after(path: Path, pool: bool, factor: float) -> Path:
+        nodes = [helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[2, 2], strides=[2, 2])] if pool else []
+        nodes.append(helper.make_node("Resize", ["p" if pool else "x", "", "s"], ["y"], mode="nearest"))
+        graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT,
+                                                                             [1, 3, "h", "w"])],
+                                  [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3, "H", "W"])],
+                                  [numpy_helper.from_array(np.array([1, 1, factor, factor], np.float32), "s")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        onnx.save(model, path)
+        return path
+
+    pooled = read_model(resize_after(tmp_path / "pooled.onnx", True, 2.0))
+    tiling.check_whole_scale(pooled, (31, 23))
+    fractional = read_model(resize_after(tmp_path / "fractional.onnx", False, 1.5))
+    with pytest.raises(ModelError, match=r"scales by 1.5x \(32x24 -> 48x36\)"):
+        tiling.check_whole_scale(fractional, (32, 24))

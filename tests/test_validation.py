@@ -410,3 +410,126 @@ def test_block_list_entries_warn_only_when_they_mean_nothing(make_model: ModelFa
         Backend.OV_CPU(fp16=True, fp16_blacklist_ops=["Resise", "Conv"]).check_call(model, model.outputs[0], False, {},
                                                                                     "OV_CPU")
         assert caplog.text == ""  # once per model and list
+
+
+# -- issue 29: numpy numbers, graph limits -------------------------------------------------------------------------
+def test_numpy_integers_are_taken_wherever_ints_are(make_model: ModelFactory) -> None:
+    """Scripts compute sizes with numpy: the same call with numpy integers gives the same arguments and picture."""
+    from tests.conftest import clip_from_planes, pattern, planes_of
+
+    need_plugin("ort")
+    model = make_model(3, 3)
+    clip = clip_from_planes(pattern(3, 24, 32), vs.RGBS)
+    plain = Backend.ORT_CPU().inference(clip, model, 2, (16, 12), output=0)
+    numbers = Backend.ORT_CPU().inference(clip, model, np.int64(2), np.array([16, 12]), output=np.int64(0))
+    np.testing.assert_array_equal(planes_of(numbers), planes_of(plain))
+    tiled = Backend.ORT_CPU().inference(clip, model, np.int32(2), tiles=np.array([2, 2], np.uint8),
+                                        multiple=np.int64(4))
+    assert (tiled.width, tiled.height) == (32, 24)
+    ncnn = Backend.NCNN(device_id=np.uint8(0), num_streams=np.int64(2))
+    assert ncnn == Backend.NCNN(device_id=0, num_streams=2) and type(ncnn.device_id) is int
+    assert hash(ncnn) == hash(Backend.NCNN(device_id=0, num_streams=2))
+    cuda = Backend.ORT_CUDA(device_id=np.array([0, 1]), device_weights=np.array([2, 1]))
+    assert (cuda.device_id, cuda.device_weights) == ((0, 1), (2, 1))
+    assert Backend.TRT(static_shape=False, opt_shapes=np.array([64, 48])).opt_shapes == (64, 48)
+    assert Backend.NCNN(device_id=(np.int64(0),)).device_id == 0
+    assert validation.channel_count(np.int64(3), 64, "x") == 3
+
+
+@pytest.mark.parametrize("value", [np.bool_(True), np.float64(1.0), np.array([1.0]), True])
+def test_numpy_values_that_are_not_ints_stay_refused(value: object) -> None:
+    with pytest.raises(ConfigError, match="device_id"):
+        Backend.NCNN(device_id=value)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="channels"):
+        validation.channel_count(value, 64, "x")
+
+
+def _scatter_of_empty(path: Path) -> Path:
+    """The ScatterND torch.onnx.export(dynamo=True) writes for a mask's slice assignment: it scatters nothing."""
+    import onnx
+    from onnx import numpy_helper
+
+    inits = [numpy_helper.from_array(np.zeros((0, 3, 16, 16), np.float32), "empty")] + [
+        numpy_helper.from_array(np.array(v, np.int64), n)
+        for n, v in (("three", 3), ("zero", 0), ("one", 1), ("ax", [1]))]
+    nodes = [helper.make_node("Shape", ["x"], ["dims"]), helper.make_node("Gather", ["dims", "one"], ["c"], axis=0),
+             helper.make_node("Sub", ["c", "three"], ["n"]), helper.make_node("Range", ["zero", "n", "one"], ["r"]),
+             helper.make_node("Unsqueeze", ["r", "ax"], ["where"]),  # no rows: indices [0, 1], computed
+             helper.make_node("ScatterND", ["x", "where", "empty"], ["y"], name="scatter")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 16, 16])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_the_empty_scatter_limit_is_what_openvino_refuses_and_onnxruntime_runs(tmp_path: Path) -> None:
+    """The small graph reproduces the dynamo SwinIR's failure: raw core.ov refuses it, raw core.ort runs it (and it
+    changes nothing); OV_CPU refuses it in our words, before the plugin."""
+    need_plugin("ov")
+    need_plugin("ort")
+    path = _scatter_of_empty(tmp_path / "scatter.onnx")
+    clip = vs.core.std.BlankClip(width=16, height=16, format=vs.RGBS, length=1, color=[0.25, 0.5, 0.75])
+    with pytest.raises(vs.Error, match="Rank of updates must be rank of inputs"):
+        vs.core.ov.Model(clip, str(path)).get_frame(0)
+    out = vs.core.ort.Model(clip, str(path)).get_frame(0)
+    assert float(np.asarray(out[2])[0, 0]) == pytest.approx(0.75)
+    with pytest.raises(ModelError, match="scatter an empty constant") as info:
+        Backend.OV_CPU().inference(clip, path)
+    assert "ORT_CPU" in str(info.value) and "dynamo=False" in str(info.value)
+    Backend.ORT_CPU().inference(clip, path).get_frame(0)  # other families declare no such limit
+
+
+def test_a_scatter_of_real_updates_is_not_refused(tmp_path: Path) -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    need_plugin("ov")
+    inits = [numpy_helper.from_array(np.zeros((1, 3, 16, 16), np.float32), "updates"),
+             numpy_helper.from_array(np.zeros((1, 1), np.int64), "where")]
+    graph = helper.make_graph([helper.make_node("ScatterND", ["x", "where", "updates"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 16, 16])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "real.onnx")
+    clip = vs.core.std.BlankClip(width=16, height=16, format=vs.RGBS, length=1)
+    Backend.OV_CPU().inference(clip, tmp_path / "real.onnx").get_frame(0)
+
+
+def _topk_of_all(path: Path) -> Path:
+    import onnx
+    from onnx import numpy_helper
+
+    inits = [numpy_helper.from_array(np.array(v, np.int64), n) for n, v in
+             (("flat_shape", [1, 3, -1]), ("two", [2]), ("three", [3]))]
+    nodes = [helper.make_node("Reshape", ["x", "flat_shape"], ["flat"]),
+             helper.make_node("Shape", ["flat"], ["dims"]), helper.make_node("Slice", ["dims", "two", "three"], ["k"]),
+             helper.make_node("TopK", ["flat", "k"], ["top", "at"], axis=-1, name="topk_all"),
+             helper.make_node("ReduceMax", ["top"], ["most"], axes=[-1], keepdims=1),
+             helper.make_node("Unsqueeze", ["most", "three"], ["most4"]),
+             helper.make_node("Add", ["x", "most4"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "h", "w"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, "h", "w"])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_the_topk_limit_is_what_tensorrt_rtx_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """K is the tile's area here: TensorRT-RTX builds it at 32x32 (K 1024) and refuses 64x64 (K 4096 > 3840) in its
+    own words when the limit is not declared; declared, the build is refused first, naming a tile that builds."""
+    from tests.conftest import need_module
+    from vsinfer.backends.trt import TRT_RTX
+    from vsinfer.errors import BuildError, TilingError
+
+    need_module("tensorrt_rtx")
+    path = _topk_of_all(tmp_path / "topk.onnx")
+    with pytest.raises(TilingError, match=r"takes K=4096 at 64x64; use a smaller tile, e.g. tilesize=\(56, 56\)"):
+        TRT_RTX(fp16=False).build_engine(path, 3, (64, 64))
+    assert TRT_RTX(fp16=False).build_engine(path, 3, (56, 56)).is_file()  # the tile named: K 3136
+    monkeypatch.setattr(TRT_RTX, "graph_limits", ())
+    with pytest.raises(BuildError, match=r"K exceeds the maximum value allowed \(3840\)"):
+        TRT_RTX(fp16=False).build_engine(path, 3, (64, 64))

@@ -195,3 +195,25 @@ class UnknownArgumentError(UnsupportedOptionError):
             f"{prefix}{option}={value!r} is not an argument of {runtime} {version}; expected one of "
             f"{', '.join(accepted)} (or upgrade the plugin if a newer version has it)",
         )
+
+
+class Shown:
+    """A value shown by a short description in an error message (its ``repr`` is the description).
+
+    Not an exception: it lives here so that every layer that raises (model facts, fp16, validation) can use it.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        """Keep ``text``, shown as is."""
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Shown) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)

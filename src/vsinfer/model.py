@@ -33,6 +33,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+__all__ += [  # the checks of what the plugins can feed (issue 29)
+    "channels_last", "check_external_data", "image_input", "is_nhwc", "require_nchw", "shape_text", "type_name",
+]
+
 # onnx.TensorProto element types, spelled out so that reading a cached ModelInfo does not import onnx.
 FLOAT = 1
 FLOAT16 = 10
@@ -90,6 +94,8 @@ class ModelInfo:
     """The external data files the model names (locations relative to its folder), sorted; part of ``checksum``."""
     graph: GraphOps | None = None
     """Its op types and opset (``graph_ops`` reads them when a memo of an older vsinfer lacks them)."""
+    graph_inputs: int | None = None
+    """How many inputs the graph lists, initializers included (the plugins count them all); None when not recorded."""
 
     def input(self, name: str | None = None) -> TensorInfo:
         """The input called ``name``; without a name, the model's only input."""
@@ -124,7 +130,8 @@ class ModelInfo:
         graph = self.graph
         return ModelFacts(path=self.path, checksum=self.checksum, inputs=tensors(self.inputs),
                           outputs=tensors(self.outputs), foreign_ops=self.foreign_ops, external=self.external,
-                          op_types=graph.op_types if graph else None, opset=graph.opset if graph else None)
+                          op_types=graph.op_types if graph else None, opset=graph.opset if graph else None,
+                          graph_inputs=self.graph_inputs)
 
     @classmethod
     def from_facts(cls, facts: ModelFacts) -> ModelInfo:
@@ -136,7 +143,7 @@ class ModelInfo:
         graph = GraphOps(facts.op_types, facts.opset) if facts.op_types is not None and facts.opset is not None \
             else None
         return cls(facts.path, facts.checksum, tensors(facts.inputs), tensors(facts.outputs), facts.foreign_ops,
-                   facts.external, graph)
+                   facts.external, graph, facts.graph_inputs)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; ``from_json`` reads it back."""
@@ -254,6 +261,163 @@ def _read_graph_ops(proto: Any) -> GraphOps:
     return GraphOps(tuple(sorted(ops)), opset)
 
 
+# -- what the plugins can feed -----------------------------------------------------------------------------------
+def type_name(elem_type: int) -> str:
+    """An ONNX element type by name: "float32", "int64", ... ("onnx type N" for one onnx does not know)."""
+    names = {FLOAT: "float32", FLOAT16: "float16", BFLOAT16: "bfloat16"}
+    if elem_type in names:
+        return names[elem_type]
+    try:
+        import onnx
+
+        return str(onnx.TensorProto.DataType.Name(elem_type)).lower()
+    except Exception:  # an element type onnx does not know
+        return f"onnx type {elem_type}"
+
+
+def shape_text(tensor: TensorInfo) -> str:
+    """A tensor's shape as "[1, 3, ?, ?]" (? for a dynamic dim)."""
+    return "[" + ", ".join("?" if d is None else str(d) for d in tensor.shape) + "]"
+
+
+def image_input(model: ModelInfo, where: str, parameter: str = "network_path") -> TensorInfo:
+    """The model's one image input: 4-D NCHW, float32 or float16, batch 1; the model uses only runnable ops.
+
+    ``parameter`` names the model in errors about the whole model (``model_path`` for the fp16 report).
+    """
+    if len(model.inputs) != 1:
+        listed = ", ".join(f"{t.name!r} {shape_text(t)}" for t in model.inputs) or "none"
+        raise ModelError(
+            parameter,
+            model.path,
+            f"a model with one image input: inference() feeds all clips, plane by plane, into a single NCHW input, "
+            f"but this model has {len(model.inputs)} inputs ({listed})",
+            where=where,
+        )
+    counted = model.graph_inputs
+    if counted is not None and counted > len(model.inputs):
+        raise ModelError(
+            parameter,
+            model.path,
+            f"a model whose graph inputs are its image only: this one also lists {counted - len(model.inputs)} of its "
+            "weights (initializers) as graph inputs (an IR < 4 / opset 7-8 export, or torch.onnx.export's "
+            "keep_initializers_as_inputs=True), and the plugins refuse a graph with more than one input. Re-export it "
+            "with keep_initializers_as_inputs=False, or remove them: m = onnx.load(path); names = {i.name for i in "
+            "m.graph.initializer}; kept = [i for i in m.graph.input if i.name not in names]; del m.graph.input[:]; "
+            "m.graph.input.extend(kept); m.ir_version = max(m.ir_version, 4); onnx.save(m, 'fixed.onnx')",
+            where=where,
+        )
+    tensor = model.inputs[0]
+    require_nchw(tensor, "input", model, where)
+    if tensor.elem_type not in (FLOAT, FLOAT16):
+        raise ModelError(
+            f"input {tensor.name!r} type",
+            type_name(tensor.elem_type),
+            "float32 or float16: the clips are fed as floats",
+            where=f"{where} {model.path}",
+        )
+    if tensor.shape[0] not in (None, 1):
+        raise ModelError(
+            f"input {tensor.name!r} batch",
+            tensor.shape[0],
+            "1 or dynamic: each tile is one picture",
+            where=f"{where} {model.path}",
+        )
+    ops = model.foreign_ops
+    if ops:
+        raise ModelError(
+            parameter,
+            model.path,
+            f"a model of ONNX standard ops (domains ai.onnx, ai.onnx.ml) or of a runtime's own domains "
+            f"({', '.join(sorted(KNOWN_DOMAINS))}); it uses {', '.join(ops)}, which no vs-mlrt runtime implements",
+            where=where,
+        )
+    return tensor
+
+
+def require_nchw(tensor: TensorInfo, role: str, model: ModelInfo, where: str) -> None:
+    """``tensor`` (the model's image ``role``: "input" or "output") has the 4 dims of an NCHW image."""
+    from .errors import Shown  # here, not at the top: the import block stays as main has it
+    if len(tensor.shape) != 4:
+        raise ModelError(
+            f"{role} {tensor.name!r} shape",
+            Shown(shape_text(tensor)),
+            f"4 dims (batch, channels, height, width): an image {role}; this one has {len(tensor.shape)}",
+            where=f"{where} {model.path}",
+        )
+    by_graph = tensor.shape[1] is None and tensor.shape[3] is None and tensor.name in channels_last(model)
+    if is_nhwc(tensor) or by_graph:
+        channels = f"its {tensor.shape[3]} channels" if tensor.shape[3] is not None else "its channels"
+        how = " (its every dim is dynamic, and the graph shows the layout: its dims' names or a Transpose" + (
+            " to channels-first at once)" if role == "input" else " from channels-first last)") if by_graph else ""
+        raise ModelError(
+            f"{role} {tensor.name!r} layout",
+            Shown(f"NHWC {shape_text(tensor)}"),
+            f"NCHW (batch, channels, height, width), the layout every vs-mlrt plugin feeds and reads: this {role} has "
+            f"{channels} last{how} (a TensorFlow / Keras export). Re-export it channels-first (tf2onnx: "
+            "--inputs-as-nchw and --outputs-as-nchw), or add Transpose nodes (perm 0,2,3,1 before, 0,3,1,2 after)",
+            where=f"{where} {model.path}",
+        )
+
+
+_HEIGHT_NAMES = frozenset({"h", "height", "y", "rows"})
+_WIDTH_NAMES = frozenset({"w", "width", "x", "cols", "columns"})
+_CHANNEL_NAMES = frozenset({"c", "ch", "channel", "channels", "chan"})
+_NHWC_TO_NCHW = [0, 3, 1, 2]
+_NCHW_TO_NHWC = [0, 2, 3, 1]
+_layouts: dict[tuple[str, int], frozenset[str]] = {}
+
+
+def channels_last(model: ModelInfo) -> frozenset[str]:
+    """The graph inputs and outputs whose layout the graph itself shows as NHWC, whatever their declared dims.
+
+    An input that feeds a Transpose with perm (0, 3, 1, 2), an output a Transpose with perm (0, 2, 3, 1) makes (the
+    way TensorFlow exports wrap an NCHW body), or a tensor whose dynamic dims are named height, width, channels.
+    Read once per model and content in a process; asked only of tensors whose dims are all dynamic (their shape
+    cannot tell).
+    """
+    key = (model.path, model.checksum)
+    with _graph_ops_lock:
+        found = _layouts.get(key)
+    if found is not None:
+        return found
+    import onnx
+
+    try:
+        graph = onnx.load_model(model.path, load_external_data=False).graph
+    except Exception as exc:  # unreadable here: the plugin says what it finds
+        logger.debug("could not read %s for its layout: %s", model.path, exc)
+        return frozenset()
+    names: set[str] = set()
+    inputs = {t.name for t in model.inputs}
+    outputs = {t.name for t in model.outputs}
+    for value in (*graph.input, *graph.output):  # dims named for their meaning: ["n", "h", "w", "c"]
+        dims = [d.dim_param.lower() for d in value.type.tensor_type.shape.dim]
+        if len(dims) == 4 and dims[1] in _HEIGHT_NAMES and dims[2] in _WIDTH_NAMES and dims[3] in _CHANNEL_NAMES:
+            names.add(value.name)
+    for node in graph.node:
+        if node.op_type != "Transpose":
+            continue
+        perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+        if perm == _NHWC_TO_NCHW and node.input and node.input[0] in inputs:
+            names.add(node.input[0])
+        if perm == _NCHW_TO_NHWC and node.output and node.output[0] in outputs:
+            names.add(node.output[0])
+    found = frozenset(names)
+    with _graph_ops_lock:
+        _layouts[key] = found
+    return found
+
+
+def is_nhwc(tensor: TensorInfo) -> bool:
+    """Whether a 4-D image tensor has its channels last: dim 3 is 1 .. 4 and dim 1 is dynamic or larger than 4."""
+    if len(tensor.shape) != 4:
+        return False
+    second, last = tensor.shape[1], tensor.shape[3]
+    return last is not None and 1 <= last <= 4 and (second is None or second > 4)
+
+
+
 StatKey = tuple[str, int, int, int, int, int]
 """(absolute path, size, mtime_ns, ctime_ns, inode, device)."""
 
@@ -365,7 +529,7 @@ def read_model(path: Path) -> ModelInfo:
         raise ModelError("network_path", str(path), "a model whose external data files can be read",
                          where="model") from exc
     return ModelInfo(str(path.resolve()), checksum, inputs, outputs, foreign_ops(proto), external,
-                     _read_graph_ops(proto))
+                     _read_graph_ops(proto), len(graph.input))
 
 
 class ModelMemo:
@@ -404,6 +568,8 @@ class ModelMemo:
             return None
         if _external_keys(key[0], record.info.external) != record.external:
             return None  # an external data file changed (or appeared, or went)
+        if record.info.graph_inputs is None:
+            return None  # an older vsinfer's memo: read the facts it lacks
         return ModelInfo.from_facts(record.info)
 
     def put(self, key: StatKey, info: ModelInfo) -> None:
@@ -444,6 +610,7 @@ def model_info(network_path: str | os.PathLike[str]) -> ModelInfo:
     with _memo_lock:
         cached = _memo.get(key)
     if cached is not None and cached[1] is not None and _external_keys(key[0], cached[0].external) == cached[1]:
+        check_external_data(cached[0])
         return cached[0]
     info = model_memo().get(key)
     if info is None:
@@ -453,4 +620,71 @@ def model_info(network_path: str | os.PathLike[str]) -> ModelInfo:
     external = _external_keys(key[0], info.external)
     with _memo_lock:
         _memo[key] = (info, external)
+    check_external_data(info)
     return info
+
+
+_needs: dict[tuple[str, int], dict[str, int]] = {}
+
+
+def _external_needs(model: ModelInfo) -> dict[str, int]:
+    """The bytes each external data file must hold (the end of its last tensor), read once per model and content.
+
+    The .onnx of a model with external data is its graph alone: reading it is cheap.
+    """
+    key = (model.path, model.checksum)
+    with _graph_ops_lock:
+        found = _needs.get(key)
+    if found is not None:
+        return found
+    import onnx
+    from onnx import TensorProto
+
+    needs: dict[str, int] = {}
+    try:
+        proto = onnx.load_model(model.path, load_external_data=False)
+    except Exception as exc:  # unreadable here: read_model said why already
+        logger.debug("could not read %s for its external data: %s", model.path, exc)
+        return needs
+    tensors = [*proto.graph.initializer]
+    tensors += [a.t for n in proto.graph.node for a in n.attribute if a.HasField("t")]
+    for tensor in tensors:
+        if tensor.data_location != TensorProto.EXTERNAL:
+            continue
+        info = {e.key: e.value for e in tensor.external_data}
+        location = info.get("location", "")
+        try:
+            end = int(info.get("offset", 0)) + int(info.get("length", 0))
+        except ValueError:
+            continue
+        needs[location] = max(needs.get(location, 0), end)
+    with _graph_ops_lock:
+        _needs[key] = needs
+    return needs
+
+
+def check_external_data(model: ModelInfo) -> None:
+    """Every external data file ``model`` names is a regular file inside its folder, long enough; else a ModelError.
+
+    A model whose weights are missing cannot run anywhere: this is said before any copy, conversion or plugin reads
+    it (onnx would otherwise fail with its own ValidationError).
+    """
+    folder = Path(model.path).parent
+    needs = _external_needs(model) if model.external else {}
+    for location in model.external:
+        target = folder / location
+        inside = not Path(location).is_absolute() and ".." not in Path(location).parts
+        if inside and target.is_file():
+            size, need = target.stat().st_size, needs.get(location, 0)
+            if size >= need:
+                continue
+            why = f"a file of {size} bytes where the model reads {need} (cut short: copied or downloaded in part?)"
+        else:
+            why = ("a location outside the model's folder" if not inside
+                   else "a directory, not a file" if target.is_dir() else "a file that does not exist")
+        raise ModelError(
+            "network_path", model.path,
+            f"a model whose external data files are beside it, whole: it keeps its weights in {location!r}, {why} "
+            f"({target}); copy the .onnx together with its data file(s) ({', '.join(model.external)}), or, where they "
+            "are, save it as one file: onnx.save(onnx.load(path), 'single.onnx', save_as_external_data=False)",
+            where="model")

@@ -8,6 +8,7 @@ padding (times the model's scale) off its output.
 from __future__ import annotations
 
 import logging
+import numbers
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,8 +22,8 @@ if TYPE_CHECKING:
     from .model import ModelInfo
 
 __all__ = [
-    "MAX_SIDE", "TilePlan", "Tiling", "as_pair", "check_shape", "crop", "model_scale", "pad", "parse_pair", "plan",
-    "resolve_tiling", "tensor_bytes",
+    "MAX_SIDE", "RESIZING_OPS", "TilePlan", "Tiling", "as_pair", "check_shape", "check_whole_scale", "crop",
+    "model_scale", "pad", "parse_pair", "plain_int", "plan", "resolve_tiling", "tensor_bytes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -30,15 +31,45 @@ logger = logging.getLogger(__name__)
 Pair = tuple[int, int]
 
 
+def plain_int(value: object) -> int | None:
+    """``value`` as a plain int when it is an integer (a numpy integer scalar too), else None; a bool is not one.
+
+    Scripts compute sizes with numpy (``np.int64(2)``, ``arr.shape[0] // 4``): those are ints here, and the plugin gets
+    a plain int. numpy's bool (``np.bool_``) is no more an int than Python's.
+    """
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return None
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, numbers.Integral):  # numpy's integer scalars
+        return int(value)
+    return None
+
+
+def _items(value: object) -> list[object] | None:
+    """The items of a pair-like value: a sequence (not a str), or a 1-D numpy array; a scalar is one item."""
+    if type(value).__module__ == "numpy" and hasattr(value, "ndim") and hasattr(value, "tolist"):
+        ndim = value.ndim
+        if ndim == 0:
+            return [value]
+        if ndim != 1 or getattr(getattr(value, "dtype", None), "kind", "") not in "iu":
+            return None  # a 2-D array, or floats / bools
+        return [plain_int(v) for v in value.tolist()]
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        return [value]
+    return list(value)
+
+
 def parse_pair(value: object) -> Pair | None:
     """``(width, height)`` from an int or a 1- or 2-sequence of ints, else None.
 
-    One value applies to both axes, like the plugins do.
+    One value applies to both axes, like the plugins do. numpy integer scalars and 1-D integer arrays count as
+    ints and sequences of ints; a bool is not an int.
     """
-    values = [value] if not isinstance(value, Sequence) or isinstance(value, str) else list(value)
-    if not 1 <= len(values) <= 2:
+    values = _items(value)
+    if values is None or not 1 <= len(values) <= 2:
         return None
-    ints = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+    ints = [i for i in (plain_int(v) for v in values) if i is not None]
     return (ints[0], ints[-1]) if len(ints) == len(values) else None
 
 
@@ -46,7 +77,10 @@ def as_pair(name: str, value: int | Sequence[int], *, where: str | None = None) 
     """Normalize a tilesize / overlap to ``(width, height)``, or raise TilingError."""
     pair = parse_pair(value)
     if pair is None:
-        raise TilingError(name, value, "an int or a sequence of one or two ints", where=where)
+        flags = isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", "") == "b" or (
+            isinstance(value, Sequence) and not isinstance(value, str) and any(isinstance(v, bool) for v in value))
+        hint = " (a bool is not an int)" if flags else ""
+        raise TilingError(name, value, f"an int or a sequence of one or two ints{hint}", where=where)
     return pair
 
 
@@ -198,10 +232,35 @@ def _tile_count(size: int, tile: int, overlap: int) -> int:
     return 1 + -(-(size - tile) // (tile - 2 * overlap))
 
 
+def _split(size: int, n: int, overlap: int, multiple: int) -> tuple[int, int] | None:
+    """(tile, padded size) for exactly ``n`` plugin tiles along an axis of ``size`` pixels, or None.
+
+    The tile is a multiple of ``multiple``; the axis may be padded further (to a multiple of ``multiple``, by less
+    than one tile) where no tile size splits ``size`` itself into ``n``: 3 tiles of a multiple of 7 across 28 pixels
+    take tiles of 14 on 35 padded pixels. The least padding wins, then the smallest tile.
+    """
+    if n == 1:
+        return (size, size)
+    best: tuple[int, int] | None = None
+    for tile in range(multiple, size + 1, multiple):  # a tile larger than the frame would be mostly padding
+        step = tile - 2 * overlap
+        if step <= 0:
+            continue
+        # the plugin runs 1 + ceil((S - tile) / step) tiles on S pixels: n for (n-2) step < S - tile <= (n-1) step
+        low = max(size, (n - 2) * step + tile + 1)
+        padded = _round_up(low, multiple)
+        if padded > (n - 1) * step + tile or padded - size >= tile or _tile_count(padded, tile, overlap) != n:
+            continue
+        if best is None or (padded, tile) < (best[1], best[0]):
+            best = (tile, padded)
+        if padded == size:
+            break  # larger tiles only add work
+    return best
+
+
 def _fits(size: int, n: int, overlap: int, multiple: int) -> bool:
-    """Whether ``n`` tiles with ``overlap`` split ``size`` into exactly ``n`` plugin tiles."""
-    tile = _round_up(-(-(size + 2 * overlap * (n - 1)) // n), multiple)
-    return tile - 2 * overlap > 0 and tile <= size and _tile_count(size, tile, overlap) == n
+    """Whether ``n`` tiles with ``overlap`` and tiles a multiple of ``multiple`` can split ``size``."""
+    return _split(size, n, overlap, multiple) is not None
 
 
 def _round_up(value: int, multiple: int) -> int:
@@ -211,16 +270,19 @@ def _round_up(value: int, multiple: int) -> int:
 def _check_multiple(multiple: int | None, where: str | None) -> int:
     if multiple is None:
         return 1
-    if not isinstance(multiple, int) or isinstance(multiple, bool) or multiple < 1:
+    m = plain_int(multiple)
+    if m is None or m < 1:
         raise TilingError("multiple", multiple, "None, 'auto' or an int >= 1 (the model's size granularity)",
                           where=where)
-    return multiple
+    return m
 
 
 def _tiles_to_tilesize(
     padded: Pair, tiles: int | Sequence[int], overlap: int | Sequence[int], multiple: int, where: str | None
-) -> tuple[Pair, Pair]:
-    """Tile size and overlap that split ``padded`` into ``tiles`` tiles, each a multiple of ``multiple``.
+) -> tuple[Pair, Pair, Pair]:
+    """Tile size, overlap and padded size that split ``padded`` into ``tiles`` tiles, each a multiple of ``multiple``.
+
+    The frame is padded further, by less than a tile, where that is what makes the count exact.
 
     An axis with one tile gets no overlap (there is no neighbour to share it with).
     """
@@ -232,35 +294,41 @@ def _tiles_to_tilesize(
         raise TilingError("overlap", overlap, "non-negative values", where=where)
     sizes: list[int] = []
     overlaps: list[int] = []
+    frame: list[int] = []
     for axis, (size, n, o) in enumerate(zip(padded, counts, ov, strict=True)):
         if n == 1:
             sizes.append(size)
             overlaps.append(0)
+            frame.append(size)
             continue
-        tile = _round_up(-(-(size + 2 * o * (n - 1)) // n), multiple)
-        if tile - 2 * o <= 0 or tile > size:
+        found = _split(size, n, o, multiple)
+        if found is None:
             side = "width" if axis == 0 else "height"
-            raise TilingError(
-                "tiles",
-                tiles,
-                f"fewer tiles or less overlap: {n} tiles across a {side} of {size} with overlap {o} "
-                f"(multiple {multiple}) would need tiles of {tile}, which keep no pixels of their own",
-                where=where,
-            )
-        effective = _tile_count(size, tile, o)
-        if effective != n:
-            side = "width" if axis == 0 else "height"
-            most = max(k for k in range(1, min(n, size) + 1) if k == 1 or _fits(size, k, o, multiple))
+            tile = _round_up(-(-(size + 2 * o * (n - 1)) // n), multiple)
+            if tile - 2 * o <= 0:
+                raise TilingError(
+                    "tiles",
+                    tiles,
+                    f"fewer tiles or less overlap: {n} tiles across a {side} of {size} with overlap {o} "
+                    f"(multiple {multiple}) would need tiles of {tile}, which keep no pixels of their own",
+                    where=where,
+                )
+            most = max(k for k in range(1, min(n, size) + 1) if _fits(size, k, o, multiple))
             raise TilingError(
                 "tiles",
                 tiles,
                 f"at most {most} tiles across a {side} of {size} pixels (overlap {o}, multiple {multiple}): "
-                f"{n} tiles would be {tile} pixels each, and the plugin would run {effective} of them",
+                f"no tile size that is a multiple of {multiple} makes the plugin run {n} of them",
                 where=where,
             )
+        tile, grown = found
+        if grown != size:
+            logger.info("tiles=%r: the %s is padded to %d pixels (%d more) for %d tiles of %d", tiles,
+                        "width" if axis == 0 else "height", grown, grown - size, n, tile)
         sizes.append(tile)
         overlaps.append(o)
-    return (sizes[0], sizes[1]), (overlaps[0], overlaps[1])
+        frame.append(grown)
+    return (sizes[0], sizes[1]), (overlaps[0], overlaps[1]), (frame[0], frame[1])
 
 
 def plan(
@@ -301,13 +369,15 @@ def plan(
         if tilesize is not None:
             raise TilingError("tiles", tiles, f"None when tilesize={tilesize!r} is given; pass one of them",
                               where=where)
-        tilesize, overlap = _tiles_to_tilesize(padded, tiles, overlap, m, where)
+        tilesize, overlap, padded = _tiles_to_tilesize(padded, tiles, overlap, m, where)
     elif tilesize is not None and m > 1:
         ts = as_pair("tilesize", tilesize, where=where)
         if ts[0] % m or ts[1] % m:
             raise TilingError("tilesize", tilesize, f"multiples of multiple={m} (the model's size granularity)",
                               where=where)
     tiling = resolve_tiling(padded[0], padded[1], tilesize, overlap, where=where)
+    if model is not None:
+        check_whole_scale(model, tiling.tilesize, where)
     scale = model_scale(model, tiling.tilesize) if model is not None and padded != (width, height) else None
     return TilePlan(tiling, (width, height), padded, scale, m)
 
@@ -345,11 +415,34 @@ def _ratio(out: Sequence[int | None], inp: Sequence[int | None]) -> Pair | None:
 
 
 def _read_scale(model: ModelInfo, probe: Pair) -> Pair | None:
+    sizes = _read_sizes(model, probe)
+    return None if sizes is None else _ratio(*sizes)
+
+
+_sizes: dict[tuple[int, Pair], tuple[tuple[int | None, ...], tuple[int | None, ...]] | None] = {}
+
+
+def _read_sizes(model: ModelInfo, probe: Pair) -> tuple[tuple[int | None, ...], tuple[int | None, ...]] | None:
+    """(output shape, input shape) of the model with its input at ``probe`` (w, h); None if it cannot be read.
+
+    From the static shapes when the model has them, else by ONNX shape inference. Cached per model and probe.
+    """
     if not model.outputs or len(model.inputs) != 1:
         return None
-    static = _ratio(model.outputs[0].shape, model.inputs[0].shape)
-    if static is not None:
+    static = (model.outputs[0].shape, model.inputs[0].shape)
+    if _ratio(*static) is not None or all(d is not None for d in (*static[0][2:], *static[1][2:])):
         return static
+    key = (model.checksum, probe)
+    with _scales_lock:
+        if key in _sizes:
+            return _sizes[key]
+    found = _infer_sizes(model, probe)
+    with _scales_lock:
+        _sizes[key] = found
+    return found
+
+
+def _infer_sizes(model: ModelInfo, probe: Pair) -> tuple[tuple[int | None, ...], tuple[int | None, ...]] | None:
     import onnx
 
     try:
@@ -368,9 +461,52 @@ def _read_scale(model: ModelInfo, probe: Pair) -> Pair | None:
         logger.debug("shape inference failed for %s: %s", model.path, exc)
         return None
     out = inferred.graph.output[0].type.tensor_type.shape.dim
-    out_shape = [d.dim_value if d.HasField("dim_value") else None for d in out]
-    in_shape = [d.dim_value for d in dims]
-    return _ratio(out_shape, in_shape)
+    out_shape = tuple(d.dim_value if d.HasField("dim_value") else None for d in out)
+    in_shape = tuple(d.dim_value for d in dims)
+    return out_shape, in_shape
+
+
+_WHOLE_PROBE = (256, 256)
+"""A size with many factors: a model whose output is a whole multiple of its input there, but not at the tile, needs
+a size multiple rather than having a fractional scale."""
+
+RESIZING_OPS = frozenset({"Resize", "Upsample", "AveragePool", "MaxPool", "SpaceToDepth"})
+"""Op types that can make a model's output a fraction of its input (or a non-integer multiple)."""
+
+
+def check_whole_scale(model: ModelInfo, tilesize: Pair, where: str | None = None) -> None:
+    """Refuse a model whose output at ``tilesize`` is not a whole multiple of it (1.5x, 0.5x): no plugin runs it.
+
+    The plugins require output dims divisible by the input's; read by shape inference at the tile size, for models
+    with ops that resize (``RESIZING_OPS``) or static shapes. Unknown sizes are left to the plugin.
+    """
+    graph = model.graph
+    static = all(d is not None for t in (model.inputs[:1], model.outputs[:1]) for x in t for d in x.shape[2:])
+    if not static and (graph is None or not RESIZING_OPS & set(graph.op_types)):
+        return
+    sizes = _read_sizes(model, tilesize)
+    if sizes is None:
+        return
+    out, inp = sizes
+    if len(out) != 4 or len(inp) != 4 or None in (out[2], out[3], inp[2], inp[3]):
+        return
+    ow, oh, iw, ih = out[3], out[2], inp[3], inp[2]
+    assert ow is not None and oh is not None and iw is not None and ih is not None
+    if iw and ih and ow % iw == 0 and oh % ih == 0:
+        return
+    if not static and tilesize != _WHOLE_PROBE:
+        at_probe = _read_sizes(model, _WHOLE_PROBE)
+        if at_probe is not None and _ratio(*at_probe) is not None:
+            return  # whole at a size of many factors: a size multiple the model needs (vsinfer.sizes names it)
+    factor = f"{ow / iw:g}x" if ow * ih == oh * iw else f"{ow / iw:g}x by {oh / ih:g}x"
+    raise ModelError(
+        "network_path",
+        model.path,
+        "a model whose output is a whole multiple of its input (1x, 2x, 4x ...): the plugins take no other, "
+        f"whatever the tiling or padding; this one scales by {factor} ({iw}x{ih} -> {ow}x{oh}). Run it with "
+        "onnxruntime directly, or use a model of whole scale and resize its output (e.g. core.resize.Bicubic)",
+        where=where,
+    )
 
 
 def _edge_pad(clip: vs.VideoNode, width: int, height: int) -> vs.VideoNode:

@@ -187,7 +187,10 @@ def test_new_external_data_is_a_new_model(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(model_module, "_memo", {})
     assert model_info(tmp_path / "m.onnx").checksum == second.checksum  # the on-disk memo knows the new data
     (tmp_path / "m.data").unlink()
-    assert model_info(tmp_path / "m.onnx").checksum not in (first.checksum, second.checksum)
+    assert read_model(tmp_path / "m.onnx").checksum not in (first.checksum, second.checksum)
+    from vsinfer.errors import ModelError
+    with pytest.raises(ModelError, match=r"it keeps its weights in 'm\.data', a file that does not exist"):
+        model_info(tmp_path / "m.onnx")  # a model without its weights runs nowhere: said before any copy is made
 
 
 def test_a_memo_hit_reads_nothing(make_model: ModelFactory, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -324,11 +324,12 @@ class Backend(metaclass=_Families):
         """Check this backend against the call, build what it needs, call the plugin, and finish the output."""
         where = type(self).__name__
         self._check_model(model, model.input(), where)
-        output = validation.check_output(model, flexible, where)
+        output = validation.check_output(model, flexible, where, half=self.takes_fp16_io)
         adapted = self.for_call(model, output, flexible, kwargs)
         if adapted != self:  # a field left for the family to choose, chosen for this call
             return adapted._run(clips, model, plan, flexible, kwargs)
         self.check_call(model, output, flexible, kwargs, where)
+        validation.check_graph_limits(getattr(self, "graph_limits", ()), model, plan.tiling.tilesize, where)
         validation.check_kwargs(self.namespace, self.path_argument, kwargs, where)
         self.check_plugin_kwargs(kwargs, where)
         plugin = get_plugin(self.namespace)  # a missing plugin is reported before any engine build
@@ -444,12 +445,11 @@ class Backend(metaclass=_Families):
         """
         where = type(self).__name__
         path = validation.model_path(network_path, where)
-        if not isinstance(channels, int) or isinstance(channels, bool) or not 1 <= channels <= MAX_CHANNELS:
-            raise ConfigError("channels", channels, f"an int 1 .. {MAX_CHANNELS} (the planes the model takes)",
-                              where=where)
+        channels = validation.channel_count(channels, MAX_CHANNELS, where)  # a numpy integer too
         shape = tiling.check_shape("tilesize", tilesize, channels, where=where)  # before anything is read or built
         model = model_info(path)
         validation.image_input(model, where)
+        validation.check_graph_limits(getattr(self, "graph_limits", ()), model, shape, where)
         backend, model = apply_guard(self, model, (), channels=channels)
         backend, model = backend.plugin_model(model, bits or backend.input_bits((), model))
         backend = checked(backend, model, channels, shape, where, Store(cache_dir) if cache_dir is not None else None)

@@ -28,10 +28,11 @@ def _is_id(value: Any) -> bool:
 
 def device_tuple(value: Any, where: str) -> int | tuple[int, ...]:
     """``device_id`` normalized: an int stays; a sequence of distinct ids becomes a tuple (a single id: the int)."""
-    if _is_id(value) or (type(value).__module__ == "numpy" and isinstance(value, int | float) and int(value) >= 0):
+    if _is_id(value):  # numpy integers arrive here as ints (backends.fields.plain_numbers); a float is no id
         return int(value)
     if isinstance(value, str | bytes | bool) or not isinstance(value, Sequence):
-        hint = " (a bool is not an int)" if isinstance(value, bool) else ""
+        hint = " (a bool is not an int)" if isinstance(value, bool) else " (a float is not an int)" if isinstance(
+            value, float) else ""
         raise ConfigError("device_id", value, f"an int >= 0{hint}, or a tuple of them for several devices, e.g. "
                           "(0, 1)", where=where)
     ids = tuple(value)

@@ -17,10 +17,10 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any, SupportsInt
 
 from ..errors import ConfigError
-from ..tiling import MAX_SIDE, parse_pair
+from ..tiling import MAX_SIDE, parse_pair, plain_int
 from ..validation import MAX_NUM_STREAMS
 
-__all__ = ["FrozenMapping", "check_types", "frozen_mapping", "name_set", "require", "shape_pair"]
+__all__ = ["FrozenMapping", "check_types", "frozen_mapping", "name_set", "plain_numbers", "require", "shape_pair"]
 
 logger = logging.getLogger(__name__)
 
@@ -215,6 +215,34 @@ def check_concrete(cls: type) -> None:
         require(False, where, "class", where, f"one of {', '.join(concrete)}: {where} is their shared base")
 
 
+def _numpy_ints(value: Any) -> list[int] | None:
+    """The ints of a numpy integer scalar (one) or 1-D integer array, else None."""
+    if type(value).__module__ != "numpy":
+        return None
+    ndim = getattr(value, "ndim", None)
+    if ndim == 0:
+        one = plain_int(value)
+        return None if one is None else [one]
+    if ndim == 1 and getattr(getattr(value, "dtype", None), "kind", "") in ("i", "u"):
+        return [int(v) for v in value.tolist()]
+    return None
+
+
+def plain_numbers(value: Any) -> Any:
+    """``value`` with numpy integers made plain: a scalar becomes an int, a 1-D integer array a tuple of ints.
+
+    A list or tuple keeps its type with its numpy integer items made ints; anything else (a bool, ``np.bool_``, a
+    float array) is returned as it is, for the field's own check to name. ``value`` itself when nothing changes.
+    """
+    ints = _numpy_ints(value)
+    if ints is not None:
+        return ints[0] if getattr(value, "ndim", 1) == 0 else tuple(ints)
+    if isinstance(value, list | tuple) and any(type(v).__module__ == "numpy" for v in value):
+        items = [plain_int(v) if _numpy_ints(v) is not None and getattr(v, "ndim", 1) == 0 else v for v in value]
+        return type(value)(items) if isinstance(value, list) or type(value) is tuple else value
+    return value
+
+
 def check_types(backend: object) -> None:
     """Type-check every field of ``backend`` against its annotation, before any other check.
 
@@ -226,6 +254,11 @@ def check_types(backend: object) -> None:
     cls = type(backend)
     where = cls.__name__
     check_concrete(cls)
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]  # a backend dataclass
+        value = getattr(backend, f.name)
+        plain = plain_numbers(value)
+        if plain is not value:
+            object.__setattr__(backend, f.name, plain)
     for name, (test, words) in _field_rules(cls):
         value = getattr(backend, name)
         require(test(value), where, name, value, _why(value, words))

@@ -66,7 +66,13 @@ def cmd_build(
             raise UsageError("--script builds what the script uses: give either MODEL --backend ... or --script")
         return _build_script(script, publish, json)
     if model is None or backend is None:
-        raise UsageError("MODEL and --backend are required (or --script x.vpy)")
+        from ..backends import registry
+
+        builders = ", ".join(registry.cli_name(c) for c in registry.classes() if c.builds)
+        missing = " and ".join(n for n, v in (("MODEL", model), ("--backend", backend)) if v is None)
+        raise UsageError(f"{missing} {'is' if ' and ' not in missing else 'are'} required: vsinfer build MODEL "
+                         f"--backend NAME --tilesize WxH, with NAME one of the backends that build ahead ({builders}); "
+                         "or vsinfer build --script x.vpy to build what a script uses")
     cls = backend_class(backend, "--backend", builds=True)
     path = model_file(model)
     kw: dict[str, Any] = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from ..store.inventory import Entry
     from ..store.maintenance import Removal
 
-__all__ = ["cache_clear", "cache_list", "cache_prune", "cache_publish", "cache_verify", "shown"]
+__all__ = ["cache_clear", "cache_list", "cache_prune", "cache_publish", "cache_verify", "shown", "unreadable_folders"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -81,6 +82,12 @@ def cache_list(*, kind: list[str] | None = None, all: Annotated[bool, Parameter(
         return 0
     listed = entries if all or kind else [e for e in entries if not is_facts(e.kind)]
     hidden = len(entries) - len(listed)
+    by_kind = ", ".join(f"{k} {human_size(v)}" for k, v in sorted(totals(entries).items()))
+    if not listed:  # only the facts vsinfer keeps for itself: no empty table
+        console.print(f"the cache at {shown(store.requested)} holds no engine, program, converted model or decision")
+        console.print(f"{hidden} records vsinfer keeps for itself, {human_size(sum(e.size for e in entries))}; "
+                      "--all lists them")
+        return 0
     now = time.time()
     columns = ["kind", "file", "model", "precision", *(["shapes", "runtime", "device"] if wide else []), "size",
                "last use"]
@@ -92,9 +99,10 @@ def cache_list(*, kind: list[str] | None = None, all: Annotated[bool, Parameter(
         row = _entry_row(entry, now)
         table.add_row(*(row if wide else [*row[:4], *row[7:]]))
     console.print(table)
-    by_kind = ", ".join(f"{k} {human_size(v)}" for k, v in sorted(totals(entries).items()))
-    more = f"; {hidden} records vsinfer keeps for itself not shown (--all lists them)" if hidden else ""
-    console.print(f"{len(entries)} entries, {human_size(sum(e.size for e in entries))} ({by_kind}){more}")
+    summary = f"{len(entries)} entries, {human_size(sum(e.size for e in entries))}: {by_kind}"
+    console.print(textwrap.fill(summary, 80, subsequent_indent="  ", break_on_hyphens=False))  # an 80-column terminal
+    if hidden:  # a line of its own: the summary stays within 80 columns
+        console.print(f"{hidden} records vsinfer keeps for itself not shown (--all lists them)")
     return 0
 
 
@@ -115,20 +123,58 @@ def cache_verify(*, fix: Annotated[bool, Parameter(negative="")] = False, kind: 
     from ..store.maintenance import verify
 
     store = Store()
-    findings = verify(store, fix=fix, kinds=_kinds(kind))
+    kinds = _kinds(kind)
+    unreadable = unreadable_folders(store.requested)
+    if not store.requested.exists() and not unreadable:
+        if json:
+            emit_json({"root": str(store.requested), "findings": [], "ok": True, "exists": False})
+        else:
+            out().print(f"there is no cache at {shown(store.requested)}: nothing to verify")
+        return 0
+    findings = verify(store, fix=fix, kinds=kinds)
     remaining = [f for f in findings if f.action != "removed"]
     if json:
         emit_json({"root": str(store.requested), "findings": [f.to_json() for f in findings],
-                    "ok": not remaining})
+                    "unreadable": unreadable, "ok": not remaining and not unreadable})
     else:
         console = out()
         for f in findings:
             console.print(shown(f"{f.kind:6s} {f.path.name}: {f.problem} -> {f.action}"))
-        if not findings:
+        for problem in unreadable:
+            console.print(shown(f"cannot read {problem}: nothing in it was checked"))
+        if not findings and not unreadable:
             console.print(f"the cache at {shown(store.requested)} is healthy")
         elif remaining and not fix:
             console.print(f"{len(remaining)} problem(s); vsinfer cache verify --fix removes them")
-    return 1 if remaining else 0
+        elif unreadable:
+            console.print(f"the cache at {shown(store.requested)} could not be read (run as the user who owns it, or "
+                          "fix its permissions)")
+    return 1 if remaining or unreadable else 0
+
+
+def unreadable_folders(root: Path) -> list[str]:
+    """The cache root and its folders that cannot be listed, each with the reason ("<path> (Permission denied)").
+
+    A missing root is not unreadable (there is no cache); a root that is a file is.
+    """
+    import os
+
+    problems: list[str] = []
+    try:
+        with os.scandir(root) as it:
+            folders = [Path(e.path) for e in it if e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        return [f"{root} ({exc.strerror or exc})"]
+    for folder in sorted(folders):
+        try:
+            with os.scandir(folder) as it:
+                for _ in it:
+                    break
+        except OSError as exc:
+            problems.append(f"{folder} ({exc.strerror or exc})")
+    return problems
 
 
 def _report_removal(removal: Removal, json: bool, what: str, dry_run: bool = False) -> int:
@@ -153,7 +199,9 @@ def _older_than(days: float | None) -> float | None:
     from ..store.maintenance import MAX_DAYS
 
     if days is not None and not (math.isfinite(days) and 0 <= days <= MAX_DAYS):
-        raise UsageError(f"--older-than={days!r} is not valid; expected a number of days from 0 to {MAX_DAYS:.0f}")
+        hint = " (to remove every entry, leave --older-than out)" if days is not None and days > MAX_DAYS else ""
+        raise UsageError(f"--older-than={days!r} is not valid; expected a number of days from 0 to {MAX_DAYS:.0f}"
+                         f"{hint}")
     return days
 
 

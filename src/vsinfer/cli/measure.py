@@ -229,8 +229,12 @@ def cmd_tune(
 
 
 # -- fp16-check -----------------------------------------------------------------------------------------------------
-def load_vpy_output(script: Path) -> Any:
-    """Run a .vpy script in a fresh namespace and return its output 0 clip."""
+def load_vpy_output(script: Path, option: str = "--clip", where: str = "vsinfer fp16-check") -> Any:
+    """Run a .vpy script in a fresh namespace and return its output 0 clip.
+
+    Whatever stops the script (a syntax error, an exception, ``sys.exit``) or leaves no video at output 0 is a
+    ClipError naming ``option`` and saying what happened, never a traceback or a silent exit.
+    """
     import runpy
 
     import vapoursynth as vs
@@ -238,15 +242,31 @@ def load_vpy_output(script: Path) -> Any:
     from ..errors import ClipError
 
     if not script.is_file():
-        raise ClipError("--clip", str(script), "an existing .vpy script", where="vsinfer fp16-check")
+        raise ClipError(option, str(script), "an existing .vpy script", where=where)
     vs.clear_outputs()
-    runpy.run_path(str(script), run_name="__vapoursynth__")
+    try:
+        runpy.run_path(str(script), run_name="__vapoursynth__")
+    except KeyboardInterrupt:
+        raise
+    except SyntaxError as exc:
+        raise ClipError(option, str(script), f"a script Python can read: line {exc.lineno}: {exc.msg}",
+                        where=where) from exc
+    except SystemExit as exc:
+        raise ClipError(option, str(script), "a script that sets output 0 and returns; it called "
+                        f"sys.exit({exc.code!r})", where=where) from exc
+    except Exception as exc:  # the script's own error, said in one line
+        raise ClipError(option, str(script), f"a script that runs: it raised {type(exc).__name__}: {exc}",
+                        where=where) from exc
     try:
         output = vs.get_output(0)
     except (KeyError, IndexError) as exc:
-        raise ClipError("--clip", str(script), "a script that sets output 0 (clip.set_output())",
-                        where="vsinfer fp16-check") from exc
-    return getattr(output, "clip", output)
+        raise ClipError(option, str(script), "a script that sets output 0 (clip.set_output())",
+                        where=where) from exc
+    clip = getattr(output, "clip", output)
+    if not isinstance(clip, vs.VideoNode):
+        kind = "audio" if isinstance(clip, vs.AudioNode) else type(clip).__name__
+        raise ClipError(option, str(script), f"a script whose output 0 is a video clip; it is {kind}", where=where)
+    return clip
 
 
 def cmd_fp16_check(model: Path, *, clip: Path | None = None, json: Json = False) -> int:
@@ -262,12 +282,16 @@ def cmd_fp16_check(model: Path, *, clip: Path | None = None, json: Json = False)
     from ..bench import precision_checks
     from ..device import cpu
     from ..fp16 import report as fp16_report
+    from ..fp16.reporting import check_sample_clip
     from ..model import model_info
     from ..validation import image_input
 
     path = model_file(model)
-    image_input(model_info(path), "vsinfer fp16-check")  # a layout it cannot feed (NHWC) is refused, not analysed
+    info = model_info(path)
+    image_input(info, "vsinfer fp16-check")  # a layout it cannot feed (NHWC) is refused, not analysed
     sample = load_vpy_output(clip) if clip is not None else None
+    if sample is not None:
+        check_sample_clip(sample, info, "--clip")  # a clip the analysis cannot feed is refused, not left out
     report = fp16_report(path, clip=sample)
     checks = precision_checks(path)
     if json:

@@ -6,13 +6,14 @@ The errors compare the float32 output with an fp16 run emulated on the CPU (``em
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ModelError
-from ..model import model_info
+from ..errors import ClipError, ModelError, Shown
+from ..model import ModelInfo, image_input, model_info
 from ..store import Store
 from .analysis import (
     FP16_MAX,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
     from .samples import Picture
 
-__all__ = ["Fp16Report", "emulate_fp16", "report"]
+__all__ = ["Fp16Report", "check_sample_clip", "emulate_fp16", "report"]
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,57 @@ def _max_error(reference: Sequence[Any], emulated: bytes, pictures: Sequence[Pic
     return worst
 
 
+WHERE = "fp16 check"
+"""How the report's errors name their place."""
+
+
+def _model_path(model_path: object) -> Path:
+    """``model_path`` as a Path to an existing file, or a ModelError naming it."""
+    if not isinstance(model_path, str | os.PathLike) or not isinstance(os.fspath(model_path), str):
+        raise ModelError("model_path", Shown(repr(model_path)[:120]), "a str or pathlib.Path to an ONNX file",
+                         where=WHERE)
+    path = Path(model_path)
+    if not os.fspath(model_path).strip() or not path.is_file():
+        what = "a directory" if path.is_dir() else "no file"
+        raise ModelError("model_path", str(model_path), f"an existing ONNX file (this is {what})", where=WHERE)
+    return path
+
+
+def check_sample_clip(clip: object, model: ModelInfo, parameter: str = "clip") -> None:
+    """The sample clip is one video clip whose planes are the model's input channels, in one format and size.
+
+    A clip the analysis cannot feed is refused rather than left out (the report would then say nothing of it).
+    """
+    import vapoursynth as vs
+
+    if not isinstance(clip, vs.VideoNode):
+        audio = isinstance(clip, vs.AudioNode)
+        kind = "an AudioNode: the models take video" if audio else f"a {type(clip).__name__}"
+        raise ClipError(parameter, Shown("<AudioNode>" if audio else repr(clip)[:120]), f"a vs.VideoNode (got {kind})",
+                        where=WHERE)
+    fmt = clip.format
+    if fmt is None or fmt.color_family == vs.UNDEFINED or clip.width == 0 or clip.height == 0:
+        raise ClipError(parameter, Shown("<VideoNode of variable format or size>"),
+                        "a clip of one format and size: convert it first, e.g. clip.resize.Bicubic(format=vs.RGBS)",
+                        where=WHERE)
+    shown = Shown(f"<VideoNode {fmt.name} {clip.width}x{clip.height}>")
+    if fmt.subsampling_w or fmt.subsampling_h:
+        raise ClipError(parameter, shown, "a clip without chroma subsampling (the model reads whole planes): "
+                        "clip = clip.resize.Bicubic(format=vs.RGBS, matrix_in_s='709')", where=WHERE)
+    channels = model.input().channels
+    if channels is not None and fmt.num_planes != channels:
+        hint = " (a GRAY clip for an RGB model: convert it, e.g. clip.resize.Bicubic(format=vs.RGBS))" if (
+            fmt.num_planes == 1 and channels == 3) else ""
+        raise ClipError(parameter, shown, f"a clip of {channels} planes, the channels of input {model.input().name!r} "
+                        f"of {model.path}; this one has {fmt.num_planes}{hint}", where=WHERE)
+    width, height = model.input().spatial
+    if (width is not None and clip.width < width) or (height is not None and clip.height < height):
+        raise ClipError(parameter, shown, f"a clip of at least {width or clip.width}x{height or clip.height}, the "
+                        "static size of the model's input (its frames are cropped to it)", where=WHERE)
+    if clip.num_frames < 1:
+        raise ClipError(parameter, shown, "a clip with frames", where=WHERE)
+
+
 def report(model_path: str | Path, *, clip: vs.VideoNode | None = None) -> Fp16Report:
     """The fp16 guard's findings for ``model_path``: overflowing nodes, block list, fp16 error before / after.
 
@@ -182,10 +234,13 @@ def report(model_path: str | Path, *, clip: vs.VideoNode | None = None) -> Fp16R
     import numpy as np
     import onnx
 
-    model = model_info(model_path)
+    model = model_info(_model_path(model_path))
+    image_input(model, WHERE, "model_path")  # one NCHW float input of batch 1, the analysis feeds no other
     if model.fp16_io:
         raise ModelError("model_path", str(model_path), "a float32 model (its input is float16 already)",
-                         where="fp16 check")
+                         where=WHERE)
+    if clip is not None:
+        check_sample_clip(clip, model)
     clips = [clip] if clip is not None else []
     frames = 3 if clips else 0
     analysis = _cached(model, clips, frames, Store())

@@ -165,9 +165,10 @@ class ModelFacts(msgspec.Struct, frozen=True, kw_only=True):
     external: tuple[str, ...] = ()
     op_types: tuple[str, ...] | None = None
     opset: int | None = None
+    graph_inputs: int | None = None
 
 
-_LATER_FIELDS = ("op_types", "opset")
+_LATER_FIELDS = ("op_types", "opset", "graph_inputs")
 """ModelFacts fields added later: left out of the checksum while unset, so older memos stay valid."""
 
 

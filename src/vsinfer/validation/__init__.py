@@ -2,15 +2,21 @@
 
 from .colour import RGB_HINT, explain_inputs, label_outputs
 from .devices import check_device_index, id_range
-from .inputs import check_output, choose_output, clip_list, image_input, is_nhwc, model_path
+from .inputs import channel_count, check_output, choose_output, clip_list, image_input, is_nhwc, model_path
 from .kwargs import MAX_NUM_STREAMS, check_kwargs
+from .limits import EmptyScatterUpdates, GraphLimit, TopKLimit, check_graph_limits
 from .values import Shown, describe
 
 __all__ = [
     "MAX_NUM_STREAMS",
     "RGB_HINT",
+    "EmptyScatterUpdates",
+    "GraphLimit",
     "Shown",
+    "TopKLimit",
+    "channel_count",
     "check_device_index",
+    "check_graph_limits",
     "check_kwargs",
     "check_output",
     "choose_output",

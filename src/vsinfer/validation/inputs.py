@@ -12,16 +12,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ClipError, InvalidValueError, ModelError
-from ..model import BFLOAT16, FLOAT, FLOAT16, KNOWN_DOMAINS, ModelInfo, TensorInfo
-from .values import Shown, describe
+from ..errors import ClipError, ConfigError, InvalidValueError, ModelError
+from ..model import FLOAT, FLOAT16, ModelInfo, TensorInfo, image_input, is_nhwc, require_nchw, shape_text, type_name
+from ..tiling import plain_int
+from .values import describe
 
 if TYPE_CHECKING:
     import vapoursynth as vs
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["check_output", "choose_output", "clip_list", "image_input", "is_nhwc", "model_path"]
+__all__ = ["channel_count", "check_output", "choose_output", "clip_list", "image_input", "is_nhwc", "model_path"]
 
 
 # -- clips -----------------------------------------------------------------------------------------------------------
@@ -105,6 +106,15 @@ def clip_list(clips: object, where: str) -> list[vs.VideoNode]:
     return nodes
 
 
+def channel_count(channels: object, most: int, where: str) -> int:
+    """``channels`` (the planes a build is for) as a plain int 1 .. ``most``; a numpy integer counts, a bool not."""
+    count = plain_int(channels)
+    if count is None or not 1 <= count <= most:
+        raise ConfigError("channels", describe(channels), f"an int 1 .. {most} (the planes the model takes)",
+                          where=where)
+    return count
+
+
 # -- model -----------------------------------------------------------------------------------------------------------
 def model_path(network_path: object, where: str) -> Path:
     """``network_path`` as a Path to an existing file (a str or an ``os.PathLike`` of str)."""
@@ -129,93 +139,11 @@ def model_path(network_path: object, where: str) -> Path:
     return path
 
 
-def _type_name(elem_type: int) -> str:
-    names = {FLOAT: "float32", FLOAT16: "float16", BFLOAT16: "bfloat16"}
-    if elem_type in names:
-        return names[elem_type]
-    try:
-        import onnx
-
-        return str(onnx.TensorProto.DataType.Name(elem_type)).lower()
-    except Exception:  # an element type onnx does not know
-        return f"onnx type {elem_type}"
-
-
-def _shape_text(tensor: TensorInfo) -> str:
-    return "[" + ", ".join("?" if d is None else str(d) for d in tensor.shape) + "]"
-
-
-def image_input(model: ModelInfo, where: str) -> TensorInfo:
-    """The model's one image input: 4-D NCHW, float32 or float16, batch 1; the model uses only runnable ops."""
-    if len(model.inputs) != 1:
-        listed = ", ".join(f"{t.name!r} {_shape_text(t)}" for t in model.inputs) or "none"
-        raise ModelError(
-            "network_path",
-            model.path,
-            f"a model with one image input: inference() feeds all clips, plane by plane, into a single NCHW input, "
-            f"but this model has {len(model.inputs)} inputs ({listed})",
-            where=where,
-        )
-    tensor = model.inputs[0]
-    _require_nchw(tensor, "input", model, where)
-    if tensor.elem_type not in (FLOAT, FLOAT16):
-        raise ModelError(
-            f"input {tensor.name!r} type",
-            _type_name(tensor.elem_type),
-            "float32 or float16: the clips are fed as floats",
-            where=f"{where} {model.path}",
-        )
-    if tensor.shape[0] not in (None, 1):
-        raise ModelError(
-            f"input {tensor.name!r} batch",
-            tensor.shape[0],
-            "1 or dynamic: each tile is one picture",
-            where=f"{where} {model.path}",
-        )
-    ops = model.foreign_ops
-    if ops:
-        raise ModelError(
-            "network_path",
-            model.path,
-            f"a model of ONNX standard ops (domains ai.onnx, ai.onnx.ml) or of a runtime's own domains "
-            f"({', '.join(sorted(KNOWN_DOMAINS))}); it uses {', '.join(ops)}, which no vs-mlrt runtime implements",
-            where=where,
-        )
-    return tensor
-
-
-def _require_nchw(tensor: TensorInfo, role: str, model: ModelInfo, where: str) -> None:
-    """``tensor`` (the model's image ``role``: "input" or "output") has the 4 dims of an NCHW image."""
-    if len(tensor.shape) != 4:
-        raise ModelError(
-            f"{role} {tensor.name!r} shape",
-            Shown(_shape_text(tensor)),
-            f"4 dims (batch, channels, height, width): an image {role}; this one has {len(tensor.shape)}",
-            where=f"{where} {model.path}",
-        )
-    if is_nhwc(tensor):
-        raise ModelError(
-            f"{role} {tensor.name!r} layout",
-            Shown(f"NHWC {_shape_text(tensor)}"),
-            f"NCHW (batch, channels, height, width), the layout every vs-mlrt plugin feeds and reads: this {role} has "
-            f"its {tensor.shape[3]} channels last (a TensorFlow / Keras export). Re-export it channels-first (tf2onnx: "
-            "--inputs-as-nchw and --outputs-as-nchw), or add Transpose nodes (perm 0,2,3,1 before, 0,3,1,2 after)",
-            where=f"{where} {model.path}",
-        )
-
-
-def is_nhwc(tensor: TensorInfo) -> bool:
-    """Whether a 4-D image tensor has its channels last: dim 3 is 1 .. 4 and dim 1 is dynamic or larger than 4."""
-    if len(tensor.shape) != 4:
-        return False
-    second, last = tensor.shape[1], tensor.shape[3]
-    return last is not None and 1 <= last <= 4 and (second is None or second > 4)
-
-
 # -- output ----------------------------------------------------------------------------------------------------------
-def check_output(model: ModelInfo, flexible: bool, where: str) -> TensorInfo:
-    """The model's image output fits the call: one 4-D tensor, with 1 or 3 channels unless ``flexible``.
+def check_output(model: ModelInfo, flexible: bool, where: str, *, half: bool = True) -> TensorInfo:
+    """The model's image output fits the call: one 4-D float tensor, with 1 or 3 channels unless ``flexible``.
 
+    ``half``: the backend's plugin reads float16 outputs (``Backend.takes_fp16_io``; OpenVINO and NCNN do not).
     Returns it, for the checks a backend family adds (``Backend.check_call``).
     """
     if not isinstance(flexible, bool):
@@ -223,7 +151,18 @@ def check_output(model: ModelInfo, flexible: bool, where: str) -> TensorInfo:
     if not model.outputs:
         raise ModelError("network_path", model.path, "a model with an output", where=where)
     out = model.outputs[0]
-    _require_nchw(out, "output", model, where)
+    require_nchw(out, "output", model, where)
+    floats = (FLOAT, FLOAT16) if half else (FLOAT,)
+    if out.elem_type not in floats:
+        taken = "float32 or float16" if half else f"float32 ({where} reads no other output type; ORT_* and TRT read "\
+            "float16 too)"
+        raise ModelError(
+            f"output {out.name!r} type",
+            type_name(out.elem_type),
+            f"{taken}: the output becomes a float clip. Cast it in the model (a Cast node to float at the end), or "
+            "run the output that is the picture (output=)",
+            where=f"{where} {model.path}",
+        )
     channels = out.channels
     if not flexible and channels is not None and channels not in (1, 3):
         raise ModelError(
@@ -243,13 +182,14 @@ def choose_output(model: ModelInfo, output: str | int | None, where: str) -> str
     the outputs and says how to pick one.
     """
     names = [t.name for t in model.outputs]
-    listed = ", ".join(f"{i}: {t.name!r} {_shape_text(t)}" for i, t in enumerate(model.outputs))
+    listed = ", ".join(f"{i}: {t.name!r} {shape_text(t)}" for i, t in enumerate(model.outputs))
     if output is not None:
-        if isinstance(output, int) and not isinstance(output, bool):
-            if not 0 <= output < len(names):
+        index = plain_int(output)  # an int, or a numpy integer
+        if index is not None:
+            if not 0 <= index < len(names):
                 raise ModelError("output", output, f"an index 0 .. {len(names) - 1} of the model's outputs ({listed})",
                                  where=where)
-            chosen = names[output]
+            chosen = names[index]
         elif isinstance(output, str) and output in names:
             chosen = output
         else:

@@ -5,26 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import Shown
+
 __all__ = ["Shown", "describe"]
-
-
-class Shown:
-    """A value shown by a short description in an error message (its ``repr`` is the description)."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        """Keep ``text``, shown as is."""
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Shown) and other.text == self.text
-
-    def __hash__(self) -> int:
-        return hash(self.text)
 
 
 def _node_text(node: Any) -> str:
@@ -45,6 +28,8 @@ def describe(value: Any) -> Any:
     if isinstance(value, vs.VideoNode | vs.AudioNode):
         return Shown(_node_text(value))
     cls = type(value)
+    if cls.__module__ == "numpy" and getattr(value, "shape", None) == () and len(repr(value)) <= 40:
+        return value  # a numpy scalar: its repr (np.int64(5), np.True_) is short and says what it is
     if cls.__module__ == "numpy" and hasattr(value, "shape") and hasattr(value, "dtype"):
         return Shown(f"<numpy.{cls.__name__} shape={tuple(value.shape)} dtype={value.dtype}>")
     if isinstance(value, bytes | bytearray) and len(value) > 64:

@@ -14,13 +14,14 @@ from ...device import cpu
 from ...model import ModelInfo, TensorInfo, quantized
 from ...store.files import _log_once
 from ...store.inventory import Kind
+from ...validation import GraphLimit
 from ..base import Backend, field_names, variants
 from ..fields import FrozenMapping, check_types, frozen_mapping, name_set, require
 from ..first_use import ProbeSpec
 from ..guard import Kept, converted
 from ..plugin_io import compact
 from ..registry import CPU, Environment, Offer, all_of, plugin_loaded
-from .checks import check_ov_config, check_ov_device, device_list
+from .checks import OV_GRAPH_LIMITS, check_ov_config, check_ov_config_function, check_ov_device, device_list
 
 if TYPE_CHECKING:
     import vapoursynth as vs
@@ -90,6 +91,8 @@ class OV(Backend):
 
     namespace: ClassVar[str] = "ov"
     takes_fp16_io: ClassVar[bool] = False
+    graph_limits: ClassVar[tuple[GraphLimit, ...]] = OV_GRAPH_LIMITS
+    """What OpenVINO's ONNX reader refuses in a graph (``vsinfer.validation.check_graph_limits``)."""
     fixed_device: ClassVar[str | None] = None
     """The device of OV_CPU / OV_GPU / OV_NPU; None for ``OV`` itself (its ``device`` field)."""
 
@@ -253,7 +256,7 @@ class OV(Backend):
     def check_device(self, where: str) -> None:
         """Every device of the device string is present, and ``custom_config`` values are ones OpenVINO takes."""
         check_ov_device(self.device_name(), "device", where, self.device_index())
-        check_ov_config(self.custom_config, where)
+        check_ov_config(self.custom_config, where, self.device_name())
 
     def device_index(self) -> int | None:
         """The ``device_id`` field the device string is made of (OV_GPU), for error messages; else None."""
@@ -265,6 +268,7 @@ class OV(Backend):
             from ... import plugins
 
             check_ov_device(plugins.as_text(kwargs["device"]), "device", where)
+        check_ov_config_function(kwargs.get("config"), where, kwargs.get("device", self.device_name()))
 
     @classmethod
     def tune_variants(cls, device_id: int = 0) -> list[Backend]:

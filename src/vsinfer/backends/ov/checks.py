@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ... import plugins
-from ...errors import ConfigError, DeviceError
-from ...validation import describe
+from ...errors import ArgumentError, ConfigError, DeviceError
+from ...validation import EmptyScatterUpdates, GraphLimit, describe
 
-__all__ = ["OV_CONFIG_RULES", "check_ov_config", "check_ov_device", "device_list"]
+__all__ = ["OV_CONFIG_RULES", "OV_CPU_KEYS", "OV_GRAPH_LIMITS", "check_ov_config", "check_ov_config_function",
+           "check_ov_device", "device_list"]
 
 
 def device_list(device: str) -> list[str]:
@@ -39,6 +42,16 @@ def check_ov_device(device: str, parameter: str, where: str, device_id: int | No
         prefix, names = names[0], []
     devices = ("CPU",) if not prefix and names == ["CPU"] else plugins.available_devices("ov")
     listed_text = ", ".join(devices) or "none"
+    if prefix and prefix.partition(".")[0] not in plugins.OV_VIRTUAL:
+        virtual = ", ".join(plugins.OV_VIRTUAL)
+        raise DeviceError(
+            parameter,
+            device,
+            f"a device (e.g. {names[0] if names else 'CPU'!r}) or a virtual device and its devices (e.g. "
+            f"'AUTO:GPU,CPU'): {prefix!r} before ':' is not one of OpenVINO's virtual devices ({virtual}); "
+            f"write device={names[0] if len(names) == 1 else prefix!r}",
+            where=where,
+        )
     if prefix:
         shipped = plugins.ov_virtual_devices()
         if shipped is not None and prefix not in shipped:
@@ -80,8 +93,8 @@ def _int_text(value: Any, minimum: int) -> bool:
     if isinstance(value, float):
         return value.is_integer() and value >= minimum
     if isinstance(value, str):
-        text = value.strip()
-        return text.lstrip("-").isdigit() and int(text) >= minimum
+        text = value.strip()  # OpenVINO reads ASCII digits only ("\u0663", an Arabic-Indic 3, is refused by stoi)
+        return text.isascii() and text.lstrip("-").isdigit() and int(text) >= minimum
     return False
 
 
@@ -120,9 +133,72 @@ PluginError naming the backend).
 """
 
 
-def check_ov_config(config: Mapping[str, Any], where: str) -> None:
-    """OpenVINO ``custom_config`` values of known keys have a type and a value OpenVINO takes."""
+OV_CPU_KEYS = frozenset({
+    "CACHE_DIR", "CACHE_MODE", "CPU_DENORMALS_OPTIMIZATION", "CPU_RUNTIME_CACHE_CAPACITY",
+    "CPU_SPARSE_WEIGHTS_DECOMPRESSION_RATE", "DEVICE_ID", "DYNAMIC_QUANTIZATION_GROUP_SIZE", "ENABLE_CPU_PINNING",
+    "ENABLE_CPU_RESERVATION", "ENABLE_HYPER_THREADING", "ENABLE_MMAP", "ENABLE_TENSOR_PARALLEL", "ENABLE_WEIGHTLESS",
+    "EXCLUSIVE_ASYNC_REQUESTS", "EXECUTION_MODE_HINT", "INFERENCE_NUM_THREADS", "INFERENCE_PRECISION_HINT",
+    "KEY_CACHE_GROUP_SIZE", "KEY_CACHE_PRECISION", "KEY_CACHE_QUANT_MODE", "KV_CACHE_PRECISION", "LOG_LEVEL",
+    "LP_TRANSFORMS_MODE", "MODEL_DISTRIBUTION_POLICY", "MODEL_PTR", "NUM_STREAMS", "PERFORMANCE_HINT",
+    "PERFORMANCE_HINT_NUM_REQUESTS", "PERF_COUNT", "SCHEDULING_CORE_TYPE", "SNIPPETS_MODE", "TBB_PARTITIONER",
+    "VALUE_CACHE_GROUP_SIZE", "VALUE_CACHE_PRECISION", "VALUE_CACHE_QUANT_MODE", "WEIGHTS_PATH",
+})
+"""The properties OpenVINO's CPU plugin takes in a ``compile_model`` config, measured on core.ov v17.1 (OpenVINO
+2026.4) by passing each name: others ("AFFINITY", "CPU_BIND_THREAD", "COMPILATION_NUM_THREADS", read-only ones such
+as "FULL_DEVICE_NAME") are refused with "Unsupported property ... by CPU plugin"."""
+
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+"""What VapourSynth passes as a map key: an ASCII identifier (others fail with "not all values are of the same
+type")."""
+
+
+def check_ov_config(config: Mapping[str, Any], where: str, device: str | None = None,
+                    parameter: str = "custom_config") -> None:
+    """OpenVINO config keys and values are ones VapourSynth passes and OpenVINO takes.
+
+    Keys are ASCII identifiers; values of known keys (``OV_CONFIG_RULES``) have a type and a value OpenVINO takes; on
+    ``device`` "CPU" every key is one of the CPU plugin's (``OV_CPU_KEYS``). Other devices' keys are left to OpenVINO.
+    """
     for key, value in config.items():
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
+            raise ConfigError(f"{parameter} key", describe(key), "an OpenVINO property name such as 'NUM_STREAMS' "
+                              "(ASCII letters, digits and _, not starting with a digit: VapourSynth passes no other "
+                              "key to core.ov)", where=where)
+        if device == "CPU" and key not in OV_CPU_KEYS:
+            close = difflib.get_close_matches(key.upper(), sorted(OV_CPU_KEYS), n=3, cutoff=0.6)
+            hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+            raise ConfigError(f"{parameter} key", key, f"a property of OpenVINO's CPU plugin (names are "
+                              f"case-sensitive); {hint}it takes {', '.join(sorted(OV_CPU_KEYS))}", where=where)
+        if not isinstance(value, str | int | float):
+            raise ConfigError(f"{parameter}[{key!r}]", describe(value), "a str, int or float (the values "
+                              "core.ov's config passes)", where=where)
         rule = OV_CONFIG_RULES.get(key)
         if rule is not None and not rule[0](value):
-            raise ConfigError(f"custom_config[{key!r}]", describe(value), f"{rule[1]} (OpenVINO's {key})", where=where)
+            raise ConfigError(f"{parameter}[{key!r}]", describe(value), f"{rule[1]} (OpenVINO's {key})", where=where)
+
+
+
+def check_ov_config_function(function: Any, where: str, device: str | None = None) -> None:
+    """A forwarded ``config=`` function returns a mapping that ``check_ov_config`` accepts (it is called once here).
+
+    The plugin calls it when the graph is built and reads a dict of str / int / float; anything else, or a function
+    that raises, is said here in our words.
+    """
+    if function is None or not callable(function):
+        return  # a non-callable is named by the forwarded arguments' type check
+    try:
+        result = function()
+    except Exception as exc:
+        raise ArgumentError("config", describe(function), f"a function that returns OpenVINO's properties as a dict; "
+                            f"calling it raised {type(exc).__name__}: {exc}", where=where) from exc
+    if not isinstance(result, Mapping):
+        raise ArgumentError("config()", describe(result), "a dict of OpenVINO properties, e.g. lambda: "
+                            "{'NUM_STREAMS': 2}", where=where)
+    check_ov_config(result, where, device, parameter="config()")
+
+
+OV_GRAPH_LIMITS: tuple[GraphLimit, ...] = (
+    EmptyScatterUpdates("OpenVINO", "ORT_CPU (onnxruntime runs it; ORT_CUDA or TRT on NVIDIA)"),
+)
+"""What OpenVINO's ONNX reader refuses in a graph, measured on core.ov v17.1: a SwinIR exported with
+torch.onnx.export(dynamo=True) fails ReadNetwork on its ScatterND nodes (scalar updates) on every precision."""

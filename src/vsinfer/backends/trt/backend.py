@@ -15,7 +15,7 @@ from ...errors import ConfigError, DeviceError
 from ...model import ModelInfo, model_info
 from ...store.inventory import Kind
 from ...tiling import as_pair
-from ...validation import check_device_index
+from ...validation import GraphLimit, TopKLimit, check_device_index
 from ..base import Backend
 from ..fields import check_types, name_set, require, shape_pair
 from ..guard import Kept, apply_guard
@@ -54,6 +54,9 @@ class TRT(HalfOrBfloat16, TRTSettings, Backend):
 
     namespace: ClassVar[str] = "trt"
     path_argument: ClassVar[str] = "engine_path"
+    graph_limits: ClassVar[tuple[GraphLimit, ...]] = (
+        TopKLimit(3840, "TensorRT", "another backend (ORT_CUDA, ORT_CPU, OV_CPU)"),)
+    """What TensorRT refuses to build: a TopK keeping more than 3840 values (ATD's, at large tiles)."""
     builds: ClassVar[bool] = True
     on_gpu: ClassVar[bool] = True
     builds_without_gpu: ClassVar[bool] = False
