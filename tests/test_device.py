@@ -120,7 +120,7 @@ def test_loaded_plugin_device_properties_last(machine: Machine, monkeypatch: pyt
     monkeypatch.setattr(device, "_plugin_gpus", REAL_PLUGIN_GPUS)
     gpu = probe_gpu(0)
     assert (gpu.vendor, gpu.model, gpu.compute_capability) == ("nvidia", "NVIDIA GeForce RTX 4090", "8.9")
-    assert gpu.detail.startswith("core.trt DeviceProperties")
+    assert gpu.detail.startswith("the plugins' DeviceProperties")
 
 
 def test_nothing_found_says_what_was_tried(machine: Machine, caplog: pytest.LogCaptureFixture) -> None:

@@ -18,17 +18,16 @@ import pytest
 
 import vsinfer.backends as backends_module
 import vsinfer.errors as errors_module
+from vsinfer.backends import FAMILIES
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 CONFIG = ROOT / "mkdocs.yml"
 
-FAMILY_PAGES = {"ort": "ort.md", "ov": "ov.md", "ncnn": "ncnn.md", "trt": "trt.md", "trt_rtx": "trt.md",
-                "migx": "migx.md"}
-"""Plugin namespace -> the page under docs/backends/ that documents that family's classes and fields."""
+FAMILY_PAGES = {p.namespace: Path(f.DOCS_PAGE).name for f in FAMILIES for p in f.PLUGINS}
+"""Plugin namespace -> the page under docs/backends/ that documents that family's classes and fields (declared)."""
 
-REFERENCE_MODULES = ["vsinfer", "vsinfer.backends.base", "vsinfer.backends.ort", "vsinfer.backends.ov",
-                     "vsinfer.backends.ncnn", "vsinfer.backends.trt", "vsinfer.backends.migx", "vsinfer.errors",
+REFERENCE_MODULES = ["vsinfer", "vsinfer.backends.base", *(f.__name__ for f in FAMILIES), "vsinfer.errors",
                      "vsinfer.tiling", "vsinfer.select", "vsinfer.presets", "vsinfer.store",
                      "vsinfer.jetpack", "vsinfer.fp16", "vsinfer.tune", "vsinfer.export"]
 """Modules whose docstrings must be rendered in docs/reference (those that exist in src/)."""

@@ -13,16 +13,18 @@ from pathlib import Path
 import grimp
 import pytest
 
+from vsinfer.backends import FAMILIES
+
 SRC = Path(__file__).resolve().parents[1] / "src" / "vsinfer"
 
-FAMILY_PLACES = ("backends/ort.py", "backends/ncnn.py", "backends/ov/", "backends/trt/", "backends/migx/")
-"""Where a family lives: each keeps everything specific to it in its own module or folder."""
-FACT_PLACES = ("backends/__init__.py", "plugins.py", "device.py")
-"""Not generic on purpose: the one list of vsinfer's families, and facts read off the plugins and the GPUs."""
+FAMILY_PLACES = tuple(f"backends/{f.__name__.rsplit('.', 1)[1]}/" for f in FAMILIES)
+"""Where a family lives: each keeps everything specific to it in its own folder (read from ``backends.FAMILIES``)."""
+FACT_PLACES = ("backends/__init__.py",)
+"""Not generic on purpose: the one list of vsinfer's families."""
 
-FAMILY_NAMES = frozenset({"TRT", "TRT_RTX", "ORT", "ORT_CPU", "ORT_CUDA", "ORT_DML", "ORT_COREML", "OV", "OV_CPU",
-                          "OV_GPU", "OV_NPU", "NCNN", "NCNN_VK", "MIGX"})
-NAMESPACES = frozenset({"ort", "ov", "ncnn", "trt", "trt_rtx", "migx"})
+FAMILY_NAMES = frozenset({c.__name__ for f in FAMILIES for c in f.CLASSES} | {"NCNN_VK"})
+NAMESPACES = frozenset(p.namespace for f in FAMILIES for p in f.PLUGINS)
+"""The family class names and plugin namespaces, from the families' own declarations."""
 
 
 def _graph() -> grimp.ImportGraph:

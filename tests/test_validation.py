@@ -18,6 +18,9 @@ from onnx import TensorProto, helper
 
 from tests.conftest import ModelFactory, need_plugin
 from vsinfer import Backend, plugins, validation
+from vsinfer.backends.ncnn import backend as ncnn_backend
+from vsinfer.backends.ort import checks as ort_checks
+from vsinfer.backends.ov import checks as ov_checks
 from vsinfer.backends.ov.checks import OV_CONFIG_RULES, check_ov_config
 from vsinfer.errors import (
     ArgumentError,
@@ -249,7 +252,7 @@ def test_ncnn_device_ids(fake: Any) -> None:
 
 def test_ncnn_without_a_vulkan_loader(fake: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     fake(FakePlugin(names=0))
-    monkeypatch.setattr(plugins, "vulkan_loader_error", lambda: "libvulkan.so.1: cannot open shared object file")
+    monkeypatch.setattr(ncnn_backend, "vulkan_loader_error", lambda: "libvulkan.so.1: cannot open shared object file")
     with pytest.raises(DeviceError) as err:
         Backend.NCNN().check_device("NCNN")
     assert str(err.value) == (
@@ -297,14 +300,14 @@ def test_ov_devices(fake: Any, tmp_path: Path) -> None:
     Backend.OV_GPU().check_device("OV_GPU")
     with pytest.raises(DeviceError, match="NPU"):
         Backend.OV_NPU().check_device("OV_NPU")
-    assert plugins.ov_virtual_devices() is None  # the fake's folder does not exist: nothing can be said
+    assert ov_checks.ov_virtual_devices() is None  # the fake's folder does not exist: nothing can be said
     Backend.OV(device="AUTO").check_device("OV")
     (tmp_path / "libvsov.so").write_bytes(b"")
     (tmp_path / "libopenvino_hetero_plugin.so").write_bytes(b"")
     plugin = FakePlugin(devices=["CPU", "GPU"])
     plugin.Version = lambda: {"version": "v17.1", "path": str(tmp_path / "libvsov.so")}  # type: ignore[method-assign]
     fake(plugin)
-    assert plugins.ov_virtual_devices() == ("HETERO",)
+    assert ov_checks.ov_virtual_devices() == ("HETERO",)
     Backend.OV(device="HETERO:GPU,CPU").check_device("OV")
     with pytest.raises(DeviceError, match=r"OV: device='AUTO' is not valid; expected a device this OpenVINO can run "
                                           r"\(CPU, GPU\): the AUTO plugin does not ship with core\.ov v17\.1"):
@@ -326,7 +329,7 @@ def test_ov_cpu_needs_no_device_query(forbid_plugin_call: list[str]) -> None:
 
 def test_ort_providers(fake: Any) -> None:
     fake(FakePlugin(providers="CUDA,DML"))
-    assert plugins.ort_providers() == ("CPU", "CUDA", "DML")
+    assert ort_checks.providers() == ("CPU", "CUDA", "DML")
     Backend.ORT_DML().check_device("ORT_DML")
     with pytest.raises(DeviceError, match=r"provider='COREML' is not valid; expected a provider compiled into this "
                                           r"core.ort build \(CPU, CUDA, DML\)"):
@@ -347,8 +350,8 @@ def test_real_plugins_device_queries_never_call_model() -> None:
         need_plugin(namespace)
     plugins.clear_device_cache()
     assert "CPU" in plugins.available_devices("ov")
-    assert plugins.ort_providers()[0] == "CPU"
-    assert plugins.ov_virtual_devices() is not None
+    assert ort_checks.providers()[0] == "CPU"
+    assert ov_checks.ov_virtual_devices() is not None
 
 
 # -- OpenVINO properties ---------------------------------------------------------------------------------------------

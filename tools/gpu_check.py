@@ -406,7 +406,7 @@ def other_gpu_checks(report: Report, machine: Machine, models: dict[str, Path], 
     def ort_cuda() -> str:
         machine.need_gpu()
         need_plugin("ort")
-        from vsinfer.plugins import ort_providers
+        from vsinfer.backends.ort.checks import providers as ort_providers
 
         if "CUDA" not in ort_providers():
             raise Skip(f"core.ort has no CUDA provider ({', '.join(ort_providers())}): pip install "
@@ -467,7 +467,7 @@ def fps_checks(report: Report, machine: Machine, reference: Reference, frames: i
                   module: str | None = module, name: str = name) -> str:
             ready(namespace, module)
             if name.startswith("ORT_CUDA"):
-                from vsinfer.plugins import ort_providers
+                from vsinfer.backends.ort.checks import providers as ort_providers
 
                 if "CUDA" not in ort_providers():
                     raise Skip("core.ort has no CUDA provider")

@@ -263,11 +263,14 @@ def _pci(vendor: str) -> list[GPUInfo] | None:
     return found
 
 
-def _plugin_gpus(vendor: str, namespaces: Sequence[str]) -> list[GPUInfo] | None:
-    """The devices a loaded plugin's ``DeviceProperties`` lists (its runtime's order), or None."""
+def _plugin_gpus(vendor: str) -> list[GPUInfo] | None:
+    """The devices a loaded plugin's ``DeviceProperties`` lists (its runtime's order), or None.
+
+    The plugins asked are those a family declared for ``vendor``'s GPUs (``PluginFacts.gpu_vendor``).
+    """
     from . import plugins
 
-    for namespace in namespaces:
+    for namespace in plugins.gpu_plugins(vendor):
         found = []
         for device_id in range(plugins.MAX_DEVICE_IDS):
             props = plugins.device_properties(namespace, device_id)
@@ -416,10 +419,10 @@ class _Found:
 _SOURCES: dict[str, tuple[tuple[str, Callable[[], list[GPUInfo] | None], bool], ...]] = {
     "nvidia": (("NVML", _nvml, False), ("nvidia-smi", _nvidia_smi, False),
                ("/proc/driver/nvidia", _proc_nvidia, False), ("/sys PCI devices", lambda: _pci("nvidia"), True),
-               ("core.trt DeviceProperties", lambda: _plugin_gpus("nvidia", ("trt", "trt_rtx")), False)),
+               ("the plugins' DeviceProperties", lambda: _plugin_gpus("nvidia"), False)),
     "amd": (("amd-smi", _amd_smi, True), ("rocm-smi", _rocm_smi, True), ("/sys/class/kfd", _kfd, True),
             ("/sys PCI devices", lambda: _pci("amd"), True),
-            ("core.migx DeviceProperties", lambda: _plugin_gpus("amd", ("migx",)), False)),
+            ("the plugins' DeviceProperties", lambda: _plugin_gpus("amd"), False)),
     "intel": (("/sys PCI devices", lambda: _pci("intel"), True),),
 }
 

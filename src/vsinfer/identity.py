@@ -24,7 +24,6 @@ __all__ = [
     "build_fields",
     "canonical",
     "plugin_device",
-    "plugin_runtime_version",
 ]
 
 logger = logging.getLogger(__name__)
@@ -121,14 +120,3 @@ def plugin_device(namespace: str, device_id: int) -> DeviceInfo:
         info = DeviceInfo("unknown")
     _device_cache[key] = info
     return info
-
-
-def plugin_runtime_version(namespace: str) -> str | None:
-    """"major.minor.patch" of the TensorRT the plugin links (its ``tensorrt_version``), or None."""
-    from .plugins import plugin_info
-
-    raw = (plugin_info(namespace) or {}).get("tensorrt_version")
-    if raw is None:  # a missing plugin: the builder module's version is used instead
-        return None
-    number = int(raw)
-    return f"{number // 10000}.{number // 100 % 100}.{number % 100}"

@@ -21,38 +21,71 @@ __all__ = [
     "DISTRIBUTIONS",
     "EXTRAS",
     "MAX_DEVICE_IDS",
-    "OV_VIRTUAL",
     "Param",
+    "PluginFacts",
     "PluginStatus",
     "accepted_args",
     "as_text",
     "available_devices",
     "clear_device_cache",
+    "declare",
     "device_names",
     "device_properties",
     "get_plugin",
+    "gpu_plugins",
     "is_loaded",
-    "ort_providers",
-    "ov_virtual_devices",
     "parse_signature",
     "plugin_info",
     "plugin_status",
     "plugin_version",
+    "read_once",
+    "runtime_keys",
     "select_args",
-    "vulkan_loader_error",
 ]
 
 logger = logging.getLogger(__name__)
 
-EXTRAS: Mapping[str, str] = {
-    "ort": "ort",
-    "ov": "ov",
-    "ncnn": "ncnn",
-    "trt": "trt",
-    "trt_rtx": "trt-rtx",
-    "migx": "migx",
-}
-"""Plugin namespace -> the vsinfer pip extra that installs it."""
+@dataclass(frozen=True)
+class PluginFacts:
+    """What a backend family declares about one vs-mlrt plugin it runs on (in its own ``PLUGINS``)."""
+
+    namespace: str
+    """The plugin namespace (``core.<namespace>``)."""
+    extra: str
+    """The vsinfer pip extra that installs it."""
+    wheel: str
+    """The PyPI wheel that ships it."""
+    runtime_keys: tuple[str, ...] = ()
+    """``Version()`` keys naming the runtime it runs on (``"onnxruntime_version"``): timings are keyed by them."""
+    gpu_vendor: str | None = None
+    """The GPU vendor whose devices its ``DeviceProperties`` lists ("nvidia", "amd"): a source for GPU probing."""
+
+
+EXTRAS: dict[str, str] = {}
+"""Plugin namespace -> the vsinfer pip extra that installs it (declared by the families: ``declare``)."""
+DISTRIBUTIONS: dict[str, str] = {}
+"""Plugin namespace -> the PyPI wheel that ships it (declared by the families)."""
+_RUNTIME_KEYS: dict[str, tuple[str, ...]] = {}
+_GPU_VENDORS: dict[str, str | None] = {}
+
+
+def declare(*facts: PluginFacts) -> None:
+    """Record the plugins a family runs on (``vsinfer.backends.registry.add_family`` calls it)."""
+    for fact in facts:
+        EXTRAS[fact.namespace] = fact.extra
+        DISTRIBUTIONS[fact.namespace] = fact.wheel
+        _RUNTIME_KEYS[fact.namespace] = fact.runtime_keys
+        _GPU_VENDORS[fact.namespace] = fact.gpu_vendor
+
+
+def gpu_plugins(vendor: str) -> tuple[str, ...]:
+    """The declared plugins whose ``DeviceProperties`` lists ``vendor``'s GPUs, in declaration order."""
+    return tuple(n for n, v in _GPU_VENDORS.items() if v == vendor)
+
+
+def runtime_keys() -> tuple[str, ...]:
+    """The ``Version()`` keys that name what the declared plugins run on, "version" (the plugin's own) first."""
+    return tuple(dict.fromkeys(("version", *(k for keys in _RUNTIME_KEYS.values() for k in keys))))
 
 
 @dataclass(frozen=True)
@@ -148,17 +181,6 @@ def select_args(
     return kept
 
 
-DISTRIBUTIONS: Mapping[str, str] = {
-    "ort": "vapoursynth-mlrt-ort",
-    "ov": "vapoursynth-mlrt-ov",
-    "ncnn": "vapoursynth-mlrt-ncnn",
-    "trt": "vapoursynth-mlrt-trt",
-    "trt_rtx": "vapoursynth-mlrt-trt-rtx",
-    "migx": "vapoursynth-mlrt-migx",
-}
-"""Plugin namespace -> the PyPI wheel that ships it."""
-
-
 @dataclass(frozen=True)
 class PluginStatus:
     """What can be known about one vs-mlrt plugin without running a model."""
@@ -224,8 +246,8 @@ def clear_device_cache() -> None:
     _properties_cache.clear()
 
 
-def _cached(namespace: str, what: str, plugin: Any, read: Callable[[], tuple[str, ...]]) -> tuple[str, ...]:
-    """``read()`` once per process and plugin query; a stand-in plugin (not a ``vs.Plugin``) is never cached."""
+def read_once(namespace: str, what: str, plugin: Any, read: Callable[[], tuple[str, ...]]) -> tuple[str, ...]:
+    """``read()`` once per process and plugin query ``what``; a stand-in plugin (not a vs.Plugin) is never cached."""
     import vapoursynth as vs
 
     key = (namespace, what)
@@ -247,10 +269,10 @@ def _available_devices(namespace: str, plugin: Any) -> tuple[str, ...]:
         found = found.get("devices", ()) if isinstance(found, dict) else found
         return tuple(as_text(d) for d in ([found] if isinstance(found, str | bytes) else found))
 
-    return _cached(namespace, "AvailableDevices", plugin, read)
+    return read_once(namespace, "AvailableDevices", plugin, read)
 
 
-def available_devices(namespace: str = "ov") -> tuple[str, ...]:
+def available_devices(namespace: str) -> tuple[str, ...]:
     """The devices ``core.<namespace>.AvailableDevices()`` reports (OpenVINO: "CPU", "GPU.0", ...), read once."""
     return _available_devices(namespace, get_plugin(namespace))
 
@@ -276,7 +298,7 @@ def device_names(namespace: str) -> tuple[str, ...]:
             names.append(as_text(props.get("device_name", props.get("name", f"device {device_id}"))))
         return tuple(names)
 
-    return _cached(namespace, "DeviceProperties", plugin, read)
+    return read_once(namespace, "DeviceProperties", plugin, read)
 
 
 def device_properties(namespace: str, device_id: int) -> dict[str, Any] | None:
@@ -299,56 +321,3 @@ def device_properties(namespace: str, device_id: int) -> dict[str, Any] | None:
     if isinstance(plugin, vs.Plugin):
         _properties_cache[key] = props
     return None if props is None else dict(props)
-
-
-def ort_providers() -> tuple[str, ...]:
-    """The execution providers of the loaded ort build: "CPU" and those ``Version()["providers"]`` lists."""
-    plugin = get_plugin("ort")
-
-    def read() -> tuple[str, ...]:
-        listed = (plugin_info("ort") or {}).get("providers", "")
-        return ("CPU", *(p.strip() for p in listed.split(",") if p.strip() and p.strip() != "CPU"))
-
-    return _cached("ort", "providers", plugin, read)
-
-
-OV_VIRTUAL: Mapping[str, str] = {
-    "AUTO": "auto_plugin", "MULTI": "auto_plugin", "HETERO": "hetero_plugin", "BATCH": "auto_batch_plugin",
-}
-"""OpenVINO's virtual devices and the plugin library each needs."""
-
-
-def ov_virtual_devices() -> tuple[str, ...] | None:
-    """OpenVINO's virtual devices (AUTO, MULTI, HETERO, BATCH) whose plugin library ships with core.ov.
-
-    None when the plugin's folder cannot be read (then nothing can be said).
-    """
-    import os
-
-    path = (plugin_info("ov") or {}).get("path")
-    if not path:
-        return None
-    try:
-        files = os.listdir(os.path.dirname(path))
-    except OSError:
-        return None
-    return tuple(name for name, lib in OV_VIRTUAL.items() if any(f"openvino_{lib}" in f for f in files))
-
-
-def vulkan_loader_error() -> str | None:
-    """Why the Vulkan loader library cannot be opened, or None when it can (it says nothing about devices)."""
-    import ctypes
-    import sys
-
-    names = {"win32": ["vulkan-1.dll"], "darwin": ["libvulkan.1.dylib", "libMoltenVK.dylib"]}.get(
-        sys.platform, ["libvulkan.so.1"]
-    )
-    errors: list[str] = []
-    for name in names:
-        try:
-            ctypes.CDLL(name)
-        except OSError as exc:
-            errors.append(str(exc))
-        else:
-            return None
-    return "; ".join(errors)

@@ -31,9 +31,6 @@ logger = logging.getLogger("vsinfer.tune")
 Pair = tuple[int, int]
 
 
-RUNTIME_KEYS = ("version", "openvino_version", "onnxruntime_version", "ncnn_version", "tensorrt_version",
-                "migraphx_version", "cuda_runtime_version")
-"""``Version()`` keys that name what a plugin runs on."""
 
 
 def machine() -> dict[str, Any]:
@@ -41,7 +38,7 @@ def machine() -> dict[str, Any]:
     import vapoursynth as vs
 
     from .device import cpu, probe_gpu
-    from .plugins import EXTRAS, plugin_info
+    from .plugins import EXTRAS, plugin_info, runtime_keys
 
     try:
         gpu = probe_gpu(0)
@@ -52,7 +49,7 @@ def machine() -> dict[str, Any]:
     for namespace in EXTRAS:
         info = plugin_info(namespace)
         if info is not None:
-            plugins[namespace] = {k: info[k] for k in RUNTIME_KEYS if k in info}
+            plugins[namespace] = {k: info[k] for k in runtime_keys() if k in info}
     machine_cpu = cpu()
     return {"cpu": machine_cpu.model, "cores": machine_cpu.cores, "vs_threads": vs.core.num_threads, "gpu": gpu_name,
             "plugins": plugins}

@@ -149,8 +149,8 @@ def test_user_option_missing_from_plugin_names_option_and_version(make_model: Mo
 
 def test_provider_not_in_this_build(make_model: ModelFactory) -> None:
     need_plugin("ort")
+    from vsinfer.backends.ort.checks import providers as ort_providers
     from vsinfer.errors import DeviceError
-    from vsinfer.plugins import ort_providers
 
     if "COREML" in ort_providers():
         missing(None, "this core.ort build has CoreML")

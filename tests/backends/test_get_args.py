@@ -136,7 +136,8 @@ def test_the_loaded_plugin_takes_the_arguments(backend: Any, expected: dict[str,
     the plugin does not know), and the backend cannot run here anyway (ORT_COREML's ml_program in a build without
     CoreML).
     """
-    from vsinfer.plugins import ort_providers, select_args
+    from vsinfer.backends.ort.checks import providers as ort_providers
+    from vsinfer.plugins import select_args
 
     accepted = loaded_signature(backend.namespace)
     assert accepted.get(backend.path_argument) == ("data", False)

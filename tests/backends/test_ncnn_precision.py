@@ -17,8 +17,8 @@ import vapoursynth as vs
 
 from tests.conftest import ModelFactory, clip_from_planes, missing, need_plugin
 from vsinfer import Backend, plugins
-from vsinfer.backends import ncnn as ncnn_module
-from vsinfer.backends.ncnn import CPU_DEVICE_TYPE, vulkan_device
+from vsinfer.backends.ncnn import backend as ncnn_module
+from vsinfer.backends.ncnn.backend import CPU_DEVICE_TYPE, vulkan_device
 from vsinfer.errors import ConfigError, ModelError
 from vsinfer.model import ModelInfo, TensorInfo
 from vsinfer.presets import preset_fields

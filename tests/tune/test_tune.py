@@ -13,7 +13,7 @@ import vapoursynth as vs
 import vsinfer.tune.search as tune_module
 from tests.conftest import ModelFactory, clip_from_planes, need_plugin, pattern, planes_of, reference
 from vsinfer import Backend
-from vsinfer.backends.ncnn import CPU_DEVICE_TYPE
+from vsinfer.backends.ncnn.backend import CPU_DEVICE_TYPE
 from vsinfer.backends.spec import backend_from_spec, backend_spec
 from vsinfer.errors import ConfigError
 from vsinfer.timing import render

@@ -12,8 +12,9 @@ import pytest
 
 from tests.conftest import clip_from_planes, need_plugin, planes_of
 from tests.zoo.cells import ZOO
-from vsinfer.backends import first_use, ncnn_checks
+from vsinfer.backends import first_use
 from vsinfer.backends.first_use import ProbeSpec
+from vsinfer.backends.ncnn import checks as ncnn_checks
 from vsinfer.errors import BuildError, ModelError
 from vsinfer.model import model_info
 

@@ -1,8 +1,9 @@
 """The backend families, attached to ``Backend`` as ``Backend.ORT_CPU``, ``Backend.TRT``, ... and registered.
 
-This is the one place that lists vsinfer's own families: each family module declares its ``CLASSES`` and the
-``OFFERS`` it makes autoselect; they go into the registry (``vsinfer.backends.registry``) that autoselect,
-autotune, bench, presets and the CLI read.
+This is the one place that lists vsinfer's own families (``FAMILIES``): each family folder declares its facts in its
+``__init__.py`` (``CLASSES``, the ``OFFERS`` it makes autoselect, the ``PLUGINS`` it runs on, its ``CACHE_KINDS`` and
+``DOCS_PAGE``); ``registry.add_family`` hands them to the registry that autoselect, autotune, bench, presets and the
+CLI read, to the plugin tables and to the store's inventory.
 """
 
 from ..store import inventory
@@ -16,9 +17,12 @@ from .trt import TRT, TRT_RTX
 
 NCNN_VK = NCNN
 
-_FAMILIES = (trt, ort, ov, ncnn, migx)
-registry.add_builtins((c for f in _FAMILIES for c in f.CLASSES), (o for f in _FAMILIES for o in f.OFFERS))
-inventory.declare(first_use.PROBE_KIND, *(k for f in _FAMILIES for k in f.CACHE_KINDS))
+FAMILIES = (trt, ort, ov, ncnn, migx)
+"""vsinfer's own families, each a folder that declares its facts (``registry.Family``)."""
+
+for _family in FAMILIES:
+    registry.add_family(_family, builtin=True)
+inventory.declare(first_use.PROBE_KIND)
 for _cls in registry.classes():
     setattr(Backend, _cls.__name__, _cls)
 setattr(Backend, "NCNN_VK", NCNN)  # noqa: B010 (an alias the metaclass cannot declare)

@@ -1,6 +1,6 @@
 """The one list of backends: every class by name, and the offers autoselect, autotune, bench, presets and the CLI read.
 
-A family declares its classes and its offers in its own module; ``vsinfer.backends`` hands them to ``add_builtins``.
+A family declares its facts in its own folder (``Family``); ``vsinfer.backends`` hands each to ``add_family``.
 A backend written outside vsinfer joins with ``register``, and is then autoselected, autotuned, benched, listed by
 ``vsinfer info`` and named on the command line like a built-in one::
 
@@ -17,10 +17,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
+from .. import plugins
 from ..errors import ConfigError
-from ..plugins import EXTRAS, PluginStatus
+from ..plugins import EXTRAS, PluginFacts, PluginStatus
+from ..store import inventory
+from ..store.inventory import Kind
 
 if TYPE_CHECKING:
     from .base import Backend
@@ -30,11 +33,13 @@ __all__ = [
     "VENDORS",
     "Check",
     "Environment",
+    "Family",
     "Offer",
-    "add_builtins",
+    "add_family",
     "all_of",
     "classes",
     "cli_name",
+    "families",
     "find",
     "offers",
     "plugin_loaded",
@@ -95,12 +100,13 @@ class Offer:
 
 
 def plugin_loaded(namespace: str, extra: str | None = None) -> Check:
-    """The check "``core.<namespace>`` is loaded"; its reason names the pip extra that installs it."""
-    extra = extra if extra is not None else EXTRAS.get(namespace)
+    """The check "``core.<namespace>`` is loaded"; its reason names the pip extra that installs it (declared)."""
 
     def check(env: Environment) -> str | None:
         if env.loaded(namespace):
             return None
+        nonlocal extra
+        extra = extra if extra is not None else EXTRAS.get(namespace)
         if extra is None:  # a namespace vsinfer does not ship: no wheel or extra to name
             return f"core.{namespace} is not loaded in VapourSynth"
         status = env.plugins.get(namespace)
@@ -124,13 +130,50 @@ _builtin_classes: list[type[Backend]] = []
 _builtin_offers: list[Offer] = []
 _registered: list[Offer] = []
 """Offers registered from outside; the built-ins are kept apart and always offered."""
+_registered_classes: list[type[Backend]] = []
+"""Classes of families added from outside (``add_family``), also those they do not offer."""
 
 
-def add_builtins(families: Iterable[type[Backend]], builtin_offers: Iterable[Offer]) -> None:
-    """Record vsinfer's own classes and offers (called once, by ``vsinfer.backends``)."""
+class Family(Protocol):
+    """What a family folder's ``__init__.py`` declares (``vsinfer.backends.ort`` is one)."""
+
+    CLASSES: tuple[type[Backend], ...]
+    """Its classes, by name in ``Backend`` (also those autoselect never offers)."""
+    OFFERS: tuple[Offer, ...]
+    """What it offers autoselect."""
+    PLUGINS: tuple[PluginFacts, ...]
+    """The plugins it runs on: namespace, pip extra, wheel, runtime version keys."""
+    CACHE_KINDS: tuple[Kind, ...]
+    """What it keeps in the store."""
+    DOCS_PAGE: str
+    """The docs page of its classes and fields (under docs/)."""
+
+
+_families: list[Family] = []
+
+
+def add_family(family: Family, *, builtin: bool = False) -> None:
+    """Record a family's facts: its classes and offers here, its plugins' extras and wheels, its cache kinds.
+
+    vsinfer's own families are ``builtin`` (``vsinfer.backends`` adds them); a family from outside is offered beside
+    them, as ``register`` does for one class.
+    """
+    plugins.declare(*family.PLUGINS)
+    inventory.declare(*family.CACHE_KINDS)
     with _lock:
-        _builtin_classes.extend(c for c in families if c not in _builtin_classes)
-        _builtin_offers.extend(o for o in builtin_offers if o not in _builtin_offers)
+        if family not in _families:
+            _families.append(family)
+        if builtin:
+            _builtin_classes.extend(c for c in family.CLASSES if c not in _builtin_classes)
+            _builtin_offers.extend(o for o in family.OFFERS if o not in _builtin_offers)
+        else:
+            _registered_classes.extend(c for c in family.CLASSES if c not in _registered_classes)
+            _registered.extend(o for o in family.OFFERS if o not in _registered)
+
+
+def families() -> list[Family]:
+    """Every family added so far (vsinfer's own first)."""
+    return list(_families)
 
 
 def _offer(cls: type[Backend], vendors: Iterable[str] | str, priority: int, available: Check | None) -> Offer:
@@ -166,6 +209,7 @@ def offers(vendor: str | None = None) -> list[Offer]:
 def classes() -> list[type[Backend]]:
     """Every backend class: vsinfer's own (also those autoselect never offers, e.g. OV, OV_NPU), then registered."""
     found = list(_builtin_classes)
+    found += [c for c in _registered_classes if c not in found]
     found += [o.cls for o in _registered if o.cls not in found]
     return found
 

@@ -140,8 +140,13 @@ def check_days(days: float, where: str = "vsinfer cache clear") -> float:
     return float(days)
 
 
+def _layout(kind: str) -> str:
+    """The layout of a kind's folder ("artifacts", "records", "foreign"); an undeclared kind holds records."""
+    return _kinds.get(kind, Kind(kind, "records")).layout
+
+
 def _delete(entry: Entry, removal: Removal) -> None:
-    artifact = _kinds.get(entry.kind, Kind(entry.kind, "records")).layout == "artifacts"
+    artifact = _layout(entry.kind) == "artifacts"
     with _hold(entry.path, create=artifact and entry.role != "sidecar") as free:
         if not free:
             removal.skipped.append((entry, "in use: its lock is held (being built)"))
@@ -189,8 +194,8 @@ def verify(store: Store | None = None, *, fix: bool = False, kinds: Iterable[str
         findings.append(Finding(entry.path, entry.kind, problem, action))
 
     for entry in scan(store, chosen):
-        if entry.role == "openvino cache":
-            continue  # OpenVINO's own files: it checks them itself
+        if _layout(entry.kind) == "foreign":
+            continue  # another program's own files (OpenVINO's compiled models): it checks them itself
         if entry.problem is not None:
             if entry.role == "unknown":
                 findings.append(Finding(entry.path, entry.kind, entry.problem, "reported"))  # not ours to delete

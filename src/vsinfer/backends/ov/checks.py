@@ -11,8 +11,31 @@ from ... import plugins
 from ...errors import ArgumentError, ConfigError, DeviceError
 from ...validation import EmptyScatterUpdates, GraphLimit, describe
 
-__all__ = ["OV_CONFIG_RULES", "OV_CPU_KEYS", "OV_GRAPH_LIMITS", "check_ov_config", "check_ov_config_function",
-           "check_ov_device", "device_list"]
+__all__ = ["OV_CONFIG_RULES", "OV_CPU_KEYS", "OV_GRAPH_LIMITS", "OV_VIRTUAL", "check_ov_config",
+           "check_ov_config_function", "check_ov_device", "device_list", "ov_virtual_devices"]
+
+
+OV_VIRTUAL: Mapping[str, str] = {
+    "AUTO": "auto_plugin", "MULTI": "auto_plugin", "HETERO": "hetero_plugin", "BATCH": "auto_batch_plugin",
+}
+"""OpenVINO's virtual devices and the plugin library each needs."""
+
+
+def ov_virtual_devices() -> tuple[str, ...] | None:
+    """OpenVINO's virtual devices (AUTO, MULTI, HETERO, BATCH) whose plugin library ships with core.ov.
+
+    None when the plugin's folder cannot be read (then nothing can be said).
+    """
+    import os
+
+    path = (plugins.plugin_info("ov") or {}).get("path")
+    if not path:
+        return None
+    try:
+        files = os.listdir(os.path.dirname(path))
+    except OSError:
+        return None
+    return tuple(name for name, lib in OV_VIRTUAL.items() if any(f"openvino_{lib}" in f for f in files))
 
 
 def device_list(device: str) -> list[str]:
@@ -38,12 +61,12 @@ def check_ov_device(device: str, parameter: str, where: str, device_id: int | No
     """
     prefix, _, listed = device.rpartition(":")
     names = [d.strip() for d in listed.split(",") if d.strip()]
-    if not prefix and len(names) == 1 and names[0] in plugins.OV_VIRTUAL:
+    if not prefix and len(names) == 1 and names[0] in OV_VIRTUAL:
         prefix, names = names[0], []
     devices = ("CPU",) if not prefix and names == ["CPU"] else plugins.available_devices("ov")
     listed_text = ", ".join(devices) or "none"
-    if prefix and prefix.partition(".")[0] not in plugins.OV_VIRTUAL:
-        virtual = ", ".join(plugins.OV_VIRTUAL)
+    if prefix and prefix.partition(".")[0] not in OV_VIRTUAL:
+        virtual = ", ".join(OV_VIRTUAL)
         raise DeviceError(
             parameter,
             device,
@@ -53,7 +76,7 @@ def check_ov_device(device: str, parameter: str, where: str, device_id: int | No
             where=where,
         )
     if prefix:
-        shipped = plugins.ov_virtual_devices()
+        shipped = ov_virtual_devices()
         if shipped is not None and prefix not in shipped:
             example = f"e.g. Backend.OV(device={devices[0]!r})" if devices else "e.g. Backend.OV_CPU()"
             raise DeviceError(

@@ -30,7 +30,7 @@ from ...errors import (
     TilingError,
     UnsupportedOptionError,
 )
-from ...identity import IDENTITY_VERSION, DeviceInfo, ShapeProfile, build_fields, plugin_device, plugin_runtime_version
+from ...identity import IDENTITY_VERSION, DeviceInfo, ShapeProfile, build_fields, plugin_device
 from ...store import Store
 from ..devices import first_device
 from .settings import Shape, TRTSettings
@@ -567,3 +567,14 @@ def _make_progress_monitor(trt: ModuleType) -> Any:
                 progress.stop()
 
     return Monitor()
+
+
+def plugin_runtime_version(namespace: str) -> str | None:
+    """"major.minor.patch" of the TensorRT the plugin links (its ``tensorrt_version``), or None."""
+    from ...plugins import plugin_info
+
+    raw = (plugin_info(namespace) or {}).get("tensorrt_version")
+    if raw is None:  # a missing plugin: the builder module's version is used instead
+        return None
+    number = int(raw)
+    return f"{number // 10000}.{number // 100 % 100}.{number % 100}"

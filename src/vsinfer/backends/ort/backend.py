@@ -9,17 +9,19 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .. import device, plugins
-from ..conversion import check_block_list
-from ..errors import ArgumentError, DeviceError
-from ..model import QDQ_OPS, ModelInfo, TensorInfo, graph_ops
-from ..store.files import _log_once
-from ..store.inventory import Kind
-from .base import Backend
-from .fields import name_set, require
-from .guard import Kept, converted
-from .plugin_io import as_nodes, auto_float_bits, compact, log_level_index
-from .registry import CPU, Environment, Offer, all_of, plugin_loaded
+from ... import device, plugins
+from ...conversion import check_block_list
+from ...errors import ArgumentError, DeviceError
+from ...model import QDQ_OPS, ModelInfo, TensorInfo, graph_ops
+from ...store.files import _log_once
+from ...store.inventory import Kind
+from ..base import Backend
+from ..fields import name_set, require
+from ..guard import Kept, converted
+from ..plugin_io import as_nodes, auto_float_bits, compact, log_level_index
+from ..registry import CPU, Environment, Offer, all_of, plugin_loaded
+from .checks import parse_providers
+from .checks import providers as ort_providers
 
 if TYPE_CHECKING:
     import vapoursynth as vs
@@ -198,7 +200,7 @@ class ORT(Backend):
         """The execution provider is compiled into the loaded core.ort."""
         if self.provider in ("", "CPU"):
             return
-        providers = plugins.ort_providers()
+        providers = ort_providers()
         if self.provider not in providers:
             raise DeviceError(
                 "provider",
@@ -217,7 +219,7 @@ class ORT(Backend):
         """A forwarded ``provider`` is one of this build's."""
         if "provider" in kwargs:
             provider = plugins.as_text(kwargs["provider"])
-            providers = plugins.ort_providers()
+            providers = ort_providers()
             if provider not in ("", *providers):
                 raise ArgumentError("provider", kwargs["provider"],
                                     f"a provider of this core.ort build: {', '.join(repr(p) for p in providers)} "
@@ -322,8 +324,7 @@ class ORT_COREML(ORT):
 def providers(env: Environment) -> frozenset[str]:
     """Execution providers compiled into the ort plugin of ``env``."""
     status = env.plugins.get("ort")
-    raw = status.info.get("providers", "") if status else ""
-    return frozenset(p.strip().upper() for p in raw.replace(";", ",").split(",") if p.strip())
+    return frozenset(parse_providers(status.info.get("providers", "") if status else ""))
 
 
 def _provider(name: str, hint: str) -> Callable[[Environment], str | None]:

@@ -8,19 +8,19 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .. import plugins
-from ..conversion import without_identity
-from ..errors import DeviceError, ModelError
-from ..model import ModelInfo, TensorInfo, model_info
-from ..store import Store
-from ..store.inventory import Kind
-from ..validation import Shown, id_range
-from .base import Backend, variants
-from .fields import name_set, require
-from .first_use import ProbeSpec
-from .ncnn_checks import ALTERNATIVES, REWRITTEN_OPS, check_model, model_ops
-from .plugin_io import as_nodes, auto_float_bits, compact
-from .registry import Offer, plugin_loaded
+from ... import plugins
+from ...conversion import without_identity
+from ...errors import DeviceError, ModelError
+from ...model import ModelInfo, TensorInfo, model_info
+from ...store import Store
+from ...store.inventory import Kind
+from ...validation import Shown, id_range
+from ..base import Backend, variants
+from ..fields import name_set, require
+from ..first_use import ProbeSpec
+from ..plugin_io import as_nodes, auto_float_bits, compact
+from ..registry import Offer, plugin_loaded
+from .checks import ALTERNATIVES, REWRITTEN_OPS, check_model, model_ops, vulkan_loader_error
 
 if TYPE_CHECKING:
     import vapoursynth as vs
@@ -335,7 +335,7 @@ def _named(device_id: int, device: VulkanDevice | None) -> str:
 def _check_vulkan_device(device_id: int, where: str) -> None:
     names = plugins.device_names("ncnn")
     if not names:
-        loader = plugins.vulkan_loader_error()
+        loader = vulkan_loader_error()
         detail = f" (the Vulkan loader does not load: {loader})" if loader else ""
         raise DeviceError("device_id", device_id, f"a Vulkan device, but no Vulkan device was found{detail}; "
                           f"{VULKAN_HINT}", where=where)

@@ -15,14 +15,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..errors import BuildError, ModelError
-from ..model import graph_ops
+from ...errors import BuildError, ModelError
+from ...model import graph_ops
 
 if TYPE_CHECKING:
-    from ..model import ModelInfo
+    from ...model import ModelInfo
 
 __all__ = ["ALTERNATIVES", "CONVERTER_OPS", "FUSED_OPS", "REWRITTEN_OPS", "check_model", "model_ops",
-           "unsupported_ops"]
+           "unsupported_ops", "vulkan_loader_error"]
 
 CONVERTER_OPS = frozenset({
     "Abs", "Acos", "Add", "Asin", "Atan", "AveragePool", "MaxPool", "BatchNormalization", "BiasGelu", "Ceil", "Clip",
@@ -81,3 +81,22 @@ def check_model(model: ModelInfo, namespace: str, where: str) -> None:
         raise BuildError(f"{where}: core.{namespace} cannot run {model.path}: its ONNX converter has no rule for "
                          f"{', '.join(missing)} (it fails with \"load param failed\" or kills the process); use "
                          f"another backend: {ALTERNATIVES}")
+
+
+def vulkan_loader_error() -> str | None:
+    """Why the Vulkan loader library cannot be opened, or None when it can (it says nothing about devices)."""
+    import ctypes
+    import sys
+
+    names = {"win32": ["vulkan-1.dll"], "darwin": ["libvulkan.1.dylib", "libMoltenVK.dylib"]}.get(
+        sys.platform, ["libvulkan.so.1"]
+    )
+    errors: list[str] = []
+    for name in names:
+        try:
+            ctypes.CDLL(name)
+        except OSError as exc:
+            errors.append(str(exc))
+        else:
+            return None
+    return "; ".join(errors)
