@@ -14,7 +14,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-import vsinfer.backends.base as base_module
+import vsinfer.backends.call as call_module
 import vsinfer.plugins as plugins_module
 
 REQUIREMENTS = {
@@ -249,7 +249,7 @@ def forbid_plugin_call(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         calls.append(namespace)
         raise AssertionError(f"core.{namespace} was reached although the error should come first")
 
-    monkeypatch.setattr(base_module, "get_plugin", trap)
+    monkeypatch.setattr(call_module, "get_plugin", trap)
     monkeypatch.setattr(plugins_module, "get_plugin", trap)
     yield calls
     assert calls == []

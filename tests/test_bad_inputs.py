@@ -937,19 +937,19 @@ def _leftovers(cache: Path) -> list[str]:
 
 def execute(case: Case, tmp: Path, *, call_through: bool) -> dict[str, Any]:
     """Run one row in this process; what happened, as JSON-ready facts."""
-    import vsinfer.backends.base as base_module
+    import vsinfer.backends.call as call_module
     import vsinfer.plugins as plugins_module
 
     cache = tmp / "cache"
     os.environ["VSINFER_CACHE_DIR"] = str(cache)
     calls: list[str] = []
     real_get = plugins_module.get_plugin
-    saved = (base_module.get_plugin, plugins_module.get_plugin)
+    saved = (call_module.get_plugin, plugins_module.get_plugin)
 
     def spy_get(namespace: str) -> Any:
         return _Plugin(real_get(namespace), namespace, calls, call_through)
 
-    base_module.get_plugin = spy_get  # type: ignore[assignment]
+    call_module.get_plugin = spy_get  # type: ignore[assignment]
     plugins_module.get_plugin = spy_get  # type: ignore[assignment]
     error: BaseException | None = None
     try:
@@ -963,7 +963,7 @@ def execute(case: Case, tmp: Path, *, call_through: bool) -> dict[str, Any]:
     except Exception as exc:
         error = exc
     finally:
-        base_module.get_plugin, plugins_module.get_plugin = saved  # type: ignore[assignment]
+        call_module.get_plugin, plugins_module.get_plugin = saved  # type: ignore[assignment]
     from vsinfer import errors
 
     expected_type = getattr(errors, case.error, None)  # None: an older vsinfer, measured for comparison

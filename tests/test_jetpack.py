@@ -19,7 +19,7 @@ import pytest
 import vapoursynth as vs
 from onnx import helper, numpy_helper
 
-import vsinfer.backends.base as base_module
+import vsinfer.backends.call as call_module
 from tests.conftest import clip_from_planes, need_module, need_plugin, planes_of
 from vsinfer import Backend
 from vsinfer.errors import ConfigError, InvalidValueError
@@ -117,7 +117,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
 
         monkeypatch.setattr(owner, "inference", recorded)
 
-    spy(base_module.Backend, "vsinfer")
+    spy(Backend, "vsinfer")
     spy(peer_base.Backend, "jetpack")
     return seen
 
@@ -289,7 +289,7 @@ def test_trt_rtx_engine_is_built_by_vsinfer(
             seen.append(args)
             raise StopAtPluginError
 
-    monkeypatch.setattr(base_module, "get_plugin", lambda namespace: Plugin())
+    monkeypatch.setattr(call_module, "get_plugin", lambda namespace: Plugin())
     scaler = ArtCNN.R8F64(backend=as_jetpack(Backend.TRT_RTX()))
     with pytest.raises(StopAtPluginError):
         scaler.supersample(_clip(vs.GRAYS), 2)

@@ -131,7 +131,7 @@ def test_a_configuration_error_stops_the_chain(make_model: ModelFactory) -> None
     ("NotFound: Unsupported property BOGUS_KEY by CPU plugin.", False),
 ])
 def test_which_plugin_refusals_move_the_chain_on(message: str, moves_on: bool) -> None:
-    from vsinfer.backends.base import _cannot_run_here
+    from vsinfer.backends.chain import _cannot_run_here
     from vsinfer.errors import PluginError
 
     assert _cannot_run_here(PluginError("X", "ort", message)) is moves_on

@@ -18,7 +18,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-import vsinfer.backends.base as base_module
+import vsinfer.backends.call as call_module
 from tests.conftest import clip_from_planes, need_plugin, pattern, planes_of
 from vsinfer import Backend
 from vsinfer.backends.ort import QDQ_OPS
@@ -51,8 +51,8 @@ def ort_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]
     import vapoursynth as vs
 
     spy = Spy(vs.core.ort)
-    real_get = base_module.get_plugin
-    monkeypatch.setattr(base_module, "get_plugin", lambda ns: spy if ns == "ort" else real_get(ns))
+    real_get = call_module.get_plugin
+    monkeypatch.setattr(call_module, "get_plugin", lambda ns: spy if ns == "ort" else real_get(ns))
     yield spy.calls
 
 
@@ -262,7 +262,7 @@ def test_a_failed_conversion_runs_in_float32(monkeypatch: pytest.MonkeyPatch, or
     """If vsinfer's conversion fails, the safe path: the model as it is in float32 (half clips too), with a warning."""
     import vapoursynth as vs
 
-    import vsinfer.backends.ort as ort_module
+    import vsinfer.backends.ort.backend as ort_module
 
     def broken(*args: Any, **kwargs: Any) -> Path:
         raise RuntimeError("conversion broke")

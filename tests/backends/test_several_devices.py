@@ -116,12 +116,12 @@ class RecordingOrt:
 
 
 def test_one_plugin_node_per_device_with_its_id(monkeypatch: pytest.MonkeyPatch, make_model: ModelFactory) -> None:
-    import vsinfer.backends.base as base_module
+    import vsinfer.backends.call as call_module
     from vsinfer.backends.ort import backend as ort_backend
 
     need_plugin("ort")
     fake = RecordingOrt()
-    monkeypatch.setattr(base_module, "get_plugin", lambda namespace: fake)
+    monkeypatch.setattr(call_module, "get_plugin", lambda namespace: fake)
     monkeypatch.setattr(ort_backend, "ort_providers", lambda: ("CPU", "CUDA"))
     clip = vs.core.std.BlankClip(width=16, height=8, format=vs.RGBS, length=5)
     out = Backend.ORT_CUDA(device_id=(0, 1), fp16=False).inference(clip, make_model(3, 3))

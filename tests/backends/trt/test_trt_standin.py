@@ -156,7 +156,7 @@ def test_trt_without_a_cuda_driver_is_refused_before_building(
     """
     import vapoursynth as vs
 
-    import vsinfer.backends.base as base_module
+    import vsinfer.backends.call as call_module
     import vsinfer.plugins as plugins_module
     from tests.conftest import clip_from_planes, need_plugin, pattern
 
@@ -164,7 +164,7 @@ def test_trt_without_a_cuda_driver_is_refused_before_building(
     real = plugins_module.get_plugin
     as_trt = lambda namespace: real("trt_rtx" if namespace == "trt" else namespace)  # noqa: E731
     monkeypatch.setattr(plugins_module, "get_plugin", as_trt)
-    monkeypatch.setattr(base_module, "get_plugin", as_trt)
+    monkeypatch.setattr(call_module, "get_plugin", as_trt)
     clip = clip_from_planes(pattern(3, 24, 32), vs.RGBS)
     with pytest.raises(DeviceError, match=r"TRT: device_id=0 is not valid; expected a CUDA device TRT can run on: "
                                           r"core.trt v\S+ needs an NVIDIA driver for CUDA 13.0 or newer"):

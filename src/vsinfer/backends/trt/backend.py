@@ -28,7 +28,6 @@ from .settings import TRTSettings
 if TYPE_CHECKING:
     import vapoursynth as vs
 
-    from ...tiling import TilePlan
 
 __all__ = ["CACHE_KINDS", "CLASSES", "OFFERS", "TRT", "TRT_RTX"]
 
@@ -188,7 +187,7 @@ class TRT(HalfOrBfloat16, TRTSettings, Backend):
         """``device_id`` is one of the GPUs the plugin lists; for TRT, which builds on the GPU, the driver works.
 
         TensorRT-RTX builds engines without a GPU (a build machine runs the script to make them), so its driver
-        check comes after the build (``_plugin_outputs``).
+        check comes after the build (``check_before_plugin``).
         """
         if not self.builds_without_gpu:
             self.check_driver(where)
@@ -210,19 +209,15 @@ class TRT(HalfOrBfloat16, TRTSettings, Backend):
         if problem is not None:
             raise DeviceError("device_id", self.device_id, f"a CUDA device {where} can run on: {problem}", where=where)
 
-    def _plugin_outputs(self, plugin: Any, nodes: list[vs.VideoNode], model: ModelInfo, plan: TilePlan,
-                        flexible: bool, kwargs: dict[str, Any], bits: int) -> list[vs.VideoNode]:
-        """The engine is built (or found), then the driver is checked, before the plugin is called.
+    def check_before_plugin(self, plugin: Any, where: str) -> None:
+        """The engine is built (or found) by now; the driver is checked before the plugin is called.
 
         Only for the loaded plugin itself: a stand-in for it (not a ``vs.Plugin``) says nothing about the driver.
         """
         import vapoursynth as vs
 
         if self.builds_without_gpu and isinstance(plugin, vs.Plugin):
-            channels = sum(n.format.num_planes for n in nodes)
-            self.prepare_network(model, channels, plan.tiling.tilesize, bits=bits)  # the base finds it cached
-            self.check_driver(type(self).__name__)
-        return super()._plugin_outputs(plugin, nodes, model, plan, flexible, kwargs, bits)
+            self.check_driver(where)
 
     @classmethod
     def tuning_skip(cls, device_id: int = 0) -> str | None:
