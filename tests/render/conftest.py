@@ -3,7 +3,12 @@
 The script paints a moving pattern on a 96x64 RGBS clip (numpy in ModifyFrame), runs the bundled demo model
 (ORT_CPU, fp16: the fp16 guard writes its analysis to the cache, which the build spy watches) and converts to
 YUV444P16. Faults are written into the script: ``kill`` kills vspipe (or its Ray worker) at a frame, once (a
-marker file is consumed); ``fail`` raises at a frame while a marker file exists; RENDER_TEST_SLEEP slows frames.
+marker file is consumed); ``fail`` raises at a frame while a marker file exists; ``stall`` stops at a frame (once:
+the first attempt takes the marker and sleeps; else every attempt waits while the marker exists), after writing
+``<marker>.stalled``; RENDER_TEST_SLEEP slows frames.
+
+Ray keeps its sessions in a temporary folder of the test run (RAY_TMPDIR), not in /tmp/ray, and token
+authentication is off for these throwaway clusters (RAY_AUTH_MODE): nothing is left in ~/.ray.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +36,7 @@ from vsinfer import Backend
 core = vs.core
 KILL = {kill!r}   # (marker file, frame, "vspipe" | "worker") or None
 FAIL = {fail!r}   # (marker file, frame) or None
+STALL = {stall!r}   # (marker file, frame, once) or None
 SLEEP = float(os.environ.get("RENDER_TEST_SLEEP", "0"))
 src = core.std.BlankClip(width=96, height=64, format=vs.RGBS, length=60)
 yy, xx = np.mgrid[0:64, 0:96].astype(np.float32)
@@ -46,6 +53,18 @@ def paint(n, f):
             os.kill(os.getpid() if KILL[2] == "vspipe" else os.getppid(), signal.SIGKILL)
     if FAIL is not None and n == FAIL[1] and os.path.exists(FAIL[0]):
         raise RuntimeError("test fault at frame %d" % n)
+    if STALL is not None and n == STALL[1]:
+        if STALL[2]:
+            try:
+                os.rename(STALL[0], STALL[0] + ".stalled")
+            except FileNotFoundError:
+                pass
+            else:
+                time.sleep(600)
+        elif os.path.exists(STALL[0]):
+            open(STALL[0] + ".stalled", "w").close()
+            while os.path.exists(STALL[0]):
+                time.sleep(0.1)
     f = f.copy()
     for p in range(3):
         np.asarray(f[p])[:] = (np.sin(xx * (0.1 + 0.05 * p) + n * 0.3) * np.cos(yy * 0.13 - n * 0.1) + 1) * 0.5
@@ -67,10 +86,10 @@ def need_farm() -> None:
 
 
 def write_script(folder: Path, name: str = "job.vpy", *, kill: tuple[str, int, str] | None = None,
-                 fail: tuple[str, int] | None = None) -> Path:
+                 fail: tuple[str, int] | None = None, stall: tuple[str, int, bool] | None = None) -> Path:
     """A 60-frame script through the demo model, with the faults asked for."""
     path = folder / name
-    path.write_text(SCRIPT.format(kill=kill, fail=fail, model=str(MODEL)), encoding="utf-8")
+    path.write_text(SCRIPT.format(kill=kill, fail=fail, stall=stall, model=str(MODEL)), encoding="utf-8")
     return path
 
 
@@ -89,6 +108,19 @@ def decoded(path: Path) -> bytes:
 def cache_files(root: Path) -> set[str]:
     """Every file under the cache root (the build spy compares these sets)."""
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()} if root.exists() else set()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ray_scratch() -> Iterator[Path]:
+    """Ray's temporary folder for the whole run (short: its socket paths must fit 107 bytes), removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix="vsr-"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAY_TMPDIR", str(root))
+        mp.setenv("RAY_AUTH_MODE", "disabled")  # else a local cluster writes a token to ~/.ray/auth_token
+        try:
+            yield root
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -129,29 +129,34 @@ def running_with(text: str) -> list[int]:
 
 def test_ctrl_c_stops_the_work_and_a_rerun_renders_the_rest(cluster: Path, tmp_path: Path) -> None:
     import json
-    import os
     import signal
     import sys
     import time
 
     if not sys.platform.startswith("linux"):
         pytest.skip("reads /proc to find leftover vspipe processes (Linux)")
-    script = write_script(tmp_path)
+    stall = tmp_path / "stall"
+    stall.touch()
+    # chunk 3 (frames 45-59, started last: the chunks are equal, so in order) waits at its first frame while the
+    # marker exists: the interrupt comes when chunks 0-2 are done and chunk 3 is surely unfinished, never a race
+    script = write_script(tmp_path, stall=(str(stall), 45, False))
     out = tmp_path / "out.mkv"
     manifest = tmp_path / "out.mkv.render.json"
-    env = os.environ | {"RENDER_TEST_SLEEP": "0.25"}  # about 4 s of frames per chunk: room to interrupt
     proc = subprocess.Popen([sys.executable, "-c", RUNNER, "render", str(script), "-o", str(out), "--chunks", "4",
-                             "--workers", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
         done: dict[str, object] = {}
-        while not done and time.monotonic() < deadline and proc.poll() is None:
+        while time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.2)
             try:
                 done = json.loads(manifest.read_bytes())["done"]
             except (OSError, ValueError, KeyError):
                 done = {}
-        assert done, f"no chunk finished: {proc.stderr.read().decode()[-2000:] if proc.poll() is not None else ''}"
+            if len(done) == 3 and Path(f"{stall}.stalled").exists():
+                break
+        assert len(done) == 3 and Path(f"{stall}.stalled").exists(), \
+            f"chunks 0-2 did not finish: {proc.stderr.read().decode()[-2000:] if proc.poll() is not None else done}"
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
     finally:
@@ -168,8 +173,9 @@ def test_ctrl_c_stops_the_work_and_a_rerun_renders_the_rest(cluster: Path, tmp_p
     assert not running_with(str(script))  # no vspipe of ours left running
     assert not list((tmp_path / "out.mkv.chunks").glob("*.part*"))  # partial files are gone
     kept = sorted(int(i) for i in json.loads(manifest.read_bytes())["done"])
-    assert 1 <= len(kept) < 4
+    assert kept == [0, 1, 2]
 
+    stall.unlink()
     result = render(script, out, chunks=4, workers=2)
-    assert result.rendered == tuple(i for i in range(4) if i not in kept)
+    assert result.rendered == (3,)
     assert decoded(out) == reference(script)

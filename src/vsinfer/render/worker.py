@@ -23,7 +23,7 @@ from .manifest import ChunkRecord, crc32_file
 from .media import count_frames, encoder_command, find_program, tail
 from .plan import Chunk
 
-__all__ = ["run_chunk"]
+__all__ = ["check_node", "run_chunk"]
 
 
 def _die_with_parent() -> None:
@@ -35,6 +35,43 @@ def _die_with_parent() -> None:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+def check_node(script: str, folder: str, token: str, files: tuple[str, ...], programs: tuple[str, ...]) -> str:
+    """Check a node before its first chunk: can it read the script and the files it names, and write the chunks.
+
+    ``token`` is the name of a file the driver wrote into the chunk folder with the token as content: reading it
+    back proves the folder is the driver's (a shared filesystem), not a local folder of the same name. Returns the
+    host name; raises VsinferError naming the node and every path it cannot use.
+    """
+    host = socket.gethostname()
+    problems: list[str] = []
+    for path in (script, *files):
+        if not os.access(path, os.R_OK):
+            problems.append(f"cannot read {path} ({'no such file' if not os.path.exists(path) else 'no permission'})")
+    where = Path(folder)
+    try:
+        if (where / token).read_text(encoding="utf-8") != token:
+            problems.append(f"{folder} is not the driver's folder (its probe file holds something else)")
+    except OSError as exc:
+        problems.append(f"{folder} is not the driver's folder: its probe file cannot be read ({exc.strerror})")
+    else:
+        probe = where / f".{token}.{host}.{os.getpid()}"
+        try:
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            problems.append(f"cannot write chunks into {folder} ({exc.strerror})")
+    for program in programs:
+        try:
+            find_program(program)
+        except VsinferError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise VsinferError(f"render: node {host} cannot render: " + "; ".join(problems) + ". On a cluster the "
+                           "script, the files it names and the output folder must be on a filesystem every node "
+                           "mounts at the same path")
+    return host
+
+
 def _attempt(folder: Path, chunk: Chunk) -> int:
     """Count this start in the chunk's attempt log (one line per start); the number of this attempt."""
     log = folder / f"{chunk.name}.attempts"
@@ -43,12 +80,15 @@ def _attempt(folder: Path, chunk: Chunk) -> int:
     return len(log.read_text(encoding="utf-8").splitlines())
 
 
-def run_chunk(script: str, folder: str, chunk: Chunk, recipe: str, suffix: str) -> ChunkRecord:
-    """Render ``chunk`` of ``script`` into ``folder/<chunk.name><suffix>``; its manifest record, or VsinferError."""
+def run_chunk(script: str, folder: str, chunk: Chunk, recipe: str, suffix: str, tag: str = "") -> ChunkRecord:
+    """Render ``chunk`` of ``script`` into ``folder/<chunk.name><tag><suffix>``; its manifest record, or VsinferError.
+
+    ``tag`` tells a second attempt started beside a straggler from the first: each writes its own file.
+    """
     started = time.perf_counter()
     where = Path(folder)
     attempts = _attempt(where, chunk)
-    final = where / f"{chunk.name}{suffix}"
+    final = where / f"{chunk.name}{tag}{suffix}"
     part = where / f"{chunk.name}.part-{uuid.uuid4().hex[:8]}{suffix}"
     encoder = encoder_command(recipe, part)
     vspipe = [find_program("vspipe"), "-c", "y4m", "-s", str(chunk.start), "-e", str(chunk.end), script,
