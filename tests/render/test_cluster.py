@@ -70,10 +70,15 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
         yield names
 
 
-def test_two_one_cpu_nodes_with_default_options(two_nodes: list[str], tmp_path: Path) -> None:
+def test_two_one_cpu_nodes_with_default_options(two_nodes: list[str], tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
     script = write_script(tmp_path)
     out = tmp_path / "out.mkv"
-    result = render(script, out)  # the defaults: each chunk asked for the cluster's 2 CPUs and waited forever
+    with caplog.at_level(logging.INFO, logger="vsinfer.render.farm.progress"):
+        result = render(script, out)  # the defaults: each chunk asked for the cluster's 2 CPUs and waited forever
+    lines = [r.getMessage() for r in caplog.records if r.name == "vsinfer.render.farm.progress"]
+    assert len(lines) >= 8 and lines[-1].startswith("render: 60/60 frames (100%), "), lines  # one per chunk at least
+    assert all(" fps, ETA " in line and "workers busy " in line and line.endswith("node(s)") for line in lines)
     assert (result.workers, result.nodes) == (2, 2)
     assert len(result.chunks) == 8 and [c.attempts for c in result.chunks] == [1] * 8
     assert {c.ray_node for c in result.chunks} == set(two_nodes)  # both nodes rendered

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.render.conftest import decoded, reference, write_script
-from vsinfer.errors import VsinferError
+from vsinfer.errors import InvalidValueError, VsinferError
 from vsinfer.render import RenderResult, render
 
 pytestmark = pytest.mark.slow
@@ -179,3 +181,71 @@ def test_ctrl_c_stops_the_work_and_a_rerun_renders_the_rest(cluster: Path, tmp_p
     result = render(script, out, chunks=4, workers=2)
     assert result.rendered == (3,)
     assert decoded(out) == reference(script)
+
+
+CHAPTERS = """;FFMETADATA1
+[CHAPTER]
+TIMEBASE=1/1000
+START=0
+END=1000
+title=One
+[CHAPTER]
+TIMEBASE=1/1000
+START=1000
+END=2500
+title=Two
+"""
+SUBTITLES = "1\n00:00:00,500 --> 00:00:01,500\nHello\n\n2\n00:00:01,600 --> 00:00:02,400\nWorld\n"
+
+
+def make_source(folder: Path, frames: int = 60) -> Path:
+    """A source file like a rip: video (24 fps), AAC audio starting 0.25 s in, subtitles, two chapters."""
+    (folder / "chapters.txt").write_text(CHAPTERS)
+    (folder / "subs.srt").write_text(SUBTITLES)
+    source = folder / "source.mkv"
+    seconds = frames / 24
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", f"testsrc=size=96x64:rate=24:"
+                    f"duration={seconds}", "-itsoffset", "0.25", "-f", "lavfi", "-i",
+                    f"sine=frequency=440:duration={seconds - 0.25}",
+                    "-i", str(folder / "subs.srt"), "-i", str(folder / "chapters.txt"), "-map", "0:v", "-map", "1:a",
+                    "-map", "2:s", "-map_chapters", "3", "-c:v", "ffv1", "-c:a", "aac", "-c:s", "srt",
+                    "-y", str(source)], check=True, timeout=60)
+    return source
+
+
+def packets(path: Path, stream: str) -> list[str]:
+    """Each packet of one stream: timestamps, size and MD5 (ffmpeg's framemd5 lines, without the header)."""
+    text = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", stream, "-c", "copy",
+                           "-f", "framemd5", "-"], capture_output=True, check=True, timeout=60).stdout.decode()
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def probe_json(path: Path) -> dict[str, Any]:
+    text = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-show_chapters", "-of", "json", str(path)],
+                          capture_output=True, check=True, timeout=60).stdout
+    return dict(json.loads(text))
+
+
+def test_the_source_audio_subtitles_and_chapters_are_copied(cluster: Path, tmp_path: Path) -> None:
+    source = make_source(tmp_path)
+    script = write_script(tmp_path)
+    with open(script, "a", encoding="utf-8") as f:  # the script names its source, as a source filter call would
+        f.write(f"SOURCE = {str(source)!r}\n")
+    out = tmp_path / "out.mkv"
+    result = render(script, out, chunks=2, workers=2)  # mux_from="auto": the one named file with 60 frames
+    assert result.muxed == source
+    assert decoded(out) == reference(script)  # the video is still the render's, frame for frame
+    audio = packets(source, "0:a:0")
+    assert len(audio) > 50 and packets(out, "0:a:0") == audio  # every audio packet, same time, same bytes
+    assert packets(out, "0:s:0") == packets(source, "0:s:0")
+    got, want = probe_json(out), probe_json(source)
+    assert [c["tags"]["title"] for c in got["chapters"]] == [c["tags"]["title"] for c in want["chapters"]]
+    assert [s["codec_type"] for s in got["streams"]] == ["video", "audio", "subtitle"]
+
+    reencoded = tmp_path / "opus.mkv"
+    result = render(script, reencoded, chunks=2, workers=2, mux_from=source, audio_params="-c:a libopus -b:a 48k")
+    assert [s["codec_name"] for s in probe_json(reencoded)["streams"]] == ["ffv1", "opus", "subrip"]
+    with pytest.raises(InvalidValueError, match=r"mux_from=.*source\.mkv.*holds video only"):
+        render(script, tmp_path / "out.y4m", mux_from=source)
+    none = render(script, tmp_path / "bare.mkv", chunks=2, workers=2, mux_from=None)
+    assert none.muxed is None and [s["codec_type"] for s in probe_json(tmp_path / "bare.mkv")["streams"]] == ["video"]

@@ -34,6 +34,8 @@ def cmd_render(
     publish: Path | None = None,
     gpus_per_chunk: float | None = None,
     straggler_factor: float = 3.0,
+    mux_from: str = "auto",
+    audio: str | None = None,
     keep_chunks: Annotated[bool, Parameter(negative="")] = False,
     json: Json = False,
 ) -> int:
@@ -55,6 +57,10 @@ def cmd_render(
         gpus_per_chunk: GPUs each chunk requests from Ray (default: 1 when a node has GPUs, else 0).
         straggler_factor: Start a chunk again elsewhere when it runs this many times longer than its length should
             take (measured on the finished chunks); 0 turns it off.
+        mux_from: Copy the audio, subtitles and chapters of this file into the output, without re-encoding,
+            aligned. auto (the default): the one media file the script names with as many frames as the output, when
+            there is one; none: nothing.
+        audio: ffmpeg options that re-encode the copied audio instead, e.g. '-c:a libopus -b:a 128k'.
         keep_chunks: Keep the chunk files and the manifest after the join.
         json: Print the summary as JSON.
 
@@ -74,7 +80,8 @@ def cmd_render(
     try:
         result = render(script, output, chunks=chunks, workers=workers, address=address, encode=encode,
                         max_retries=retries, prebuild=prebuild, publish=publish, gpus_per_chunk=gpus_per_chunk,
-                        keep_chunks=keep_chunks, straggler_factor=straggler_factor)
+                        keep_chunks=keep_chunks, straggler_factor=straggler_factor,
+                        mux_from=None if mux_from.lower() == "none" else mux_from, audio_params=audio)
     except KeyboardInterrupt:
         err().print("vsinfer render: interrupted; the finished chunks are kept, rerun to go on", markup=False)
         return 130
@@ -91,20 +98,22 @@ def _summary(result: RenderResult, json: bool) -> None:
     if json:
         emit_json({"output": str(result.output), "frames": result.frames, "workers": result.workers,
                    "nodes": result.nodes, "stragglers": result.stragglers,
+                   "muxed": None if result.muxed is None else str(result.muxed),
                    "seconds": result.seconds, "fps": result.fps, "prebuild_seconds": result.prebuild_seconds,
                    "chunks_seconds": result.chunks_seconds, "join_seconds": result.join_seconds,
-                   "chunks": [{"index": c.index, "start": c.start, "end": c.end, "node": c.node,
+                   "chunks": [{"index": c.index, "start": c.start, "end": c.end, "node": c.node, "ray_node": c.ray_node,
                                "seconds": c.seconds, "attempts": c.attempts, "reused": c.reused}
                               for c in result.chunks]})
         return
     table = Table("chunk", "frames", "ran on", "seconds", "fps", "attempts", "note", box=None,
                   title=f"{result.output.name}: {result.frames} frames in {result.seconds:.1f} s "
                         f"({result.fps:.2f} fps) on {result.workers} worker(s), {result.nodes} node(s); prebuild "
-                        f"{result.prebuild_seconds:.1f} s, join {result.join_seconds:.1f} s",
+                        f"{result.prebuild_seconds:.1f} s, join {result.join_seconds:.1f} s"
+                        + (f"; audio, subtitles, chapters from {result.muxed}" if result.muxed else ""),
                   title_justify="left")
     for c in result.chunks:
         frames = c.end - c.start + 1
-        table.add_row(str(c.index), f"{c.start}-{c.end}", c.node, f"{c.seconds:.1f}",
+        table.add_row(str(c.index), f"{c.start}-{c.end}", f"{c.ray_node} {c.node}".strip(), f"{c.seconds:.1f}",
                       f"{frames / c.seconds:.2f}" if c.seconds > 0 else "-", str(c.attempts),
                       "from a previous run" if c.reused else "")
     out().print(table)

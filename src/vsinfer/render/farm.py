@@ -28,6 +28,7 @@ from filelock import FileLock, Timeout
 from ..errors import InvalidValueError, MissingDependencyError, RenderError
 from . import manifest as mf
 from .media import count_frames, find_program, join, named_files, programs, recipe_for, script_frames, tail
+from .mux import AUTO, mux, source_for
 from .plan import Chunk, NodeSize, Placement, Slots, longest_first, place, plan_chunks
 from .worker import check_node, run_chunk
 
@@ -85,10 +86,13 @@ class RenderResult:
     chunks_seconds: float
     """Wall time of the chunk phase (first task submitted to last chunk recorded)."""
     join_seconds: float
+    """Joining the chunks, and copying the source's audio, subtitles and chapters in."""
     nodes: int
     """Nodes that had workers."""
     stragglers: int
     """Chunks started a second time because they ran past their deadline."""
+    muxed: Path | None
+    """The file whose audio, subtitles and chapters were copied into the output (None: none)."""
     chunks: tuple[ChunkRun, ...]
 
     @property
@@ -170,6 +174,7 @@ def render(script: str | os.PathLike[str], out: str | os.PathLike[str], *, chunk
            workers: int | None = None, address: str | None = None, encode: str | None = None,
            max_retries: int = 3, prebuild: bool = True, publish: str | os.PathLike[str] | None = None,
            gpus_per_chunk: float | None = None, keep_chunks: bool = False, straggler_factor: float = 3.0,
+           mux_from: str | os.PathLike[str] | None = AUTO, audio_params: str | None = None,
            on_chunk: Callable[[ChunkRun, int], None] | None = None,
            on_start: Callable[[int, int], None] | None = None) -> RenderResult:
     """Render the script's output 0 in chunks on a Ray cluster and join them into ``out``, frame-exact.
@@ -192,6 +197,11 @@ def render(script: str | os.PathLike[str], out: str | os.PathLike[str], *, chunk
         straggler_factor: A chunk still running after this many times the time its length should take (from the
             chunks finished so far; ``STRAGGLER_MIN_SECONDS`` at least) is started again on a free worker, another
             node first; the first copy to finish counts. 0 turns it off.
+        mux_from: Copy the audio, subtitles and chapters of this file into the output, without re-encoding and
+            aligned to its first video frame. ``"auto"``: the one media file the script names whose video has as
+            many frames as the output (its source), when there is one; None: nothing.
+        audio_params: ffmpeg options that re-encode the copied audio (``-c:a libopus -b:a 128k``) instead of
+            copying it.
         on_chunk: Called with each finished chunk and the frames done so far (progress).
         on_start: Called with the total frames and the frames already done when the chunks start.
 
@@ -230,6 +240,7 @@ def render(script: str | os.PathLike[str], out: str | os.PathLike[str], *, chunk
         raise RenderError(f"render: another render is writing {out_path} (lock {lock.lock_file})") from exc
     try:
         frames = script_frames(script_path)
+        source = source_for(None if mux_from is None else str(mux_from), out_path, script_path, frames)
         try:
             with _cluster(ray, address) as owned:
                 placement = place(_nodes(ray), workers=workers, gpus_per_chunk=gpus_per_chunk)
@@ -279,6 +290,13 @@ def render(script: str | os.PathLike[str], out: str | os.PathLike[str], *, chunk
         tmp = out_path.with_name(f".{out_path.stem}.joining{out_path.suffix}")
         try:
             join(recipe, parts, tmp, frames)
+            if source is not None:
+                joined_video = tmp.with_name(f".{out_path.stem}.video{out_path.suffix}")
+                os.replace(tmp, joined_video)
+                try:
+                    mux(joined_video, source, tmp, audio_params)
+                finally:
+                    joined_video.unlink(missing_ok=True)
             total = count_frames(tmp)
             if total != frames:
                 raise RenderError(f"render: the joined file holds {total} frames, expected {frames}; "
@@ -293,6 +311,7 @@ def render(script: str | os.PathLike[str], out: str | os.PathLike[str], *, chunk
         return RenderResult(output=out_path, frames=frames, workers=count, seconds=time.perf_counter() - begun,
                             prebuild_seconds=prebuild_seconds, chunks_seconds=chunks_seconds,
                             join_seconds=join_seconds, nodes=len(placement.slots), stragglers=farm.stragglers,
+                            muxed=None if source is None else source.path,
                             chunks=tuple(runs[c.index] for c in plan))
     finally:
         lock.release()
@@ -390,12 +409,15 @@ class _Farm:
                 if not waiting:
                     self._stuck()
                 ready, _ = ray.wait(waiting, num_returns=1, timeout=0.5)
+                recorded = False
                 for ref in ready:
                     if ref in self.running:
-                        self._finished(ref)
+                        recorded = self._finished(ref) or recorded
                     elif ref in self.checking:
                         self._checked(ref)
-                if time.monotonic() - reported > PROGRESS_SECONDS:
+                if recorded:
+                    self._fill(time.monotonic())  # the line counts the worker that took the next chunk as busy
+                if recorded or time.monotonic() - reported > PROGRESS_SECONDS:
                     self._progress()
                     reported = time.monotonic()
         except KeyboardInterrupt:
@@ -518,7 +540,8 @@ class _Farm:
         raise RenderError(f"render: {len(self.queue)} chunk(s) wait and no node can run them ({nodes}); the "
                           f"finished chunks are kept for a rerun")
 
-    def _finished(self, ref: Any) -> None:
+    def _finished(self, ref: Any) -> bool:
+        """Record a chunk that finished (True), or put it back or count its failure (False)."""
         attempt = self.running.pop(ref)
         chunk = attempt.chunk
         others = [r for r, a in self.running.items() if a.chunk.index == chunk.index]
@@ -529,16 +552,16 @@ class _Farm:
             if others:
                 log.warning("render: a copy of %s failed on %s (%s); the other copy goes on", chunk.name,
                             attempt.node.name, cause)
-                return
+                return False
             self._refresh()
             if attempt.node.id not in {s.node.id for s in self.placement.slots}:
                 log.warning("render: node %s left while it rendered %s; the chunk goes to another node",
                             attempt.node.name, chunk.name)
                 self.queue.insert(0, chunk)
-                return
+                return False
             self.failures.append(f"{chunk.name} (frames {chunk.start}-{chunk.end}) on {attempt.node.name}: {cause}")
             log.error("render: %s failed after its retries: %s", chunk.name, cause)
-            return
+            return False
         for other in others:  # the slower copy of a straggler: its worker (and its vspipe) is killed
             self.running.pop(other)
             with contextlib.suppress(Exception):
@@ -550,9 +573,9 @@ class _Farm:
         self.runs[chunk.index] = run
         self.per_frame.append(result.seconds / max(1, result.frames))
         self.done += chunk.frames
-        self._progress()
         if self.on_chunk is not None:
             self.on_chunk(run, self.done)
+        return True
 
     def _progress(self) -> None:
         """One line for the whole render: frames, fps, ETA and the workers busy."""
