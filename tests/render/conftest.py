@@ -76,6 +76,55 @@ out.resize.Point(format=vs.YUV444P16, matrix_s="709").set_output()
 '''
 
 
+CLIP_SCRIPT = '''\
+import numpy as np
+import vapoursynth as vs
+core = vs.core
+SOURCE = {source!r}
+data = np.memmap(SOURCE, dtype=np.uint8, mode="r")
+header = bytes(data[:200]).split(b"\\n")[0]
+width, height = (int(t[1:]) for t in header.split() if t[:1] in (b"W", b"H"))
+luma, chroma = width * height, (width // 2) * (height // 2)
+offset, size = len(header) + 1, 6 + luma + 2 * chroma
+clip = core.std.BlankClip(width=width, height=height, format=vs.YUV420P8, length=(len(data) - offset) // size,
+                          fpsnum=24, fpsden=1)
+
+def read(n, f):
+    f = f.copy()
+    at = offset + n * size + 6
+    np.asarray(f[0])[:] = data[at:at + luma].reshape(height, width)
+    np.asarray(f[1])[:] = data[at + luma:at + luma + chroma].reshape(height // 2, width // 2)
+    np.asarray(f[2])[:] = data[at + luma + chroma:at + size - 6].reshape(height // 2, width // 2)
+    return f
+
+core.std.ModifyFrame(clip, clip, read).set_output()
+'''
+
+CUTS = (36, 66, 114)
+"""Where the scenes of ``make_clip`` start (frames)."""
+
+
+def make_clip(folder: Path, size: str = "96x64") -> Path:
+    """A 144-frame y4m clip of four scenes (ffmpeg's test sources, each moving), cut at ``CUTS``."""
+    clip = folder / "clip.y4m"
+    sources = [f"testsrc2=size={size}:rate=24", f"mandelbrot=size={size}:rate=24",
+               f"life=size={size}:rate=24:mold=10:ratio=0.1", f"testsrc=size={size}:rate=24"]
+    inputs = [arg for s in sources for arg in ("-f", "lavfi", "-i", s)]
+    lengths = [b - a for a, b in zip((0, *CUTS), (*CUTS, 144), strict=True)]
+    trims = "".join(f"[{i}]trim=end_frame={n},setpts=PTS-STARTPTS[s{i}];" for i, n in enumerate(lengths))
+    graph = trims + "".join(f"[s{i}]" for i in range(4)) + "concat=n=4:v=1:a=0,format=yuv420p[v]"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", *inputs, "-filter_complex", graph, "-map", "[v]", "-y",
+                    str(clip)], check=True, timeout=60)
+    return clip
+
+
+def write_clip_script(folder: Path, clip: Path) -> Path:
+    """A script that shows the y4m clip (a source filter in numpy: it names the clip, as a source filter would)."""
+    path = folder / "clip.vpy"
+    path.write_text(CLIP_SCRIPT.format(source=str(clip)), encoding="utf-8")
+    return path
+
+
 def need_farm() -> None:
     """Skip, naming the install command, when ray or ffmpeg is missing."""
     if importlib.util.find_spec("ray") is None:

@@ -10,7 +10,7 @@ from vsinfer.errors import InvalidValueError, VsinferError
 from vsinfer.render import CORE_GROUP, Chunk, local_workers, plan_chunks
 from vsinfer.render import manifest as mf
 from vsinfer.render.media import FFV1, Y4M, encoder_command, join, named_files, recipe_for
-from vsinfer.render.plan import NodeSize, longest_first, place
+from vsinfer.render.plan import NodeSize, longest_first, place, snap_to_scenes
 from vsinfer.render.worker import check_node
 
 
@@ -141,3 +141,12 @@ def test_the_files_a_script_names(tmp_path: Path) -> None:
     assert named_files(script) == (str(model),)  # files that exist here, not folders or missing ones
     script.write_text("def (:")
     assert named_files(script) == ()
+
+
+def test_boundaries_move_to_the_nearest_scene_cut_within_half_a_chunk() -> None:
+    plan = plan_chunks(144, 4)  # starts 0, 36, 72, 108; window 18
+    moved = snap_to_scenes(plan, [36, 66, 114])
+    assert [(c.start, c.end) for c in moved] == [(0, 35), (36, 65), (66, 113), (114, 143)]
+    assert [c.start for c in snap_to_scenes(plan, [10, 100])] == [0, 36, 72, 100]  # 10 and 72: too far
+    assert [c.start for c in snap_to_scenes(plan, [27, 45])] == [0, 27, 72, 108]  # ties go to the earlier
+    assert snap_to_scenes(plan, []) == plan and sum(c.frames for c in moved) == 144

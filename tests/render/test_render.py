@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.render.conftest import decoded, reference, write_script
+from tests.render.conftest import CUTS, decoded, make_clip, reference, write_clip_script, write_script
 from vsinfer.errors import InvalidValueError, VsinferError
 from vsinfer.render import RenderResult, render
 
@@ -249,3 +249,22 @@ def test_the_source_audio_subtitles_and_chapters_are_copied(cluster: Path, tmp_p
         render(script, tmp_path / "out.y4m", mux_from=source)
     none = render(script, tmp_path / "bare.mkv", chunks=2, workers=2, mux_from=None)
     assert none.muxed is None and [s["codec_type"] for s in probe_json(tmp_path / "bare.mkv")["streams"]] == ["video"]
+
+
+X264 = "ffmpeg -nostdin -v error -f yuv4mpegpipe -i - -c:v libx264 -preset ultrafast -crf 30 -f matroska {out}"
+
+
+@pytest.mark.parametrize("scenes", [True, False])
+def test_encoded_chunks_start_at_scene_cuts(scenes: bool, cluster: Path, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path)  # scenes start at 36, 66 and 114 of 144 frames
+    script = write_clip_script(tmp_path, clip)
+    out = tmp_path / "out.mkv"
+    result = render(script, out, chunks=4, workers=2, encode=X264, scenes=scenes)
+    starts = [c.start for c in result.chunks]
+    # equal chunks start at 0, 36, 72, 108; scene-aware ones move 72 and 108 to the cuts 66 and 114 (within 18)
+    assert starts == ([0, *CUTS] if scenes else [0, 36, 72, 108])
+    assert result.muxed is None  # the clip has nothing but video
+    keyframes = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-skip_frame", "nokey",
+                                "-show_entries", "frame=pts", "-of", "csv=p=0", str(out)], capture_output=True,
+                               check=True, timeout=60).stdout.split()
+    assert len(keyframes) >= 4  # each chunk starts with one

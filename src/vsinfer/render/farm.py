@@ -27,9 +27,9 @@ from filelock import FileLock, Timeout
 
 from ..errors import InvalidValueError, MissingDependencyError, RenderError
 from . import manifest as mf
-from .media import count_frames, find_program, join, named_files, programs, recipe_for, script_frames, tail
-from .mux import AUTO, mux, source_for
-from .plan import Chunk, NodeSize, Placement, Slots, longest_first, place, plan_chunks
+from .media import FFV1, Y4M, count_frames, find_program, join, named_files, programs, recipe_for, script_frames, tail
+from .mux import AUTO, MUX_SUFFIXES, Source, mux, scene_cuts, source_for
+from .plan import Chunk, NodeSize, Placement, Slots, longest_first, place, plan_chunks, snap_to_scenes
 from .worker import check_node, run_chunk
 
 __all__ = ["ChunkRun", "RenderResult", "render"]
@@ -174,7 +174,7 @@ def render(script: str | os.PathLike[str], out: str | os.PathLike[str], *, chunk
            workers: int | None = None, address: str | None = None, encode: str | None = None,
            max_retries: int = 3, prebuild: bool = True, publish: str | os.PathLike[str] | None = None,
            gpus_per_chunk: float | None = None, keep_chunks: bool = False, straggler_factor: float = 3.0,
-           mux_from: str | os.PathLike[str] | None = AUTO, audio_params: str | None = None,
+           mux_from: str | os.PathLike[str] | None = AUTO, audio_params: str | None = None, scenes: bool = True,
            on_chunk: Callable[[ChunkRun, int], None] | None = None,
            on_start: Callable[[int, int], None] | None = None) -> RenderResult:
     """Render the script's output 0 in chunks on a Ray cluster and join them into ``out``, frame-exact.
@@ -202,6 +202,9 @@ def render(script: str | os.PathLike[str], out: str | os.PathLike[str], *, chunk
             many frames as the output (its source), when there is one; None: nothing.
         audio_params: ffmpeg options that re-encode the copied audio (``-c:a libopus -b:a 128k``) instead of
             copying it.
+        scenes: With ``encode``: move each chunk boundary to the nearest scene cut of the source (the file of
+            ``mux_from``, or the one the script reads) within half a chunk, so each chunk starts with a keyframe the
+            encoder would have placed there anyway.
         on_chunk: Called with each finished chunk and the frames done so far (progress).
         on_start: Called with the total frames and the frames already done when the chunks start.
 
@@ -240,7 +243,9 @@ def render(script: str | os.PathLike[str], out: str | os.PathLike[str], *, chunk
         raise RenderError(f"render: another render is writing {out_path} (lock {lock.lock_file})") from exc
     try:
         frames = script_frames(script_path)
-        source = source_for(None if mux_from is None else str(mux_from), out_path, script_path, frames)
+        source = source_for(AUTO if mux_from is None else str(mux_from), out_path, script_path, frames)
+        copy = source is not None and mux_from is not None and not source.empty \
+            and out_path.suffix.lower() in MUX_SUFFIXES
         try:
             with _cluster(ray, address) as owned:
                 placement = place(_nodes(ray), workers=workers, gpus_per_chunk=gpus_per_chunk)
@@ -248,6 +253,8 @@ def render(script: str | os.PathLike[str], out: str | os.PathLike[str], *, chunk
                 log.info("render: %d worker(s) on %s", count, ", ".join(
                     f"{s.node.describe()}: {s.workers} x ({s.cpus:.3g} CPU, {s.gpus:g} GPU)" for s in placement.slots))
                 plan = plan_chunks(frames, chunks or 4 * count)
+                if scenes and recipe not in (FFV1, Y4M):
+                    plan = _at_scenes(plan, source, frames)
                 wanted = mf.Manifest(script=str(script_path), script_crc32=mf.crc32_file(script_path), frames=frames,
                                      ranges=[(c.start, c.end) for c in plan], recipe=recipe)
                 found = mf.load(manifest_path)
@@ -290,7 +297,8 @@ def render(script: str | os.PathLike[str], out: str | os.PathLike[str], *, chunk
         tmp = out_path.with_name(f".{out_path.stem}.joining{out_path.suffix}")
         try:
             join(recipe, parts, tmp, frames)
-            if source is not None:
+            if copy:
+                assert source is not None
                 joined_video = tmp.with_name(f".{out_path.stem}.video{out_path.suffix}")
                 os.replace(tmp, joined_video)
                 try:
@@ -311,11 +319,28 @@ def render(script: str | os.PathLike[str], out: str | os.PathLike[str], *, chunk
         return RenderResult(output=out_path, frames=frames, workers=count, seconds=time.perf_counter() - begun,
                             prebuild_seconds=prebuild_seconds, chunks_seconds=chunks_seconds,
                             join_seconds=join_seconds, nodes=len(placement.slots), stragglers=farm.stragglers,
-                            muxed=None if source is None else source.path,
+                            muxed=source.path if copy and source is not None else None,
                             chunks=tuple(runs[c.index] for c in plan))
     finally:
         lock.release()
         Path(lock.lock_file).unlink(missing_ok=True)
+
+
+def _at_scenes(plan: tuple[Chunk, ...], source: Source | None, frames: int) -> tuple[Chunk, ...]:
+    """The plan with its boundaries at the source's scene cuts (frame for frame: the source has ``frames``)."""
+    if source is None or len(plan) < 2:
+        log.info("render: no source to find scene cuts in (mux_from); the chunks have equal lengths")
+        return plan
+    if count_frames(source.path) != frames:
+        log.warning("render: %s does not have the output's %d frames; the chunks have equal lengths", source.path,
+                    frames)
+        return plan
+    cuts = scene_cuts(source.path)
+    moved = snap_to_scenes(plan, cuts)
+    at_cuts = sum(1 for c in moved[1:] if c.start in set(cuts))
+    log.info("render: %d scene cut(s) in %s; %d of %d chunk boundaries are at one", len(cuts), source.path, at_cuts,
+             len(plan) - 1)
+    return moved
 
 
 def _nodes(ray: Any) -> tuple[NodeSize, ...]:

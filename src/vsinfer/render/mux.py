@@ -1,15 +1,18 @@
-"""The finish: the source's audio, subtitles and chapters copied into the joined video, without re-encoding.
+"""The finish: the source's audio, subtitles and chapters copied into the joined video; its scene cuts.
 
 The source is the file given (``--mux-from``), or by default the one media file the script names whose video has
 as many frames as the script's output (the file a source filter opened, frame for frame). Its streams are copied
 with their timing relative to its first video frame, so they stay aligned with the rendered video (which starts at
-0). Audio can be re-encoded instead (``audio_params``, ffmpeg's options for it, like av1an's ``-a``).
+0). Audio can be re-encoded instead (``audio_params``, ffmpeg's options for it, like av1an's ``-a``). With an
+encoder, the source's scene cuts (ffmpeg's scdet, at low resolution) place the chunk boundaries.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import re
 import shlex
 import subprocess
 from dataclasses import dataclass
@@ -18,12 +21,19 @@ from pathlib import Path
 from ..errors import InvalidValueError, RenderError
 from .media import count_frames, find_program, named_files, tail
 
-__all__ = ["AUTO", "MUX_SUFFIXES", "Source", "find_source", "mux", "probe", "source_for"]
+__all__ = ["AUTO", "MUX_SUFFIXES", "Source", "find_source", "mux", "probe", "scene_cuts", "source_for"]
 
 log = logging.getLogger(__name__)
 
 AUTO = "auto"
 """``mux_from``'s default: the source the script reads, when it can be told (see :func:`find_source`)."""
+
+SCENE_THRESHOLD = 10.0
+"""scdet's threshold (its default): the score, 0-100, of a frame's difference to the previous one that starts a
+scene."""
+
+MIN_SCENE_FRAMES = 12
+"""Cuts closer than this to the cut before them are not counted (a flash, a fade, a source's restless start)."""
 
 MUX_SUFFIXES = frozenset({".mkv", ".mka", ".mp4", ".mov", ".webm"})
 """Outputs that can hold audio and subtitles beside the video (not y4m, not a raw encoder stream)."""
@@ -84,25 +94,23 @@ def probe(path: Path) -> Source | None:
 def find_source(script: Path, frames: int) -> Source | None:
     """The source the script reads, or None when it cannot be told (logged).
 
-    That is the one media file the script names whose video has ``frames`` frames and which holds something to
-    copy; with none, or more than one, nothing is copied.
+    That is the one media file the script names whose video has ``frames`` frames; with none, or more than one,
+    there is no source.
     """
     found: list[Source] = []
     for name in named_files(script):
         source = probe(Path(name))
-        if source is None or source.empty:
+        if source is None:
             continue
-        try:
+        with contextlib.suppress(RenderError):
             if count_frames(source.path) == frames:
                 found.append(source)
-        except RenderError:
-            continue
     if len(found) == 1:
-        log.info("render: copying %s from %s (the script's source: %d frames, as rendered)", found[0].describe(),
-                 found[0].path, frames)
+        log.info("render: the script's source is %s (%s; %d frames, as rendered)", found[0].path,
+                 found[0].describe(), frames)
         return found[0]
     if found:
-        log.warning("render: the script names %d sources with %d frames (%s): nothing copied; choose one with "
+        log.warning("render: the script names %d sources with %d frames (%s): none is used; choose one with "
                     "mux_from (--mux-from)", len(found), frames, ", ".join(str(s.path) for s in found))
     return None
 
@@ -116,8 +124,6 @@ def source_for(mux_from: str | Path | None, out: Path, script: Path, frames: int
     if mux_from is None:
         return None
     if str(mux_from) == AUTO:
-        if out.suffix.lower() not in MUX_SUFFIXES:
-            return None
         return find_source(script, frames)
     path = Path(mux_from).resolve()
     if out.suffix.lower() not in MUX_SUFFIXES:
@@ -130,8 +136,25 @@ def source_for(mux_from: str | Path | None, out: Path, script: Path, frames: int
                                 "there)", where="render")
     if source.empty:
         log.warning("render: %s holds no audio, subtitles or chapters: nothing to copy", path)
-        return None
     return source
+
+
+def scene_cuts(path: Path) -> list[int]:
+    """The frames of ``path`` that start a new scene: ffmpeg's scdet on a 160-pixel-wide copy of its video.
+
+    Of cuts closer than ``MIN_SCENE_FRAMES``, the first counts.
+    """
+    proc = subprocess.run([find_program("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0",
+                           "-vf", f"scale=160:-2,scdet=threshold={SCENE_THRESHOLD:g},"
+                           "metadata=mode=print:key=lavfi.scd.time:file=-", "-f", "null", "-"],
+                          capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise RenderError(f"render: ffmpeg's scene detection failed on {path}: {tail(proc.stderr)}")
+    kept: list[int] = []
+    for cut in sorted({int(m.group(1)) for m in re.finditer(rb"^frame:(\d+)\s", proc.stdout, re.MULTILINE)}):
+        if not kept or cut - kept[-1] >= MIN_SCENE_FRAMES:  # a flash or a fade scores twice: its first frame
+            kept.append(cut)
+    return kept
 
 
 def mux(video: Path, source: Source, target: Path, audio_params: str | None = None) -> None:

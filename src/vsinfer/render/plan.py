@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from ..errors import InvalidValueError, RenderError
 
 __all__ = ["CORE_GROUP", "Chunk", "NodeSize", "Placement", "Slots", "local_workers", "longest_first", "place",
-           "plan_chunks"]
+           "plan_chunks", "snap_to_scenes"]
 
 CORE_GROUP = 4
 """CPU cores per worker on a machine without a GPU. vspipe and the runtimes already use every core of one process;
@@ -53,6 +53,24 @@ def plan_chunks(frames: int, chunks: int) -> tuple[Chunk, ...]:
         out.append(Chunk(index=i, start=start, end=start + length - 1))
         start += length
     return tuple(out)
+
+
+def snap_to_scenes(plan: tuple[Chunk, ...], cuts: list[int] | tuple[int, ...]) -> tuple[Chunk, ...]:
+    """The same number of chunks, each boundary moved to the nearest scene cut within half a chunk of it.
+
+    An encoder starts each chunk with a keyframe; at a scene cut it would have placed one anyway, so the joined file
+    costs no more than one encode. A boundary with no cut near keeps its place (ties go to the earlier cut).
+    """
+    if len(plan) < 2 or not cuts:
+        return plan
+    frames = plan[-1].end + 1
+    window = frames // len(plan) // 2
+    starts = [0]
+    for chunk in plan[1:]:
+        near = [c for c in cuts if abs(c - chunk.start) <= window and starts[-1] < c < frames]
+        starts.append(min(near, key=lambda c: (abs(c - chunk.start), c)) if near else chunk.start)
+    ends = [s - 1 for s in starts[1:]] + [frames - 1]
+    return tuple(Chunk(index=i, start=s, end=e) for i, (s, e) in enumerate(zip(starts, ends, strict=True)))
 
 
 def local_workers(gpus: int, cores: int | None = None) -> int:
