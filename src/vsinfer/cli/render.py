@@ -36,6 +36,7 @@ def cmd_render(
     straggler_factor: float = 3.0,
     mux_from: str = "auto",
     audio: str | None = None,
+    scenes: bool = True,
     keep_chunks: Annotated[bool, Parameter(negative="")] = False,
     json: Json = False,
 ) -> int:
@@ -61,6 +62,8 @@ def cmd_render(
             aligned. auto (the default): the one media file the script names with as many frames as the output, when
             there is one; none: nothing.
         audio: ffmpeg options that re-encode the copied audio instead, e.g. '-c:a libopus -b:a 128k'.
+        scenes: With --encode, move the chunk boundaries to the source's nearest scene cuts (within half a chunk);
+            --no-scenes keeps equal chunks.
         keep_chunks: Keep the chunk files and the manifest after the join.
         json: Print the summary as JSON.
 
@@ -81,7 +84,8 @@ def cmd_render(
         result = render(script, output, chunks=chunks, workers=workers, address=address, encode=encode,
                         max_retries=retries, prebuild=prebuild, publish=publish, gpus_per_chunk=gpus_per_chunk,
                         keep_chunks=keep_chunks, straggler_factor=straggler_factor,
-                        mux_from=None if mux_from.lower() == "none" else mux_from, audio_params=audio)
+                        mux_from=None if mux_from.lower() == "none" else mux_from, audio_params=audio,
+                        scenes=scenes)
     except KeyboardInterrupt:
         err().print("vsinfer render: interrupted; the finished chunks are kept, rerun to go on", markup=False)
         return 130

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -395,6 +395,29 @@ class _Farm:
     env: dict[str, Any]
     stragglers: int = 0
     """Chunks started a second time because they ran too long."""
+    queue: list[Chunk] = field(default_factory=list, init=False)
+    """Chunks waiting for a slot, the next first."""
+    running: dict[Any, _Attempt] = field(default_factory=dict, init=False)
+    """Chunk tasks in flight."""
+    failures: list[str] = field(default_factory=list, init=False)
+    checks: dict[str, Any] = field(default_factory=dict, init=False)
+    """Node id: its check's task while it runs, True once the node passed."""
+    checking: dict[Any, NodeSize] = field(default_factory=dict, init=False)
+    """A check's task: its node."""
+    check_started: dict[str, float] = field(default_factory=dict, init=False)
+    refused: dict[str, str] = field(default_factory=dict, init=False)
+    """Node id: why it cannot render."""
+    per_frame: list[float] = field(default_factory=list, init=False)
+    """Seconds per frame of the chunks finished in this run."""
+    first: int = field(default=0, init=False)
+    """Frames done before this run."""
+    done: int = field(default=0, init=False)
+    begun: float = field(default=0.0, init=False)
+    token: str = field(default_factory=lambda: f".probe-{uuid.uuid4().hex}", init=False)
+    """The probe file's name and content in the chunk folder (see ``check_node``)."""
+    task: Any = field(default=None, init=False)
+    probe: Any = field(default=None, init=False)
+    probe_args: tuple[Any, ...] = field(default=(), init=False)
 
     def run(self, missing: list[Chunk], *, owned: bool) -> list[str]:
         """Render the missing chunks; the failures (after Ray's retries) as messages.
@@ -404,17 +427,8 @@ class _Farm:
         """
         ray = self.ray
         self.queue = longest_first(missing)
-        self.running: dict[Any, _Attempt] = {}
-        self.failures: list[str] = []
-        self.checks: dict[str, Any] = {}  # node id -> probe ref while it runs, True when the node passed
-        self.checking: dict[Any, NodeSize] = {}  # probe ref -> its node
-        self.check_started: dict[str, float] = {}
-        self.refused: dict[str, str] = {}  # node id -> why it cannot render
-        self.per_frame: list[float] = []  # seconds per frame of the chunks finished in this run
-        self.total = self.manifest.frames
         self.first = self.done = sum(r.frames for r in self.manifest.done.values())
         self.begun = time.monotonic()
-        self.token = f".probe-{uuid.uuid4().hex}"
         (self.folder / self.token).write_text(self.token, encoding="utf-8")
         self.task = ray.remote(run_chunk)
         self.probe = ray.remote(check_node)
@@ -606,8 +620,9 @@ class _Farm:
         """One line for the whole render: frames, fps, ETA and the workers busy."""
         elapsed = time.monotonic() - self.begun
         rate = (self.done - self.first) / elapsed if elapsed > 0 else 0.0
-        eta = _clock((self.total - self.done) / rate) if rate > 0 else "unknown"
+        total = self.manifest.frames
+        eta = _clock((total - self.done) / rate) if rate > 0 else "unknown"
         nodes = {a.node.id for a in self.running.values()}
         progress.info("render: %d/%d frames (%.0f%%), %.2f fps, ETA %s, workers busy %d/%d on %d node(s)",
-                      self.done, self.total, 100 * self.done / max(1, self.total), rate, eta, len(self.running),
+                      self.done, total, 100 * self.done / max(1, total), rate, eta, len(self.running),
                       self.placement.workers, len(nodes))
