@@ -491,6 +491,17 @@ class _Farm:
             log.warning("render: the cluster changed: %d worker(s) on %s", placement.workers,
                         ", ".join(s.node.describe() for s in placement.slots))
         self.placement = placement
+        alive = {n.id for n in nodes}
+        for ref, attempt in list(self.running.items()):
+            if attempt.node.id in alive:
+                continue
+            self.running.pop(ref)
+            with contextlib.suppress(Exception):
+                self.ray.cancel(ref, force=True)
+            if not any(a.chunk.index == attempt.chunk.index for a in self.running.values()):
+                log.warning("render: node %s left while it rendered %s; the chunk goes to another node",
+                            attempt.node.name, attempt.chunk.name)
+                self.queue.insert(0, attempt.chunk)
 
     def _check_nodes(self, now: float) -> None:
         """Start the check of every node not checked yet; a check that does not answer in time refuses the node."""
