@@ -61,7 +61,7 @@ def cmd_render(
         mux_from: Copy the audio, subtitles and chapters of this file into the output, without re-encoding,
             aligned. auto (the default): the one media file the script names with as many frames as the output, when
             there is one; none: nothing.
-        audio: ffmpeg options that re-encode the copied audio instead, e.g. '-c:a libopus -b:a 128k'.
+        audio: ffmpeg options that re-encode the copied audio instead, with =: --audio='-c:a libopus -b:a 128k'.
         scenes: With --encode, move the chunk boundaries to the source's nearest scene cuts (within half a chunk);
             --no-scenes keeps equal chunks.
         keep_chunks: Keep the chunk files and the manifest after the join.
