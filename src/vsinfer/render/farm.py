@@ -1,9 +1,11 @@
 """``render``: a script's frames in chunks on a Ray cluster, joined into one file, resumable.
 
-Order of work: count the frames (``vspipe --info``), plan the chunks, keep the intact chunks a manifest beside the
-output records, build every engine the script needs once (``vsinfer build --script``), run the missing chunks as
-Ray tasks (retried by Ray), join the chunks in order without re-encoding, check the frame count, and only then put
-the output in place.
+Order of work: count the frames (``vspipe --info``), find the source (for its audio and scene cuts), size the
+workers of each node from its own CPUs and GPUs, plan the chunks (at scene cuts with an encoder), keep the intact
+chunks a manifest beside the output records, build every engine the script needs once (``vsinfer build
+--script``), check each node, run the missing chunks longest first as Ray tasks pinned to their node (retried by
+Ray; stragglers started again elsewhere), join the chunks in order without re-encoding, copy the source's audio,
+subtitles and chapters in, check the frame count, and only then put the output in place.
 """
 
 from __future__ import annotations
@@ -331,7 +333,7 @@ def _at_scenes(plan: tuple[Chunk, ...], source: Source | None, frames: int) -> t
     if source is None or len(plan) < 2:
         log.info("render: no source to find scene cuts in (mux_from); the chunks have equal lengths")
         return plan
-    if count_frames(source.path) != frames:
+    if (source.frames if source.frames is not None else count_frames(source.path)) != frames:
         log.warning("render: %s does not have the output's %d frames; the chunks have equal lengths", source.path,
                     frames)
         return plan

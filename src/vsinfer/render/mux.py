@@ -15,7 +15,7 @@ import logging
 import re
 import shlex
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import InvalidValueError, RenderError
@@ -53,6 +53,8 @@ class Source:
     """The first video frame's time (seconds); the other streams keep their distance to it."""
     start: float
     """The file's start time (the earliest stream's), which ffmpeg moves to 0 when it reads the file."""
+    frames: int | None = None
+    """Its video's frames, once counted (a count reads the whole file)."""
 
     @property
     def empty(self) -> bool:
@@ -104,7 +106,7 @@ def find_source(script: Path, frames: int) -> Source | None:
             continue
         with contextlib.suppress(RenderError):
             if count_frames(source.path) == frames:
-                found.append(source)
+                found.append(replace(source, frames=frames))
     if len(found) == 1:
         log.info("render: the script's source is %s (%s; %d frames, as rendered)", found[0].path,
                  found[0].describe(), frames)
