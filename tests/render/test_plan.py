@@ -150,3 +150,18 @@ def test_boundaries_move_to_the_nearest_scene_cut_within_half_a_chunk() -> None:
     assert [c.start for c in snap_to_scenes(plan, [10, 100])] == [0, 36, 72, 100]  # 10 and 72: too far
     assert [c.start for c in snap_to_scenes(plan, [27, 45])] == [0, 27, 72, 108]  # ties go to the earlier
     assert snap_to_scenes(plan, []) == plan and sum(c.frames for c in moved) == 144
+
+
+def test_vspipe_progress_goes_to_the_chunk_progress_file(tmp_path: Path) -> None:
+    import os
+
+    from vsinfer.render.worker import _Progress
+
+    read, write = os.pipe()
+    with os.fdopen(read, "rb") as stream:
+        reader = _Progress(stream, tmp_path / "chunk-0000.progress")
+        os.write(write, b"Script evaluation done in 0.12 seconds\nFrame: 3/10\rFrame: 7/10\rOutput 10 frames\n")
+        os.close(write)
+        said = reader.text()
+    assert (tmp_path / "chunk-0000.progress").read_bytes() == b"7"  # the latest count (one read: one write)
+    assert said == b"Script evaluation done in 0.12 seconds\nOutput 10 frames\n"  # the rest, for an error message

@@ -168,7 +168,7 @@ def test_ctrl_c_stops_the_work_and_a_rerun_renders_the_rest(cluster: Path, tmp_p
     assert proc.returncode == 130, said[:3000]
     assert "interrupted" in stderr.decode()
     assert not out.exists()
-    for _ in range(50):  # the workers die with the cluster; their vspipe follows (parent-death signal)
+    for _ in range(150):  # the workers die with the cluster; their vspipe follows (parent-death signal)
         if not running_with(str(script)):
             break
         time.sleep(0.2)

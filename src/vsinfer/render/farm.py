@@ -632,10 +632,17 @@ class _Farm:
     def _progress(self) -> None:
         """One line for the whole render: frames, fps, ETA and the workers busy."""
         elapsed = time.monotonic() - self.begun
-        rate = (self.done - self.first) / elapsed if elapsed > 0 else 0.0
         total = self.manifest.frames
-        eta = _clock((total - self.done) / rate) if rate > 0 else "unknown"
+        moving: dict[int, int] = {}  # frames the running chunks have made (a chunk's best copy)
+        for attempt in self.running.values():
+            path = self.folder / f"{attempt.chunk.name}{'.second' if attempt.second else ''}.progress"
+            with contextlib.suppress(OSError, ValueError):
+                made = min(int(path.read_bytes()), attempt.chunk.frames)
+                moving[attempt.chunk.index] = max(moving.get(attempt.chunk.index, 0), made)
+        done = self.done + sum(moving.values())
+        rate = (done - self.first) / elapsed if elapsed > 0 else 0.0
+        eta = _clock((total - done) / rate) if rate > 0 else "unknown"
         nodes = {a.node.id for a in self.running.values()}
         progress.info("render: %d/%d frames (%.0f%%), %.2f fps, ETA %s, workers busy %d/%d on %d node(s)",
-                      self.done, total, 100 * self.done / max(1, total), rate, eta, len(self.running),
+                      done, total, 100 * done / max(1, total), rate, eta, len(self.running),
                       self.placement.workers, len(nodes))

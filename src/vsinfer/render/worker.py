@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
+from typing import IO
 
 from ..errors import VsinferError
 from .manifest import ChunkRecord, crc32_file
@@ -72,6 +75,43 @@ def check_node(script: str, folder: str, token: str, files: tuple[str, ...], pro
     return host
 
 
+FRAME = re.compile(rb"Frame: (\d+)/\d+")
+"""vspipe's progress (``-p``) on stderr: ``Frame: 12/60`` followed by a carriage return."""
+
+
+class _Progress:
+    """A reader of vspipe's stderr, in a thread: the frame count to a file, the rest kept for an error message.
+
+    The chunk's progress file (in the shared chunk folder) gets the latest ``Frame: N`` at most once a second; the
+    driver's progress line reads it. The last 64 KiB of everything else vspipe says are kept.
+    """
+
+    def __init__(self, stream: IO[bytes], path: Path) -> None:
+        self.stream, self.path = stream, path
+        self.said = bytearray()
+        self.thread = threading.Thread(target=self._pump, daemon=True)
+        self.thread.start()
+
+    def _pump(self) -> None:
+        written = 0.0
+        latest: bytes | None = None
+        while data := os.read(self.stream.fileno(), 65536):
+            found = FRAME.findall(data)
+            if found:
+                latest = found[-1]
+            self.said += FRAME.sub(b"", data).replace(b"\r", b"")
+            del self.said[:-65536]
+            if latest is not None and time.monotonic() - written >= 1.0:
+                with contextlib.suppress(OSError):
+                    self.path.write_bytes(latest)
+                written = time.monotonic()
+
+    def text(self) -> bytes:
+        """What vspipe said, less its progress, once it has exited."""
+        self.thread.join(timeout=10)
+        return bytes(self.said)
+
+
 def _attempt(folder: Path, chunk: Chunk) -> int:
     """Count this start in the chunk's attempt log (one line per start); the number of this attempt."""
     log = folder / f"{chunk.name}.attempts"
@@ -90,13 +130,16 @@ def run_chunk(script: str, folder: str, chunk: Chunk, recipe: str, suffix: str, 
     attempts = _attempt(where, chunk)
     final = where / f"{chunk.name}{tag}{suffix}"
     part = where / f"{chunk.name}.part-{uuid.uuid4().hex[:8]}{suffix}"
+    progress = where / f"{chunk.name}{tag}.progress"
     encoder = encoder_command(recipe, part)
-    vspipe = [find_program("vspipe"), "-c", "y4m", "-s", str(chunk.start), "-e", str(chunk.end), script,
+    vspipe = [find_program("vspipe"), "-p", "-c", "y4m", "-s", str(chunk.start), "-e", str(chunk.end), script,
               "-" if encoder else str(part)]
     try:
-        with tempfile.TemporaryFile() as vs_err, tempfile.TemporaryFile() as enc_err:
+        with tempfile.TemporaryFile() as enc_err:
             source = subprocess.Popen(vspipe, stdout=subprocess.PIPE if encoder else subprocess.DEVNULL,
-                                      stderr=vs_err, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                                      stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+            assert source.stderr is not None
+            said = _Progress(source.stderr, progress)
             sink = None
             if encoder is not None:
                 sink = subprocess.Popen(encoder, stdin=source.stdout, stdout=subprocess.DEVNULL, stderr=enc_err,
@@ -105,13 +148,14 @@ def run_chunk(script: str, folder: str, chunk: Chunk, recipe: str, suffix: str, 
                 source.stdout.close()  # the encoder holds the pipe; vspipe sees a broken pipe if it exits
             rc_source = source.wait()
             rc_sink = sink.wait() if sink is not None else 0
+            vs_said = said.text()
+            source.stderr.close()
             if rc_source != 0 or rc_sink != 0:
-                vs_err.seek(0)
                 enc_err.seek(0)
                 raise VsinferError(
                     f"render: {chunk.name} (frames {chunk.start}-{chunk.end}) failed on "
                     f"{socket.gethostname()}: vspipe exit {rc_source}, writer exit {rc_sink}; "
-                    f"vspipe said: {tail(vs_err.read(), 1500)!r}; writer said: {tail(enc_err.read(), 500)!r}")
+                    f"vspipe said: {tail(vs_said, 1500)!r}; writer said: {tail(enc_err.read(), 500)!r}")
         frames = count_frames(part)
         if frames != chunk.frames:
             raise VsinferError(f"render: {chunk.name} holds {frames} frames, expected {chunk.frames} "
@@ -120,6 +164,7 @@ def run_chunk(script: str, folder: str, chunk: Chunk, recipe: str, suffix: str, 
         os.replace(part, final)
     finally:
         part.unlink(missing_ok=True)
+        progress.unlink(missing_ok=True)
     return ChunkRecord(index=chunk.index, start=chunk.start, end=chunk.end, file=final.name, frames=frames,
                        size=size, crc32=crc, node=f"{socket.gethostname()}:{os.getpid()}",
                        seconds=time.perf_counter() - started, attempts=attempts)
