@@ -17,7 +17,8 @@ two workers share the same cores, so the figures show the overhead, not scaling.
 
 Then the finish with an encoder (``--encode``, x264 at a fixed CRF): a clip of scenes from ffmpeg's test sources
 (cut at known frames), encoded by one ``vspipe | x264`` and by ``vsinfer render`` in equal chunks and in
-scene-aware chunks; the video streams' sizes (sum of their packets) side by side.
+scene-aware chunks; the video streams' sizes (sum of their packets) and PSNR against the source side by side.
+Needs the x264 program (Debian: apt-get install -y x264) besides ffmpeg.
 
     .venv/bin/python benchmarks/render.py [--frames 240] [--size 320x240] [--rounds 1] [--crf 23]
 """
