@@ -2,7 +2,9 @@
 
 Rows, measured side by side in one run, all writing the same lossless file (FFV1 in Matroska):
 - plain: ``vspipe -c y4m job.vpy - | ffmpeg ... -c:v ffv1 out.mkv`` (one process, no chunks);
-- render, 1 worker and 2 workers (``--chunks 4``), each starting its own local Ray instance.
+- render, 1 worker and 2 workers (``--chunks 4``), each starting its own local Ray instance;
+- render on two nodes (``ray.cluster_utils.Cluster``: head and worker node of 1 CPU each, on this machine), default
+  options (the case that waited forever when chunks were sized from the cluster's total).
 
 For each render: total fps (everything: Ray start, prebuild, chunks, join), the chunk phase alone, and the overhead
 (total - plain), split into Ray start + prebuild, the chunk phase's excess and the join. Exactness: every render's
@@ -13,7 +15,12 @@ On a machine with N GPUs (or N render nodes), the chunk phase should approach N 
 is long against a vspipe start (seconds: the script's evaluation and the engine load); here, on a few CPU cores,
 two workers share the same cores, so the figures show the overhead, not scaling.
 
-    .venv/bin/python benchmarks/render.py [--frames 240] [--size 320x240] [--rounds 1]
+Then the finish with an encoder (``--encode``, x264 at a fixed CRF): a clip of scenes from ffmpeg's test sources
+(cut at known frames), encoded by one ``vspipe | x264`` and by ``vsinfer render`` in equal chunks and in
+scene-aware chunks; the video streams' sizes (sum of their packets) and PSNR against the source side by side.
+Needs the x264 program (Debian: apt-get install -y x264) besides ffmpeg.
+
+    .venv/bin/python benchmarks/render.py [--frames 240] [--size 320x240] [--rounds 1] [--crf 23]
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from vsinfer.render.media import FFV1, encoder_command, find_program
 
@@ -70,12 +78,138 @@ def plain(script: Path, out: Path) -> float:
     return time.perf_counter() - begun
 
 
+CLIP_SCRIPT = '''\
+import numpy as np
+import vapoursynth as vs
+core = vs.core
+data = np.memmap({source!r}, dtype=np.uint8, mode="r")
+header = bytes(data[:200]).split(b"\\n")[0]
+width, height = (int(t[1:]) for t in header.split() if t[:1] in (b"W", b"H"))
+luma, chroma = width * height, (width // 2) * (height // 2)
+offset, size = len(header) + 1, 6 + luma + 2 * chroma
+clip = core.std.BlankClip(width=width, height=height, format=vs.YUV420P8, length=(len(data) - offset) // size,
+                          fpsnum=24, fpsden=1)
+
+def read(n, f):
+    f = f.copy()
+    at = offset + n * size + 6
+    np.asarray(f[0])[:] = data[at:at + luma].reshape(height, width)
+    np.asarray(f[1])[:] = data[at + luma:at + luma + chroma].reshape(height // 2, width // 2)
+    np.asarray(f[2])[:] = data[at + luma + chroma:at + size - 6].reshape(height // 2, width // 2)
+    return f
+
+core.std.ModifyFrame(clip, clip, read).set_output()
+'''
+
+SCENES = (("testsrc2", 70), ("mandelbrot", 95), ("life=mold=10:ratio=0.1:seed=1", 60), ("sierpinski", 110),
+          ("gradients=speed=0.05", 85), ("testsrc", 75), ("mandelbrot=start_scale=1", 120),
+          ("cellauto=rule=30:seed=1", 105))
+"""The scenes of the encoder clip: ffmpeg test source and length in frames (720 in all, 24 fps)."""
+
+
+def make_clip(path: Path, size: str) -> list[int]:
+    """Write the scene clip as y4m; the frames where its scenes start."""
+    inputs, trims = [], []
+    for i, (source, frames) in enumerate(SCENES):
+        name, _, options = source.partition("=")
+        inputs += ["-f", "lavfi", "-i", f"{name}=size={size}:rate=24" + (f":{options}" if options else "")]
+        trims.append(f"[{i}]trim=end_frame={frames},setpts=PTS-STARTPTS[s{i}];")
+    graph = "".join(trims) + "".join(f"[s{i}]" for i in range(len(SCENES))) + \
+        f"concat=n={len(SCENES)}:v=1:a=0,format=yuv420p[v]"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", *inputs, "-filter_complex", graph, "-map", "[v]", "-y",
+                    str(path)], check=True)
+    starts, at = [], 0
+    for _, frames in SCENES[:-1]:
+        at += frames
+        starts.append(at)
+    return starts
+
+
+def video_bytes(path: Path) -> int:
+    """The video stream's size: the sum of its packets (no container overhead)."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=size", "-of",
+                          "csv=p=0", str(path)], capture_output=True, check=True).stdout.split()
+    return sum(int(v) for v in out)
+
+
+def psnr(path: Path, source: Path) -> float:
+    """PSNR (dB) of a file's frames against the source's, over the whole clip (one MSE of every plane and frame)."""
+    def planes(p: Path) -> Any:
+        import numpy as np
+
+        data = subprocess.run(["ffmpeg", "-v", "error", "-i", str(p), "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
+                              capture_output=True, check=True).stdout
+        return np.frombuffer(data, np.uint8).astype(np.float64)
+
+    import numpy as np
+
+    mse = float(np.mean((planes(path) - planes(source)) ** 2))
+    return float(10 * np.log10(255 ** 2 / mse))
+
+
+def encoder_rows(work: Path, size: str, crf: int, chunks: int) -> None:
+    """One x264 encode against chunked encodes, equal and scene-aware: sizes side by side."""
+    from vsinfer.render import render
+    from vsinfer.render.mux import scene_cuts
+
+    clip = work / "scenes.y4m"
+    cuts = make_clip(clip, size)
+    script = work / "scenes.vpy"
+    script.write_text(CLIP_SCRIPT.format(source=str(clip)))
+    x264 = f"x264 --quiet --preset fast --crf {crf} --demuxer y4m -o {{out}} -"
+    single = work / "single.mkv"
+    vspipe = subprocess.Popen([find_program("vspipe"), "-c", "y4m", str(script), "-"], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL)
+    subprocess.run(["x264", "--quiet", "--preset", "fast", "--crf", str(crf), "--demuxer", "y4m", "-o", str(single),
+                    "-"], stdin=vspipe.stdout, stderr=subprocess.DEVNULL, check=True)
+    assert vspipe.stdout is not None
+    vspipe.stdout.close()
+    vspipe.wait()
+    base = video_bytes(single)
+    frames = sum(n for _, n in SCENES)
+    print(f"\nx264 --preset fast --crf {crf}, {frames} frames {size}, {len(SCENES)} scenes (cuts at {cuts}; "
+          f"scdet finds {scene_cuts(clip)}), {chunks} chunks, 2 workers")
+    reference = psnr(single, clip)
+    print(f"{'encode':34s} {'video bytes':>12s} {'x single':>9s} {'PSNR dB':>8s} {'vs single':>9s}  chunk starts")
+    print(f"{'one vspipe | x264':34s} {base:12d} {1.0:9.4f} {reference:8.2f} {0.0:+9.2f}  -")
+    for scenes in (False, True):
+        out = work / f"chunked-{scenes}.mkv"
+        result = render(script, out, chunks=chunks, workers=2, encode=x264, scenes=scenes)
+        got = video_bytes(out)
+        name = "render, scene-aware chunks" if scenes else "render, equal chunks"
+        quality = psnr(out, clip)
+        print(f"{name:34s} {got:12d} {got / base:9.4f} {quality:8.2f} {quality - reference:+9.2f}  "
+              f"{[c.start for c in result.chunks]}")
+
+
+def two_nodes(script: Path, out: Path) -> Any:
+    """``render`` with default options on a head and a worker node of 1 CPU each (both on this machine)."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from vsinfer.render import render
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        cluster.add_node(num_cpus=1)
+        ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        try:
+            return render(script, out, chunks=4)
+        finally:
+            ray.shutdown()
+    finally:
+        cluster.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--frames", type=int, default=240)
     parser.add_argument("--size", default="320x240")
     parser.add_argument("--chunks", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--crf", type=int, default=23)
+    parser.add_argument("--encoder-size", default="640x360")
+    parser.add_argument("--encoder-chunks", type=int, default=8)
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     bin_dir = str(Path(sys.executable).parent)
@@ -90,6 +224,8 @@ def main() -> None:
     logging.getLogger("vsinfer").setLevel(logging.ERROR)
     work = Path(tempfile.mkdtemp(prefix="vsinfer-render-bench-"))
     os.environ["VSINFER_CACHE_DIR"] = str(work / "cache")
+    os.environ.setdefault("RAY_TMPDIR", str(work))  # Ray's sessions go with the rest; /tmp/ray stays clean
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # throwaway clusters: no token written to ~/.ray
     model = Path(vsinfer.__file__).parent / "models" / "demo_2x.onnx"
     script = work / "job.vpy"
     script.write_text(SCRIPT.format(width=width, height=height, frames=args.frames, model=str(model)))
@@ -110,6 +246,12 @@ def main() -> None:
             rows.setdefault(f"render, {workers} worker(s)", []).append(
                 (result.seconds, result.chunks_seconds, start, result.join_seconds, raw(out) == reference))
             out.unlink()
+        out = work / "render-two-nodes.mkv"
+        result = two_nodes(script, out)
+        start = result.seconds - result.chunks_seconds - result.join_seconds
+        rows.setdefault("render, 2 nodes x 1 CPU", []).append(
+            (result.seconds, result.chunks_seconds, start, result.join_seconds, raw(out) == reference))
+        out.unlink()
     base = min(r[0] for r in rows["plain vspipe | ffmpeg"])
     print(f"{'row':24s} {'fps':>7s} {'x plain':>8s} {'chunk-phase fps':>16s} {'start+prebuild s':>17s} "
           f"{'join s':>7s}  frames identical to plain")
@@ -119,6 +261,7 @@ def main() -> None:
               f"{start:17.2f} {joined:7.2f}  {'yes' if all(r[4] for r in runs) else 'NO'} (max |diff| "
               f"{'0' if all(r[4] for r in runs) else '> 0'})")
     print("overhead = render seconds - plain seconds; start = Ray start + vspipe --info + prebuild (this machine)")
+    encoder_rows(work, args.encoder_size, args.crf, args.encoder_chunks)
 
 
 if __name__ == "__main__":

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.render.conftest import decoded, reference, write_script
-from vsinfer.errors import VsinferError
+from tests.render.conftest import CUTS, decoded, make_clip, reference, write_clip_script, write_script
+from vsinfer.errors import InvalidValueError, VsinferError
 from vsinfer.render import RenderResult, render
 
 pytestmark = pytest.mark.slow
@@ -129,29 +131,34 @@ def running_with(text: str) -> list[int]:
 
 def test_ctrl_c_stops_the_work_and_a_rerun_renders_the_rest(cluster: Path, tmp_path: Path) -> None:
     import json
-    import os
     import signal
     import sys
     import time
 
     if not sys.platform.startswith("linux"):
         pytest.skip("reads /proc to find leftover vspipe processes (Linux)")
-    script = write_script(tmp_path)
+    stall = tmp_path / "stall"
+    stall.touch()
+    # chunk 3 (frames 45-59, started last: the chunks are equal, so in order) waits at its first frame while the
+    # marker exists: the interrupt comes when chunks 0-2 are done and chunk 3 is surely unfinished, never a race
+    script = write_script(tmp_path, stall=(str(stall), 45, False))
     out = tmp_path / "out.mkv"
     manifest = tmp_path / "out.mkv.render.json"
-    env = os.environ | {"RENDER_TEST_SLEEP": "0.25"}  # about 4 s of frames per chunk: room to interrupt
     proc = subprocess.Popen([sys.executable, "-c", RUNNER, "render", str(script), "-o", str(out), "--chunks", "4",
-                             "--workers", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
         done: dict[str, object] = {}
-        while not done and time.monotonic() < deadline and proc.poll() is None:
+        while time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.2)
             try:
                 done = json.loads(manifest.read_bytes())["done"]
             except (OSError, ValueError, KeyError):
                 done = {}
-        assert done, f"no chunk finished: {proc.stderr.read().decode()[-2000:] if proc.poll() is not None else ''}"
+            if len(done) == 3 and Path(f"{stall}.stalled").exists():
+                break
+        assert len(done) == 3 and Path(f"{stall}.stalled").exists(), \
+            f"chunks 0-2 did not finish: {proc.stderr.read().decode()[-2000:] if proc.poll() is not None else done}"
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
     finally:
@@ -161,15 +168,102 @@ def test_ctrl_c_stops_the_work_and_a_rerun_renders_the_rest(cluster: Path, tmp_p
     assert proc.returncode == 130, said[:3000]
     assert "interrupted" in stderr.decode()
     assert not out.exists()
-    for _ in range(50):  # the workers die with the cluster; their vspipe follows (parent-death signal)
+    for _ in range(150):  # the workers die with the cluster; their vspipe follows (parent-death signal)
         if not running_with(str(script)):
             break
         time.sleep(0.2)
     assert not running_with(str(script))  # no vspipe of ours left running
     assert not list((tmp_path / "out.mkv.chunks").glob("*.part*"))  # partial files are gone
     kept = sorted(int(i) for i in json.loads(manifest.read_bytes())["done"])
-    assert 1 <= len(kept) < 4
+    assert kept == [0, 1, 2]
 
+    stall.unlink()
     result = render(script, out, chunks=4, workers=2)
-    assert result.rendered == tuple(i for i in range(4) if i not in kept)
+    assert result.rendered == (3,)
     assert decoded(out) == reference(script)
+
+
+CHAPTERS = """;FFMETADATA1
+[CHAPTER]
+TIMEBASE=1/1000
+START=0
+END=1000
+title=One
+[CHAPTER]
+TIMEBASE=1/1000
+START=1000
+END=2500
+title=Two
+"""
+SUBTITLES = "1\n00:00:00,500 --> 00:00:01,500\nHello\n\n2\n00:00:01,600 --> 00:00:02,400\nWorld\n"
+
+
+def make_source(folder: Path, frames: int = 60) -> Path:
+    """A source file like a rip: video (24 fps), AAC audio starting 0.25 s in, subtitles, two chapters."""
+    (folder / "chapters.txt").write_text(CHAPTERS)
+    (folder / "subs.srt").write_text(SUBTITLES)
+    source = folder / "source.mkv"
+    seconds = frames / 24
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", f"testsrc=size=96x64:rate=24:"
+                    f"duration={seconds}", "-itsoffset", "0.25", "-f", "lavfi", "-i",
+                    f"sine=frequency=440:duration={seconds - 0.25}",
+                    "-i", str(folder / "subs.srt"), "-i", str(folder / "chapters.txt"), "-map", "0:v", "-map", "1:a",
+                    "-map", "2:s", "-map_chapters", "3", "-c:v", "ffv1", "-c:a", "aac", "-c:s", "srt",
+                    "-y", str(source)], check=True, timeout=60)
+    return source
+
+
+def packets(path: Path, stream: str) -> list[str]:
+    """Each packet of one stream: timestamps, size and MD5 (ffmpeg's framemd5 lines, without the header)."""
+    text = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", stream, "-c", "copy",
+                           "-f", "framemd5", "-"], capture_output=True, check=True, timeout=60).stdout.decode()
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def probe_json(path: Path) -> dict[str, Any]:
+    text = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-show_chapters", "-of", "json", str(path)],
+                          capture_output=True, check=True, timeout=60).stdout
+    return dict(json.loads(text))
+
+
+def test_the_source_audio_subtitles_and_chapters_are_copied(cluster: Path, tmp_path: Path) -> None:
+    source = make_source(tmp_path)
+    script = write_script(tmp_path)
+    with open(script, "a", encoding="utf-8") as f:  # the script names its source, as a source filter call would
+        f.write(f"SOURCE = {str(source)!r}\n")
+    out = tmp_path / "out.mkv"
+    result = render(script, out, chunks=2, workers=2)  # mux_from="auto": the one named file with 60 frames
+    assert result.muxed == source
+    assert decoded(out) == reference(script)  # the video is still the render's, frame for frame
+    audio = packets(source, "0:a:0")
+    assert len(audio) > 50 and packets(out, "0:a:0") == audio  # every audio packet, same time, same bytes
+    assert packets(out, "0:s:0") == packets(source, "0:s:0")
+    got, want = probe_json(out), probe_json(source)
+    assert [c["tags"]["title"] for c in got["chapters"]] == [c["tags"]["title"] for c in want["chapters"]]
+    assert [s["codec_type"] for s in got["streams"]] == ["video", "audio", "subtitle"]
+
+    reencoded = tmp_path / "opus.mkv"
+    again = render(script, reencoded, chunks=2, workers=2, mux_from=source, audio_params="-c:a libopus -b:a 48k")
+    assert again.muxed == source
+    assert [s["codec_name"] for s in probe_json(reencoded)["streams"]] == ["ffv1", "opus", "subrip"]
+    with pytest.raises(InvalidValueError, match=r"mux_from=.*source\.mkv.*holds video only"):
+        render(script, tmp_path / "out.y4m", mux_from=source)
+
+
+X264 = "ffmpeg -nostdin -v error -f yuv4mpegpipe -i - -c:v libx264 -preset ultrafast -crf 30 -f matroska {out}"
+
+
+@pytest.mark.parametrize("scenes", [True, False])
+def test_encoded_chunks_start_at_scene_cuts(scenes: bool, cluster: Path, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path)  # scenes start at 36, 66 and 114 of 144 frames
+    script = write_clip_script(tmp_path, clip)
+    out = tmp_path / "out.mkv"
+    result = render(script, out, chunks=4, workers=2, encode=X264, scenes=scenes)
+    starts = [c.start for c in result.chunks]
+    # equal chunks start at 0, 36, 72, 108; scene-aware ones move 72 and 108 to the cuts 66 and 114 (within 18)
+    assert starts == ([0, *CUTS] if scenes else [0, 36, 72, 108])
+    assert result.muxed is None  # the clip has nothing but video
+    keyframes = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-skip_frame", "nokey",
+                                "-show_entries", "frame=pts", "-of", "csv=p=0", str(out)], capture_output=True,
+                               check=True, timeout=60).stdout.split()
+    assert len(keyframes) >= 4  # each chunk starts with one

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import os
 import shlex
 import shutil
 import subprocess
@@ -10,7 +12,8 @@ from pathlib import Path
 
 from ..errors import InvalidValueError, MissingProgramError, RenderError
 
-__all__ = ["FFV1", "Y4M", "count_frames", "encoder_command", "find_program", "join", "recipe_for", "script_frames",
+__all__ = ["FFV1", "Y4M", "count_frames", "encoder_command", "find_program", "join", "named_files", "programs",
+           "recipe_for", "script_frames",
            "tail"]
 
 FFV1 = "ffv1"
@@ -63,6 +66,26 @@ def encoder_command(recipe: str, part: Path) -> list[str] | None:
         return [find_program("ffmpeg"), "-nostdin", "-v", "error", "-f", "yuv4mpegpipe", "-i", "-",
                 "-c:v", "ffv1", "-level", "3", "-f", "matroska", "-y", str(part)]
     return ["/bin/sh", "-c", recipe.replace("{out}", shlex.quote(str(part)))]
+
+
+def programs(recipe: str) -> tuple[str, ...]:
+    """The programs a chunk's worker runs for ``recipe`` (an ``--encode`` template brings its own)."""
+    return ("vspipe", "ffmpeg", "ffprobe") if recipe == FFV1 else ("vspipe", "ffprobe")
+
+
+def named_files(script: Path) -> tuple[str, ...]:
+    """The files a script names: its string constants that are absolute paths of files that exist here.
+
+    The models a script loads, the source it opens: on a cluster every node must read them at the same path, which
+    each node checks before its first chunk. A script that cannot be parsed names none (vspipe reports it).
+    """
+    try:
+        tree = ast.parse(script.read_bytes(), filename=str(script))
+    except (OSError, SyntaxError, ValueError):
+        return ()
+    found = {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)
+             and os.path.isabs(node.value) and len(node.value) < 4096 and os.path.isfile(node.value)}
+    return tuple(sorted(found))
 
 
 def script_frames(script: Path) -> int:
