@@ -154,7 +154,7 @@ class FakePlugin:
 
 def test_registered_backend_is_chosen_and_reaches_its_plugin(fake_machine: Any, monkeypatch: pytest.MonkeyPatch,
                                                              make_model: ModelFactory) -> None:
-    import vsinfer.backends.base as base
+    import vsinfer.backends.call as base
     import vsinfer.plugins as plugins
 
     fake = FakePlugin()
