@@ -110,3 +110,16 @@ def test_the_family_name_rule_can_fail(code: str) -> None:
 
 def test_the_family_name_rule_leaves_messages_alone() -> None:
     assert not _named_families('"""Use Backend.ORT_CPU() or NCNN."""\nraise ValueError("e.g. Backend.OV_CPU()")\n')
+
+
+def test_the_families_contract_lists_the_declared_families() -> None:
+    """import-linter's contracts are data in pyproject.toml: this holds their family lists to ``backends.FAMILIES``."""
+    import tomllib
+
+    config = tomllib.loads((SRC.parents[1] / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    families = {f.__name__ for f in FAMILIES}
+    independent = next(c for c in config if c["type"] == "independence")
+    assert set(independent["modules"]) == families
+    inside = next(c for c in config if c.get("containers") == ["vsinfer.backends"])
+    top = {f"vsinfer.backends.{m.strip()}" for m in inside["layers"][0].split("|")}
+    assert top == families

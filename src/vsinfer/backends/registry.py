@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from .. import plugins
 from ..errors import ConfigError
-from ..plugins import EXTRAS, PluginFacts, PluginStatus
+from ..plugins import PluginFacts, PluginStatus
 from ..store import inventory
 from ..store.inventory import Kind
 
@@ -106,7 +106,7 @@ def plugin_loaded(namespace: str, extra: str | None = None) -> Check:
         if env.loaded(namespace):
             return None
         nonlocal extra
-        extra = extra if extra is not None else EXTRAS.get(namespace)
+        extra = extra if extra is not None else plugins.EXTRAS.get(namespace)
         if extra is None:  # a namespace vsinfer does not ship: no wheel or extra to name
             return f"core.{namespace} is not loaded in VapourSynth"
         status = env.plugins.get(namespace)
