@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -228,21 +229,27 @@ def graph_ops(model: ModelInfo) -> GraphOps:
     """
     if model.graph is not None:
         return model.graph
+    return _read_once(_ops_seen, model, "its op types", _read_graph_ops, GraphOps((), 0))
+
+
+def _read_once[T](seen: dict[tuple[str, int], T], model: ModelInfo, what: str, read: Callable[[Any], T],
+                  unreadable: T) -> T:
+    """``read(the model's proto)`` once per file and content in a process; ``unreadable`` when onnx cannot load it."""
     key = (model.path, model.checksum)
     with _graph_ops_lock:
-        found = _ops_seen.get(key)
+        found = seen.get(key)
     if found is not None:
         return found
     import onnx
 
     try:
         proto = onnx.load_model(model.path, load_external_data=False)
-    except Exception as exc:
-        logger.debug("could not read %s for its op types: %s", model.path, exc)
-        return GraphOps((), 0)
-    found = _read_graph_ops(proto)
+    except Exception as exc:  # unreadable here: validation or the plugin says what it finds
+        logger.debug("could not read %s for %s: %s", model.path, what, exc)
+        return unreadable
+    found = read(proto)
     with _graph_ops_lock:
-        _ops_seen[key] = found
+        seen[key] = found
     return found
 
 
@@ -376,18 +383,11 @@ def channels_last(model: ModelInfo) -> frozenset[str]:
     Read once per model and content in a process; asked only of tensors whose dims are all dynamic (their shape
     cannot tell).
     """
-    key = (model.path, model.checksum)
-    with _graph_ops_lock:
-        found = _layouts.get(key)
-    if found is not None:
-        return found
-    import onnx
+    return _read_once(_layouts, model, "its layout", lambda proto: _nhwc_names(model, proto.graph), frozenset())
 
-    try:
-        graph = onnx.load_model(model.path, load_external_data=False).graph
-    except Exception as exc:  # unreadable here: the plugin says what it finds
-        logger.debug("could not read %s for its layout: %s", model.path, exc)
-        return frozenset()
+
+def _nhwc_names(model: ModelInfo, graph: Any) -> frozenset[str]:
+    """``channels_last`` read from the graph."""
     names: set[str] = set()
     inputs = {t.name for t in model.inputs}
     outputs = {t.name for t in model.outputs}
@@ -403,10 +403,7 @@ def channels_last(model: ModelInfo) -> frozenset[str]:
             names.add(node.input[0])
         if perm == _NCHW_TO_NHWC and node.output and node.output[0] in outputs:
             names.add(node.output[0])
-    found = frozenset(names)
-    with _graph_ops_lock:
-        _layouts[key] = found
-    return found
+    return frozenset(names)
 
 
 def is_nhwc(tensor: TensorInfo) -> bool:

@@ -55,15 +55,20 @@ class SizeFacts(msgspec.Struct, frozen=True, kw_only=True):
     largest multiple refused."""
 
 
-class SizeRecord(Record, frozen=True, kw_only=True):
-    """A stored answer: ``{"version", "checksum", "facts"}``."""
+class _PerModel(Record, frozen=True, kw_only=True):
+    """What every record of this module keys its facts by."""
 
-    KIND: ClassVar[str] = "model size record"
-    ON_MISS: ClassVar[str] = "probing the model's sizes again"
     version: int
     """``SIZES_VERSION`` when it was written."""
     checksum: str
     """The model's content identity (32 hex digits)."""
+
+
+class SizeRecord(_PerModel, frozen=True, kw_only=True):
+    """A stored answer: ``{"version", "checksum", "facts"}``."""
+
+    KIND: ClassVar[str] = "model size record"
+    ON_MISS: ClassVar[str] = "probing the model's sizes again"
     facts: SizeFacts
     """The answer."""
 
@@ -99,15 +104,11 @@ class ContextFacts(msgspec.Struct, frozen=True, kw_only=True):
         return None if self.radius is None or self.scale is None else self.scale * self.radius
 
 
-class ContextRecord(Record, frozen=True, kw_only=True):
+class ContextRecord(_PerModel, frozen=True, kw_only=True):
     """A stored context: ``{"version", "checksum", "facts"}``."""
 
     KIND: ClassVar[str] = "model context record"
     ON_MISS: ClassVar[str] = "measuring the model's context again"
-    version: int
-    """``SIZES_VERSION`` when it was written."""
-    checksum: str
-    """The model's content identity (32 hex digits)."""
     facts: ContextFacts
     """The answer."""
 

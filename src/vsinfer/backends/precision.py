@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any, Self
 
-__all__ = ["HalfOrBfloat16"]
+from .fields import check_types
+
+__all__ = ["HalfOrBfloat16", "settle_fp16_bf16"]
 
 
 class HalfOrBfloat16:
@@ -38,3 +40,14 @@ class HalfOrBfloat16:
     def guard_on(self) -> bool:
         """fp16 is checked unless ``fp16_guard`` is off."""
         return bool(self.fp16) and not self.bf16 and self.fp16_guard
+
+
+def settle_fp16_bf16(backend: Any) -> None:
+    """Normalize a dataclass's ``fp16`` / ``bf16`` in its ``__post_init__``: ``fp16=None`` is on unless ``bf16`` is.
+
+    The field types are checked first, so that "no" does not become True.
+    """
+    check_types(backend)
+    if backend.fp16 is None:
+        backend._set("fp16", not backend.bf16)
+    backend._set("bf16", bool(backend.bf16))

@@ -16,10 +16,11 @@ from ...store.files import _log_once
 from ...store.inventory import Kind
 from ...validation import GraphLimit
 from ..base import Backend, field_names, variants
-from ..fields import FrozenMapping, check_types, frozen_mapping, name_set, require
+from ..fields import FrozenMapping, frozen_mapping, name_set, require
 from ..first_use import ProbeSpec
 from ..guard import Kept, converted
 from ..plugin_io import compact
+from ..precision import settle_fp16_bf16
 from ..registry import CPU, Environment, Offer, all_of, plugin_loaded
 from .checks import OV_GRAPH_LIMITS, check_ov_config, check_ov_config_function, check_ov_device, device_list
 
@@ -364,10 +365,7 @@ class OV_CPU(_OVPrecision):
 
     def __post_init__(self) -> None:
         """fp16 defaults to True unless bf16 is set."""
-        check_types(self)  # before fp16 / bf16 are normalized: "no" must not become True
-        if self.fp16 is None:
-            self._set("fp16", not self.bf16)
-        self._set("bf16", bool(self.bf16))
+        settle_fp16_bf16(self)
         super().__post_init__()
         require(self.num_threads >= 0, "OV_CPU", "num_threads", self.num_threads, "an int >= 0 (0: automatic)")
 

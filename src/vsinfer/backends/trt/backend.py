@@ -17,10 +17,10 @@ from ...store.inventory import Kind
 from ...tiling import as_pair
 from ...validation import GraphLimit, TopKLimit, check_device_index
 from ..base import Backend
-from ..fields import check_types, name_set, require, shape_pair
+from ..fields import name_set, require, shape_pair
 from ..guard import Kept, apply_guard
 from ..plugin_io import clip_float_bits, log_level_index
-from ..precision import HalfOrBfloat16
+from ..precision import HalfOrBfloat16, settle_fp16_bf16
 from ..registry import Environment, Offer, all_of, plugin_loaded
 from .builder import EngineBuilder
 from .settings import TRTSettings
@@ -63,10 +63,7 @@ class TRT(HalfOrBfloat16, TRTSettings, Backend):
 
     def __post_init__(self) -> None:
         """Normalize precision, shapes and enums; reject invalid values."""
-        check_types(self)  # before fp16 / bf16 are normalized: "no" must not become True
-        if self.fp16 is None:
-            self._set("fp16", not self.bf16)
-        self._set("bf16", bool(self.bf16))
+        settle_fp16_bf16(self)
         super().__post_init__()
         where = type(self).__name__
         if self.verbosity is not None:
