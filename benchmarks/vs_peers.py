@@ -290,6 +290,9 @@ def main() -> None:
                        jetpack_peak if fam == "OV_CPU" else default_peak[fam]),
                 Config(fam, "vs-mlrt default", "", mlrt_call(fam), at, exact_peak[fam]),
             ]
+            if fam == "OV_CPU" and rule != "fp32":  # exact float32, against vs-mlrt's float32 call
+                configs.append(Config(fam, "vsinfer fp16=False", OURS_IMPORT,
+                                      "Backend.OV_CPU(fp16=False).inference(clip, MODEL)", at, "ov f32"))
 
         def peak_of(pick: str) -> str:
             if pick.startswith("OV_CPU"):
@@ -377,6 +380,14 @@ def main() -> None:
           f"and precision (OpenVINO's f16 hint row for the f16-hint configurations; ORT / NCNN fp16 rows against "
           f"their float32 peak). "
           f"load average at the end {os.getloadavg()[0]:.2f}")
+    mlrt = {c.family: c for c in configs if c.side == "vs-mlrt default"}
+    for cfg in configs:
+        if cfg.side.startswith("vsinfer") and cfg.family in mlrt:
+            ratio = statistics.median(a["fps"] / b["fps"] for a, b in zip(cfg.runs, mlrt[cfg.family].runs,
+                                                                         strict=False))
+            print(f"{cfg.name} / vs-mlrt's {cfg.family} call: {ratio:.3f} (error {cfg.error:.2g} vs "
+                  f"{mlrt[cfg.family].error:.2g})" if cfg.error is not None and mlrt[cfg.family].error is not None
+                  else f"{cfg.name} / vs-mlrt's {cfg.family} call: {ratio:.3f}")
     reduced = {k: v for k, v in peaks.items() if k in ("ov f16 hint", "ov bf16 hint", "ov f32")}
     if reduced:
         fastest = max(reduced, key=lambda k: reduced[k])

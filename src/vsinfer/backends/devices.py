@@ -9,6 +9,7 @@ interleaved, so the output has the input's length, order and frame properties.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
@@ -16,10 +17,22 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     import vapoursynth as vs
 
-__all__ = ["device_tuple", "first_device", "join_frames", "split_frames", "weight_tuple"]
+__all__ = ["SeveralDevices", "device_tuple", "first_device", "join_frames", "split_frames", "weight_tuple"]
 
 MAX_DEVICES = 64
 """More device ids than any machine has; a longer tuple is a mistake."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SeveralDevices:
+    """Mixin fields of the families whose plugin takes a ``device_id``: one device, or several to deal frames to."""
+
+    device_id: int | tuple[int, ...] = 0
+    """Device index as the plugin counts them (CUDA, HIP, Vulkan, DirectX, OpenVINO's ``GPU.<n>``), or several,
+    e.g. (0, 1): the frames are dealt out over them (see ``device_weights``)."""
+    device_weights: tuple[int, ...] | None = None
+    """With several ``device_id``: frames each device renders per cycle, e.g. (2, 1) for a GPU twice as fast as the
+    other; None deals the frames evenly."""
 
 
 def _is_id(value: Any) -> bool:

@@ -5,20 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..devices import SeveralDevices
 from ..fields import FrozenMapping
 
 __all__ = ["MIGXSettings"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class MIGXSettings:
+class MIGXSettings(SeveralDevices):
     """Everything a MIGraphX program is compiled and run with (``MIGX`` is this, plus behaviour)."""
 
-    device_id: int | tuple[int, ...] = 0
-    """HIP device index, or several, e.g. (0, 1): the frames are dealt out over them (see ``device_weights``)."""
-    device_weights: tuple[int, ...] | None = None
-    """With several ``device_id``: frames each device renders per cycle, e.g. (2, 1) for a GPU twice as fast as the
-    other; None deals the frames evenly."""
     num_streams: int = 1
     """Parallel inference streams."""
     fp16: bool | None = None

@@ -16,6 +16,7 @@ from ...store import Store
 from ...store.inventory import Kind
 from ...validation import Shown, id_range
 from ..base import Backend, variants
+from ..devices import SeveralDevices
 from ..fields import name_set, require
 from ..first_use import ProbeSpec
 from ..plugin_io import as_nodes, auto_float_bits, compact
@@ -75,18 +76,13 @@ def vulkan_device(device_id: int) -> VulkanDevice | None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class NCNN(Backend):
+class NCNN(SeveralDevices, Backend):
     """NCNN with Vulkan compute (``Backend.NCNN_VK`` is the same class)."""
 
     namespace: ClassVar[str] = "ncnn"
     on_gpu: ClassVar[bool] = True
     takes_fp16_io: ClassVar[bool] = False  # core.ncnn 17.1 crashes the process on a float16-input model
 
-    device_id: int | tuple[int, ...] = 0
-    """Vulkan device index, or several, e.g. (0, 1): the frames are dealt out over them (see ``device_weights``)."""
-    device_weights: tuple[int, ...] | None = None
-    """With several ``device_id``: frames each device renders per cycle, e.g. (2, 1) for a GPU twice as fast as the
-    other; None deals the frames evenly."""
     num_streams: int = 1
     """Parallel inference streams."""
     fp16: bool | None = None

@@ -16,6 +16,7 @@ from ...model import QDQ_OPS, ModelInfo, TensorInfo, graph_ops
 from ...store.files import _log_once
 from ...store.inventory import Kind
 from ..base import Backend
+from ..devices import SeveralDevices
 from ..fields import name_set, require
 from ..guard import Kept, converted
 from ..plugin_io import as_nodes, auto_float_bits, compact, log_level_index
@@ -238,17 +239,12 @@ class ORT_CPU(ORT):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ORT_CUDA(ORT):
+class ORT_CUDA(SeveralDevices, ORT):
     """ONNX Runtime with the CUDA execution provider (needs ``vsinfer[ort-cuda]``)."""
 
     provider: ClassVar[str] = "CUDA"
     on_gpu: ClassVar[bool] = True
 
-    device_id: int | tuple[int, ...] = 0
-    """CUDA device index, or several, e.g. (0, 1): the frames are dealt out over them (see ``device_weights``)."""
-    device_weights: tuple[int, ...] | None = None
-    """With several ``device_id``: frames each device renders per cycle, e.g. (2, 1) for a GPU twice as fast as the
-    other; None deals the frames evenly."""
     cudnn_benchmark: bool = True
     """Let cuDNN benchmark convolution algorithms on the first frame."""
     use_cuda_graph: bool = False
@@ -278,17 +274,12 @@ class ORT_CUDA(ORT):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ORT_DML(ORT):
+class ORT_DML(SeveralDevices, ORT):
     """ONNX Runtime with DirectML (Windows, any DirectX 12 GPU)."""
 
     provider: ClassVar[str] = "DML"
     on_gpu: ClassVar[bool] = True
 
-    device_id: int | tuple[int, ...] = 0
-    """DirectX adapter index, or several, e.g. (0, 1): the frames are dealt out over them."""
-    device_weights: tuple[int, ...] | None = None
-    """With several ``device_id``: frames each device renders per cycle, e.g. (2, 1) for a GPU twice as fast as the
-    other; None deals the frames evenly."""
 
     def get_args(self, clips: vs.VideoNode | Sequence[vs.VideoNode]) -> dict[str, Any]:
         """The ORT arguments plus the adapter index."""

@@ -16,6 +16,7 @@ from ...store.files import _log_once
 from ...store.inventory import Kind
 from ...validation import GraphLimit
 from ..base import Backend, field_names, variants
+from ..devices import SeveralDevices
 from ..fields import FrozenMapping, frozen_mapping, name_set, require
 from ..first_use import ProbeSpec
 from ..guard import Kept, converted
@@ -430,17 +431,12 @@ class OV_CPU(_OVPrecision):
 
 
 @dataclass(frozen=True, kw_only=True)
-class OV_GPU(_OVPrecision):
+class OV_GPU(SeveralDevices, _OVPrecision):
     """OpenVINO on an Intel GPU."""
 
     fixed_device: ClassVar[str | None] = "GPU"
     on_gpu: ClassVar[bool] = True
 
-    device_id: int | tuple[int, ...] = 0
-    """GPU index: the device is ``GPU.<device_id>``; several, e.g. (0, 1), deal the frames out over them."""
-    device_weights: tuple[int, ...] | None = None
-    """With several ``device_id``: frames each device renders per cycle, e.g. (2, 1) for a GPU twice as fast as the
-    other; None deals the frames evenly."""
     fp16: bool | None = True
     """Run in half precision (precision hint f16)."""
 

@@ -6,13 +6,15 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import ClassVar, SupportsInt
 
+from ..devices import SeveralDevices
+
 __all__ = ["Shape", "TRTSettings"]
 
 Shape = tuple[int, int]
 
 
 @dataclass(frozen=True, kw_only=True)
-class TRTSettings:
+class TRTSettings(SeveralDevices):
     """Everything a TensorRT build and run is configured with (``TRT`` and ``TRT_RTX`` are these, plus behaviour)."""
 
     namespace: ClassVar[str] = "trt"
@@ -27,11 +29,6 @@ class TRTSettings:
     """Whether engines are built for chosen compute capabilities (TensorRT-RTX) rather than the device in hand."""
 
     # -- runtime (do not change the engine) --
-    device_id: int | tuple[int, ...] = 0
-    """CUDA device index, or several, e.g. (0, 1): the frames are dealt out over them (see ``device_weights``)."""
-    device_weights: tuple[int, ...] | None = None
-    """With several ``device_id``: frames each device renders per cycle, e.g. (2, 1) for a GPU twice as fast as the
-    other; None deals the frames evenly."""
     num_streams: int = 1
     """Parallel inference streams."""
     use_cuda_graph: bool = True
