@@ -177,14 +177,8 @@ TRACKER_WORDS = re.compile(r"\bissues? \d+(?:/\d+)*\b|\bthis issue\b|\bthe [\d.]
 """Words that only mean something to someone reading the project's tracker: a page says what is, not which ticket.
 (Another project's issue is cited with its name and ``#``, "vs-mlrt issues #91", and is not one of them.)"""
 
-LEAD_REWRITES = {"performance.md"}
-"""Pages whose tracker words the lead rewrites with the precision rule; strict xfail, so the fix removes the mark."""
-
-
 @pytest.mark.parametrize("page", prose_pages(), ids=lambda p: p.relative_to(ROOT).as_posix())
-def test_no_tracker_words(page: Path, request: pytest.FixtureRequest) -> None:
-    if page.relative_to(DOCS if page.is_relative_to(DOCS) else ROOT).as_posix() in LEAD_REWRITES:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="tracker words the lead rewrites at merge"))
+def test_no_tracker_words(page: Path) -> None:
     found = [m.group(0) for m in TRACKER_WORDS.finditer(page.read_text())]
     assert not found, (f"{page.relative_to(ROOT)} speaks of the tracker ({found}): say what is true now, "
                        "without ticket numbers or targets")
