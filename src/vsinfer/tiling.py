@@ -7,9 +7,9 @@ padding (times the model's scale) off its output.
 
 from __future__ import annotations
 
+import functools
 import logging
 import numbers
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -382,23 +382,15 @@ def plan(
     return TilePlan(tiling, (width, height), padded, scale, m)
 
 
-_scales: dict[int, Pair | None] = {}
-_scales_lock = threading.Lock()
-
-
+@functools.lru_cache(maxsize=256)
 def model_scale(model: ModelInfo, probe: Pair = (64, 64)) -> Pair | None:
     """The model's output size / input size per axis, e.g. (2, 2) for a 2x upscaler; None if it cannot be read.
 
     Read from the static shapes when the model has them, else by ONNX shape inference with the input set to
-    ``probe`` (w, h), a size the model accepts. Cached per model checksum for the process.
+    ``probe`` (w, h), a size the model accepts. Cached per model for the process.
     """
-    with _scales_lock:
-        if model.checksum in _scales:
-            return _scales[model.checksum]
     scale = _read_scale(model, probe)
     logger.debug("model scale of %s: %s", model.path, scale)
-    with _scales_lock:
-        _scales[model.checksum] = scale
     return scale
 
 
@@ -419,9 +411,6 @@ def _read_scale(model: ModelInfo, probe: Pair) -> Pair | None:
     return None if sizes is None else _ratio(*sizes)
 
 
-_sizes: dict[tuple[int, Pair], tuple[tuple[int | None, ...], tuple[int | None, ...]] | None] = {}
-
-
 def _read_sizes(model: ModelInfo, probe: Pair) -> tuple[tuple[int | None, ...], tuple[int | None, ...]] | None:
     """(output shape, input shape) of the model with its input at ``probe`` (w, h); None if it cannot be read.
 
@@ -432,16 +421,10 @@ def _read_sizes(model: ModelInfo, probe: Pair) -> tuple[tuple[int | None, ...], 
     static = (model.outputs[0].shape, model.inputs[0].shape)
     if _ratio(*static) is not None or all(d is not None for d in (*static[0][2:], *static[1][2:])):
         return static
-    key = (model.checksum, probe)
-    with _scales_lock:
-        if key in _sizes:
-            return _sizes[key]
-    found = _infer_sizes(model, probe)
-    with _scales_lock:
-        _sizes[key] = found
-    return found
+    return _infer_sizes(model, probe)
 
 
+@functools.lru_cache(maxsize=256)
 def _infer_sizes(model: ModelInfo, probe: Pair) -> tuple[tuple[int | None, ...], tuple[int | None, ...]] | None:
     import onnx
 

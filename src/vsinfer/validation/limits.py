@@ -8,9 +8,9 @@ size) only for models that hold an op some limit is about, once per model and ti
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -152,23 +152,13 @@ def check_graph_limits(limits: Sequence[GraphLimit], model: ModelInfo, tilesize:
             raise error
 
 
-_graphs: dict[tuple[int, Pair], InferredGraph | None] = {}
-_graphs_lock = threading.Lock()
-
-
+@functools.lru_cache(maxsize=256)
 def inferred_graph(model: ModelInfo, tilesize: Pair) -> InferredGraph | None:
     """The model's graph with shapes inferred for an input of ``tilesize`` (w, h); None when it cannot be read.
 
-    Cached per model content and tile size in the process.
+    Cached per model and tile size in the process.
     """
-    key = (model.checksum, tilesize)
-    with _graphs_lock:
-        if key in _graphs:
-            return _graphs[key]
-    found = _infer(model, tilesize)
-    with _graphs_lock:
-        _graphs[key] = found
-    return found
+    return _infer(model, tilesize)
 
 
 def _infer(model: ModelInfo, tilesize: Pair) -> InferredGraph | None:
