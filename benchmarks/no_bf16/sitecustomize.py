@@ -5,7 +5,8 @@ and the peers' calls see. Every process of the benchmark gets this folder on ``P
 
 - vsinfer reads this CPU's flags without ``avx512_bf16``, ``amx_bf16``, ``avx512_fp16`` and ``amx_fp16`` (its precision
   report, the fp16 guard and its decisions' machine key follow);
-- every OpenVINO configuration vsinfer hands the plugin has its f16 / bf16 hint replaced by f32, as OpenVINO would.
+- every OpenVINO configuration vsinfer hands the plugin has its f16 / bf16 hint, or no hint, replaced by f32, as
+  OpenVINO would (its default precision there is f32).
 
 CI runs the precision tests with it too (``make test-no-bf16``). The peers' calls are written in their float32 form
 by the benchmark itself (vs-jetpack's ``OV_CPU(fp16=False)``,
@@ -42,8 +43,8 @@ _real_call = _ov.OVConfig.__call__
 
 def _call(self: _ov.OVConfig) -> dict[str, Any]:
     properties = _real_call(self)
-    if str(properties.get("INFERENCE_PRECISION_HINT", "")).lower() in ("f16", "bf16"):
-        properties["INFERENCE_PRECISION_HINT"] = "f32"
+    if str(properties.get("INFERENCE_PRECISION_HINT", "")).lower() in ("", "f16", "bf16"):
+        properties["INFERENCE_PRECISION_HINT"] = "f32"  # OpenVINO's own default there too (no hint: f32)
     return properties
 
 
