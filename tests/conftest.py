@@ -23,6 +23,7 @@ REQUIREMENTS = {
     "trt_rtx": "core.trt_rtx and TensorRT-RTX (tensorrt_rtx)", "migx": "core.migx and migraphx-driver (ROCm)",
     "jetpack": "vs-jetpack (vsscale, vsdenoise)", "ffmpeg": "the programs ffmpeg and ffprobe",
     "ray": "the Python module ray", "root": "running as root (mounting tmpfs, chown)",
+    "export": "torch and spandrel (the export extra: make test-export)",
 }
 """The names VSINFER_REQUIRE takes: plugin namespaces, and what other tests need."""
 

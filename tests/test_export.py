@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.conftest import REQUIRED, clip_from_planes, need_plugin, planes_of
+from tests.conftest import clip_from_planes, missing, need_plugin, planes_of
 from vsinfer.errors import MissingDependencyError, ModelError
 from vsinfer.export import default_output, export_model, is_torch_model, onnx_model_path
 from vsinfer.store import Store
@@ -32,13 +32,9 @@ TOLERANCE = 1e-4
 
 def need_export() -> None:
     """Skip (naming the command) without torch and spandrel, or fail where VSINFER_REQUIRE names ``export``."""
-    missing = [m for m in ("torch", "spandrel") if importlib.util.find_spec(m) is None]
-    if not missing:
-        return
-    reason = f"{', '.join(missing)} not installed (the export extra): make test-export runs these tests"
-    if "export" in REQUIRED:
-        pytest.fail(f"{reason}, but VSINFER_REQUIRE says they must run here")
-    pytest.skip(reason)
+    absent = [m for m in ("torch", "spandrel") if importlib.util.find_spec(m) is None]
+    if absent:
+        missing("export", f"{', '.join(absent)} not installed (the export extra): make test-export runs these tests")
 
 
 @pytest.fixture(scope="module")
