@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -26,18 +25,10 @@ from vsinfer.backends import first_use
 from vsinfer.device import cpu
 from vsinfer.model import model_info
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cache_hit import timed
+
 DEMO = Path(__file__).resolve().parents[1] / "src" / "vsinfer" / "models" / "demo_2x.onnx"
-
-
-def timed(call: object, repeat: int) -> float:
-    """Median seconds of ``repeat`` calls."""
-    assert callable(call)
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:

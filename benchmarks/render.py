@@ -36,6 +36,9 @@ from typing import Any
 
 from vsinfer.render.media import FFV1, encoder_command, find_program
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: the render tests' clip script
+from tests.render.conftest import write_clip_script
+
 SCRIPT = '''\
 import numpy as np
 import vapoursynth as vs
@@ -77,29 +80,6 @@ def plain(script: Path, out: Path) -> float:
         raise SystemExit("the plain vspipe | ffmpeg run failed")
     return time.perf_counter() - begun
 
-
-CLIP_SCRIPT = '''\
-import numpy as np
-import vapoursynth as vs
-core = vs.core
-data = np.memmap({source!r}, dtype=np.uint8, mode="r")
-header = bytes(data[:200]).split(b"\\n")[0]
-width, height = (int(t[1:]) for t in header.split() if t[:1] in (b"W", b"H"))
-luma, chroma = width * height, (width // 2) * (height // 2)
-offset, size = len(header) + 1, 6 + luma + 2 * chroma
-clip = core.std.BlankClip(width=width, height=height, format=vs.YUV420P8, length=(len(data) - offset) // size,
-                          fpsnum=24, fpsden=1)
-
-def read(n, f):
-    f = f.copy()
-    at = offset + n * size + 6
-    np.asarray(f[0])[:] = data[at:at + luma].reshape(height, width)
-    np.asarray(f[1])[:] = data[at + luma:at + luma + chroma].reshape(height // 2, width // 2)
-    np.asarray(f[2])[:] = data[at + luma + chroma:at + size - 6].reshape(height // 2, width // 2)
-    return f
-
-core.std.ModifyFrame(clip, clip, read).set_output()
-'''
 
 SCENES = (("testsrc2", 70), ("mandelbrot", 95), ("life=mold=10:ratio=0.1:seed=1", 60), ("sierpinski", 110),
           ("gradients=speed=0.05", 85), ("testsrc", 75), ("mandelbrot=start_scale=1", 120),
@@ -154,8 +134,7 @@ def encoder_rows(work: Path, size: str, crf: int, chunks: int) -> None:
 
     clip = work / "scenes.y4m"
     cuts = make_clip(clip, size)
-    script = work / "scenes.vpy"
-    script.write_text(CLIP_SCRIPT.format(source=str(clip)))
+    script = write_clip_script(work, clip)  # the render tests' numpy source filter of a y4m file
     x264 = f"x264 --quiet --preset fast --crf {crf} --demuxer y4m -o {{out}} -"
     single = work / "single.mkv"
     vspipe = subprocess.Popen([find_program("vspipe"), "-c", "y4m", str(script), "-"], stdout=subprocess.PIPE,

@@ -24,7 +24,7 @@ import msgspec
 from .errors import ModelError
 from .export import onnx_model_path
 from .store import Store, requested_root
-from .store.files import _log_once
+from .store.files import log_once
 from .store.records import ModelFacts, ModelMemoRecord, TensorFacts, dump, load, to_data
 
 __all__ = [
@@ -560,8 +560,8 @@ class ModelMemo:
         if record is None or record.key != tuple(key):
             return None  # none, not usable (logged), another model at this name, or this one changed
         if record.info.path != key[0]:
-            _log_once(logging.WARNING, ("memo", str(file), key), "model memo %s is not usable: it describes %s, "
-                      "not %s; reading the model again", file, record.info.path, key[0])
+            log_once(logging.WARNING, ("memo", str(file), key), "model memo %s is not usable: it describes %s, "
+                     "not %s; reading the model again", file, record.info.path, key[0])
             return None
         if _external_keys(key[0], record.info.external) != record.external:
             return None  # an external data file changed (or appeared, or went)

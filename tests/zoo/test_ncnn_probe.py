@@ -24,7 +24,7 @@ ARGS = {"device_id": 0, "fp16": 1}
 def spec(args: dict[str, int] = ARGS) -> ProbeSpec:
     """What NCNN asks the probe for on device 0 (``NCNN.probe_spec``)."""
     return ProbeSpec(args=args, device="lavapipe", reduced=bool(args["fp16"]), why="test",
-                     alternatives=ncnn_checks.ALTERNATIVES)
+                     alternatives=ncnn_checks.ALTERNATIVES, stderr_reasons=ncnn_checks.CONVERTER_MESSAGES)
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .. import plugins
 from ..errors import ConfigError, ModelError
 from ..model import FLOAT16, ModelInfo, TensorInfo
+from ..validation import GraphLimit
 from .devices import device_tuple, weight_tuple
 from .fields import check_types, require
 from .first_use import ProbeSpec
@@ -58,6 +59,8 @@ class Backend(Runs, metaclass=_Families):
     builds: ClassVar[bool] = False
     """Whether ``prepare_network`` builds an artifact (an engine, a program) that ``prebuild`` can make ahead."""
     on_gpu: ClassVar[bool] = False
+    graph_limits: ClassVar[tuple[GraphLimit, ...]] = ()
+    """What this family's runtime refuses in a graph, as data (``vsinfer.validation.check_graph_limits``)."""
     """Whether this class always runs on a GPU (the "fast" preset then adds a second stream)."""
 
     def __post_init__(self) -> None:

@@ -18,7 +18,7 @@ from ..errors import PluginError
 from ..model import ModelInfo, TensorInfo, model_info
 from ..plugins import get_plugin, select_args
 from ..store import Store
-from ..store.files import _log_once
+from ..store.files import log_once
 from .devices import join_frames, split_frames
 from .first_use import ProbeSpec, checked
 from .guard import Kept, apply_guard
@@ -42,6 +42,7 @@ class Runnable(Protocol):
     path_argument: ClassVar[str]
     flexible_output_prop: ClassVar[str]
     takes_fp16_io: ClassVar[bool]
+    graph_limits: ClassVar[tuple[validation.GraphLimit, ...]]
 
     def get_args(self, clips: vs.VideoNode | Sequence[vs.VideoNode]) -> dict[str, Any]: ...
 
@@ -118,7 +119,7 @@ def run(
     if adapted != self:  # a field left for the family to choose, chosen for this call
         return run(adapted, clips, model, plan, flexible, kwargs)
     self.check_call(model, output, flexible, kwargs, where)
-    validation.check_graph_limits(getattr(self, "graph_limits", ()), model, plan.tiling.tilesize, where)
+    validation.check_graph_limits(self.graph_limits, model, plan.tiling.tilesize, where)
     validation.check_kwargs(self.namespace, self.path_argument, kwargs, where)
     self.check_plugin_kwargs(kwargs, where)
     plugin = get_plugin(self.namespace)  # a missing plugin is reported before any engine build
@@ -127,8 +128,8 @@ def run(
                               where)
     computes, why = backend.effective_precision()
     if why:  # what runs on this machine, and why, once per process
-        _log_once(logging.INFO, ("precision", where, computes, why), "%s computes %s here: %s", where, computes, why,
-                  to=logger)
+        log_once(logging.INFO, ("precision", where, computes, why), "%s computes %s here: %s", where, computes, why,
+                 to=logger)
     if backend is not self:  # the guard may turn fp16 off (NCNN), which changes what the plugin can take
         backend.check_call(model, output, flexible, kwargs, where)
     bits = backend.input_bits(clips, model)
@@ -161,7 +162,7 @@ def prebuild(self: Runnable, network_path: str | os.PathLike[str], channels: int
     shape = tiling.check_shape("tilesize", tilesize, channels, where=where)  # before anything is read or built
     model = model_info(path)
     validation.image_input(model, where)
-    validation.check_graph_limits(getattr(self, "graph_limits", ()), model, shape, where)
+    validation.check_graph_limits(self.graph_limits, model, shape, where)
     store = Store(cache_dir) if cache_dir is not None else None
     backend, model = _settled(self, model, (), channels, shape, where, bits, store)
     if bits is None:

@@ -32,7 +32,7 @@ from .. import plugins
 from ..device import cpu
 from ..errors import BuildError, ModelError
 from ..store import Store, identity_name
-from ..store.files import _log_once
+from ..store.files import log_once
 from ..store.inventory import Kind
 from ..store.records import JSONObject, Real, Record, dump, load, plain, real
 
@@ -80,6 +80,9 @@ class ProbeSpec:
     judge_values: bool = True
     """Judge the picture's values against float32 (False: crashes, refusals and the shape only, e.g. an fp16 run
     whose guard the user turned off: the user accepted fp16's own error)."""
+    stderr_reasons: tuple[str, ...] = ()
+    """Words of the lines the plugin prints on stderr that say why it failed (core.ncnn's converter: "not supported
+    yet"): those lines are quoted in the verdict."""
 
 
 class Probed(Protocol):
@@ -152,8 +155,8 @@ def checked[B: Probed](backend: B, model: ModelInfo, channels: int, tilesize: tu
             exact = backend.float32()
             if not spec.default_precision or exact == backend:
                 raise
-            _log_once(logging.WARNING, ("probe", where, model.checksum, str(exc)), "%s; %s runs it in float32 "
-                      "instead (its reduced precision was the default)", exc, where, to=logger)
+            log_once(logging.WARNING, ("probe", where, model.checksum, str(exc)), "%s; %s runs it in float32 "
+                     "instead (its reduced precision was the default)", exc, where, to=logger)
             return checked(exact, model, channels, tilesize, where, store)  # type: ignore[no-any-return]
     return backend
 
@@ -197,7 +200,7 @@ def probe(model: ModelInfo, namespace: str, path_argument: str, spec: ProbeSpec,
         logger.info("%s: probing %s on core.%s once (%s, tile %dx%d) in a child process: %s", where, model.path,
                     namespace, "reduced precision" if spec.reduced else "fp32", *tilesize, spec.why)
         verdict = _run_child(model, namespace, path_argument, _plain_args(spec.args), channels, tilesize,
-                             spec.reduced, spec.judge_values)
+                             spec.reduced, spec.judge_values, spec.stderr_reasons)
         try:
             dump(record_path, ProbeRecord(key=key, verdict=verdict))
         except Exception as exc:  # a verdict that cannot be written only costs probing again
@@ -209,7 +212,8 @@ def probe(model: ModelInfo, namespace: str, path_argument: str, spec: ProbeSpec,
 
 
 def _run_child(model: ModelInfo, namespace: str, path_argument: str, args: Mapping[str, Any], channels: int,
-               tilesize: tuple[int, int], fp16: bool, judge_values: bool) -> ProbeFacts:
+               tilesize: tuple[int, int], fp16: bool, judge_values: bool,
+               stderr_reasons: tuple[str, ...] = ()) -> ProbeFacts:
     """Probe in a child process: the crop first, the whole tile when float32 itself cannot take the crop."""
     sizes = [(crop_size(tilesize[0]), crop_size(tilesize[1]))]
     if sizes[0] != tuple(tilesize):
@@ -225,7 +229,7 @@ def _run_child(model: ModelInfo, namespace: str, path_argument: str, args: Mappi
         except subprocess.TimeoutExpired:
             return ProbeFacts(ok=False, cause=f"the plugin did not finish one {width}x{height} frame in "
                                               f"{PROBE_TIMEOUT:.0f} s (a hang)")
-        reasons = _converter_reasons(done.stderr)
+        reasons = _stderr_reasons(done.stderr, stderr_reasons)
         if done.returncode < 0:
             name = signal.Signals(-done.returncode).name if -done.returncode in signal.valid_signals() else ""
             return ProbeFacts(ok=False, cause=f"the plugin kills the process ({name or -done.returncode}) on this "
@@ -258,11 +262,10 @@ def _run_child(model: ModelInfo, namespace: str, path_argument: str, args: Mappi
                      "would crash or refuse it", where=model.path)
 
 
-def _converter_reasons(stderr: str) -> str:
-    """A converter's own reasons on stderr (core.ncnn's "Erf not supported yet!"), deduplicated, as a suffix."""
+def _stderr_reasons(stderr: str, words: tuple[str, ...]) -> str:
+    """The plugin's own reasons on stderr (lines with one of ``words``), deduplicated, as a message suffix."""
     lines = [line.strip() for line in stderr.splitlines()]
-    found = list(dict.fromkeys(line for line in lines if "not supported yet" in line or "Unknown data type" in line
-                               or "load param failed" in line))
+    found = list(dict.fromkeys(line for line in lines if any(w in line for w in words)))
     return f" (its converter: {'; '.join(found[:8])})" if found else ""
 
 

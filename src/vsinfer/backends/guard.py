@@ -53,7 +53,7 @@ _decisions: set[tuple[int, str, str]] = set()
 _decisions_lock = threading.Lock()
 
 
-def _log_once(level: int, model: ModelInfo, backend: object, message: str, *args: Any) -> None:
+def _announce(level: int, model: ModelInfo, backend: object, message: str, *args: Any) -> None:
     """Log the guard's decision once per model, backend class and decision; later calls log at DEBUG."""
     key = (model.checksum, type(backend).__name__, message % args)
     with _decisions_lock:
@@ -77,26 +77,26 @@ def apply_guard[B: Guardable](
     try:
         analysis = analyse(model, clips, frames=0, channels=channels)
     except Exception as exc:  # the guard cannot tell: float32 is always right
-        _log_once(logging.WARNING, model, backend, "fp16 guard: could not analyse %s (%s); %s runs it in float32 "
+        _announce(logging.WARNING, model, backend, "fp16 guard: could not analyse %s (%s); %s runs it in float32 "
                   "(fp16_guard=False runs it in fp16 unchecked)", model.path, exc, type(backend).__name__)
         return backend.float32(), model
     if not analysis.nodes:
-        _log_once(logging.INFO, model, backend, "fp16 guard: no float16 overflow in %s (max |x| %.4g on %s): "
+        _announce(logging.INFO, model, backend, "fp16 guard: no float16 overflow in %s (max |x| %.4g on %s): "
                   "full fp16", model.path, analysis.max_abs, analysis.samples)
         return backend, model
     found = f"fp16 guard: {model.path} overflows float16 ({analysis.summary()})"
     name = type(backend).__name__
     if analysis.unnamed:
-        _log_once(logging.WARNING, model, backend, "%s; nodes without names cannot be kept in float32 one by one: "
+        _announce(logging.WARNING, model, backend, "%s; nodes without names cannot be kept in float32 one by one: "
                   "%s runs it in float32", found, name)
         return backend.float32(), model
     try:
         kept = backend.keep_in_float32(analysis.block_list, model, clips)
     except Exception as exc:  # a conversion that fails: float32 is always right
-        _log_once(logging.WARNING, model, backend, "%s and could not be converted with those nodes in float32 (%s); "
+        _announce(logging.WARNING, model, backend, "%s and could not be converted with those nodes in float32 (%s); "
                   "%s runs it in float32", found, exc, name)
         return backend.float32(), model
-    _log_once(kept.level, model, backend, "%s; %s", found, kept.how)
+    _announce(kept.level, model, backend, "%s; %s", found, kept.how)
     result: B = kept.backend
     return result, kept.model
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
-from ..store.files import _log_once
+from ..store.files import log_once
 from ..store.records import (
     AnalysisFacts,
     AnalysisRecord,
@@ -420,8 +420,8 @@ def _read_record(path: Path, identity: dict[str, Any]) -> Analysis | None:
     if record is None:
         return None
     if record.identity != plain(identity):
-        _log_once(logging.WARNING, ("fp16", str(path), "identity"), "%s belongs to another analysis (CRC32 "
-                  "collision or stale record); analysing again", path)
+        log_once(logging.WARNING, ("fp16", str(path), "identity"), "%s belongs to another analysis (CRC32 "
+                 "collision or stale record); analysing again", path)
         return None
     return Analysis.from_facts(record.analysis, cached=True)
 
@@ -469,8 +469,8 @@ def _cached(
                     analysis = _analyse_and_store(model, clips, frames, channels, identity, path)
         except OSError as exc:
             # a lock it cannot take (another user's lock file, a read-only folder): the guard still runs, privately
-            _log_once(logging.WARNING, ("fp16-lock", str(path), str(exc)), "cannot lock %s (%s); analysing "
-                      "privately without storing the result", path, exc)
+            log_once(logging.WARNING, ("fp16-lock", str(path), str(exc)), "cannot lock %s (%s); analysing "
+                     "privately without storing the result", path, exc)
     if analysis is None:
         analysis = _run_analysis(model, clips, frames, channels)
     with _memo_lock:

@@ -82,7 +82,6 @@ from .files import (
     _DISK_ERRNOS,
     ENV_VAR,
     _disk_error,
-    _log_once,
     _share,
     _touch,
     _unlink,
@@ -90,6 +89,7 @@ from .files import (
     atomic_write,
     crc32_of,
     expand_path,
+    log_once,
     shared_roots,
 )
 from .locks import lock, lock_file
@@ -202,9 +202,9 @@ class Store:
                     errors.append(f"{where}: {problem}")
                     continue
                 if errors:
-                    _log_once(logging.WARNING, ("fallback", str(self.requested), str(root)),
-                              "cache folder not writable or not trusted (%s); using %s instead", "; ".join(errors),
-                              root)
+                    log_once(logging.WARNING, ("fallback", str(self.requested), str(root)),
+                             "cache folder not writable or not trusted (%s); using %s instead", "; ".join(errors),
+                             root)
                 self._folders[kind] = path
                 return path
             raise CacheWriteError(str(self.requested / kind),
@@ -264,8 +264,8 @@ class Store:
             return verdict
         verdict, st = _verify(path, verdict)
         if verdict.state == "hit" and st is not None and verdict.record is not None:
-            _log_once(logging.INFO, ("verified", str(path), st.st_mtime_ns, st.st_ctime_ns),
-                      "%s was touched on disk but its content matches its record; re-recording its times", path)
+            log_once(logging.INFO, ("verified", str(path), st.st_mtime_ns, st.st_ctime_ns),
+                     "%s was touched on disk but its content matches its record; re-recording its times", path)
             record = msgspec.structs.replace(verdict.record, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns)
             with contextlib.suppress(CacheWriteError):  # a read-only cache verifies again next time
                 atomic_write(sidecar_of(path), encode(record))
@@ -273,8 +273,8 @@ class Store:
 
     def _report(self, path: Path, verdict: _Verdict) -> None:
         crc = verdict.record.crc32 if verdict.record is not None else None
-        _log_once(logging.WARNING, ("bad", str(path), verdict.reason, crc),
-                  "cached %s %s; it will be rebuilt", path, verdict.reason)
+        log_once(logging.WARNING, ("bad", str(path), verdict.reason, crc),
+                 "cached %s %s; it will be rebuilt", path, verdict.reason)
 
     def get_or_create(
         self,
@@ -401,7 +401,7 @@ class Store:
         if reason is None:
             _touch(sidecar_of(path))
             return data
-        _log_once(logging.WARNING, ("blob", str(path), reason, len(data)), "%s %s; discarding it", path, reason)
+        log_once(logging.WARNING, ("blob", str(path), reason, len(data)), "%s %s; discarding it", path, reason)
         _unlink(sidecar_of(path))
         _unlink(path)
         return b""

@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .files import _log_once, crc32_of, folder_problem
+from .files import crc32_of, folder_problem, log_once
 from .locks import reap_stale_lock
 from .records import CommitRecord, Miss, read
 
@@ -140,7 +140,7 @@ def _layer_problem(folder: Path, *, kind: bool = False) -> str | None:
     except OSError as exc:
         problem = exc.strerror or str(exc)
     if problem is not None and problem != "is not there":
-        _log_once(logging.WARNING, ("layer", key, problem), "shared cache %s %s; not used", folder, problem)
+        log_once(logging.WARNING, ("layer", key, problem), "shared cache %s %s; not used", folder, problem)
     if problem != "is not there":  # a layer that appears later (mounted, published to) is used then
         with _shared_lock:
             _layer_problems[key] = problem
@@ -173,6 +173,6 @@ def _shared_entry(path: Path, identity: Any) -> bool:
                 _shared_checked[key] = known
         if known:
             return True
-    _log_once(logging.WARNING, ("shared", os.fspath(path), verdict.reason), "shared cache entry %s %s; skipped "
-              "(it is never served)", path, verdict.reason or "does not match its record")
+    log_once(logging.WARNING, ("shared", os.fspath(path), verdict.reason), "shared cache entry %s %s; skipped "
+             "(it is never served)", path, verdict.reason or "does not match its record")
     return False

@@ -20,7 +20,7 @@ from .. import config
 from ..errors import CacheWriteError, ConfigError
 
 __all__ = ["CHUNK", "ENV_VAR", "MARKER", "SHARED_ENV_VAR", "atomic_write", "crc32_of", "expand_path", "folder_problem",
-           "shared_roots"]
+           "log_once", "shared_roots"]
 
 logger = logging.getLogger("vsinfer.store")
 
@@ -43,7 +43,7 @@ _logged: set[tuple[Any, ...]] = set()
 _logged_lock = threading.Lock()
 
 
-def _log_once(level: int, key: tuple[Any, ...], msg: str, *args: Any, to: logging.Logger | None = None) -> None:
+def log_once(level: int, key: tuple[Any, ...], msg: str, *args: Any, to: logging.Logger | None = None) -> None:
     """Log ``msg`` (to the store's logger, or ``to``) unless the same ``key`` was logged before in this process."""
     with _logged_lock:
         if key in _logged:

@@ -36,7 +36,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .artifacts import Store
-from .files import MARKER, _log_once, folder_problem
+from .files import MARKER, folder_problem, log_once
 from .records import read_object
 from .roots import _empty, default_root, mark
 
@@ -214,8 +214,8 @@ def _folders(store: Store, kinds: Iterable[str]) -> Iterator[tuple[str, Path]]:
         except OSError:
             continue
         if stat.S_ISLNK(st.st_mode):
-            _log_once(logging.WARNING, ("kind-link", str(folder)), "%s is a symbolic link: vsinfer never follows "
-                      "links in its cache, so it is neither listed nor cleaned (remove the link)", folder)
+            log_once(logging.WARNING, ("kind-link", str(folder)), "%s is a symbolic link: vsinfer never follows "
+                     "links in its cache, so it is neither listed nor cleaned (remove the link)", folder)
         elif stat.S_ISDIR(st.st_mode):
             yield kind, folder
 

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from .files import _disk_error, _log_once, _unlink
+from .files import _disk_error, _unlink, log_once
 
 __all__ = ["lock", "lock_file", "reap_stale_lock"]
 
@@ -44,8 +44,8 @@ def _posix_lock(path: Path, blocking: bool = True) -> Iterator[bool]:
                     os.close(candidate)
                     busy = True
                     break
-                _log_once(logging.INFO, ("wait", str(path), os.fstat(candidate).st_ino),
-                          "waiting for another process or thread building %s", path.with_suffix(""))
+                log_once(logging.INFO, ("wait", str(path), os.fstat(candidate).st_ino),
+                         "waiting for another process or thread building %s", path.with_suffix(""))
                 fcntl.flock(candidate, fcntl.LOCK_EX)
             held = os.fstat(candidate)
             try:

@@ -35,7 +35,7 @@ from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
 import msgspec
 
-from .files import _log_once, atomic_write
+from .files import atomic_write, log_once
 
 __all__ = [
     "MAX_BYTES",
@@ -422,8 +422,8 @@ def load[R: msgspec.Struct](path: str | os.PathLike[str], schema: type[R]) -> R 
         logger.debug("%s %s %s", kind, path, result.reason)
     else:
         then = getattr(schema, "ON_MISS", "it will be rebuilt")
-        _log_once(logging.WARNING, ("record", os.fspath(path), result.reason),
-                  "%s %s is not usable: it %s; %s", kind, path, result.reason, then)
+        log_once(logging.WARNING, ("record", os.fspath(path), result.reason),
+                 "%s %s is not usable: it %s; %s", kind, path, result.reason, then)
     return None
 
 

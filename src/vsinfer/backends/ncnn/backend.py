@@ -21,7 +21,7 @@ from ..fields import name_set, require
 from ..first_use import ProbeSpec
 from ..plugin_io import as_nodes, auto_float_bits, compact
 from ..registry import Offer, plugin_loaded
-from .checks import ALTERNATIVES, REWRITTEN_OPS, check_model, model_ops, vulkan_loader_error
+from .checks import ALTERNATIVES, CONVERTER_MESSAGES, REWRITTEN_OPS, check_model, model_ops, vulkan_loader_error
 
 if TYPE_CHECKING:
     import vapoursynth as vs
@@ -285,6 +285,7 @@ class NCNN(SeveralDevices, Backend):
             alternatives=ALTERNATIVES,
             default_precision=fp16 and self.fp16 is None,
             judge_values=self.fp16_guard or not fp16,
+            stderr_reasons=CONVERTER_MESSAGES,
         )
 
     @classmethod

@@ -21,8 +21,8 @@ from ...model import graph_ops
 if TYPE_CHECKING:
     from ...model import ModelInfo
 
-__all__ = ["ALTERNATIVES", "CONVERTER_OPS", "FUSED_OPS", "REWRITTEN_OPS", "check_model", "model_ops",
-           "unsupported_ops", "vulkan_loader_error"]
+__all__ = ["ALTERNATIVES", "CONVERTER_MESSAGES", "CONVERTER_OPS", "FUSED_OPS", "REWRITTEN_OPS", "check_model",
+           "model_ops", "unsupported_ops", "vulkan_loader_error"]
 
 CONVERTER_OPS = frozenset({
     "Abs", "Acos", "Add", "Asin", "Atan", "AveragePool", "MaxPool", "BatchNormalization", "BiasGelu", "Ceil", "Clip",
@@ -48,6 +48,9 @@ REWRITTEN_OPS = frozenset({"Identity"})
 
 ALTERNATIVES = "ORT_CPU or OV_CPU (CPU), TRT / TRT_RTX (NVIDIA), ORT_DML (Windows), MIGX (AMD)"
 """What to use instead, in messages."""
+
+CONVERTER_MESSAGES = ("not supported yet", "Unknown data type", "load param failed")
+"""Words of the lines core.ncnn's converter prints on stderr when it cannot convert a model (quoted in errors)."""
 
 
 def unsupported_ops(op_types: Sequence[str]) -> list[str]:

@@ -13,7 +13,7 @@ from ... import device, plugins
 from ...conversion import check_block_list
 from ...errors import ArgumentError, DeviceError
 from ...model import QDQ_OPS, ModelInfo, TensorInfo, graph_ops
-from ...store.files import _log_once
+from ...store.files import log_once
 from ...store.inventory import Kind
 from ..base import Backend
 from ..devices import SeveralDevices
@@ -180,14 +180,14 @@ class ORT(Backend):
         try:
             half = converted(model, self.fp16_blacklist_ops or (), "fp16" if bits == 16 else "fp32")
         except Exception as exc:  # the plugin's own conversion is wrong for this model: float32 is always right
-            _log_once(logging.WARNING, ("ort-qdq", model.checksum, name), "%s: %s is a quantized (Q/DQ) model, "
-                      "which core.ort cannot convert to fp16 right, and vsinfer's conversion failed (%s); it runs "
-                      "in float32", name, model.path, exc, to=logger)
+            log_once(logging.WARNING, ("ort-qdq", model.checksum, name), "%s: %s is a quantized (Q/DQ) model, "
+                     "which core.ort cannot convert to fp16 right, and vsinfer's conversion failed (%s); it runs "
+                     "in float32", name, model.path, exc, to=logger)
             return exact, model
-        _log_once(logging.INFO, ("ort-qdq", model.checksum, name), "%s: %s is a quantized (Q/DQ) model of opset %d "
-                  "(core.ort's fp16 conversion makes its Q/DQ scales float16: invalid below opset 19, inexact "
-                  "after): the plugin runs vsinfer's fp16 copy %s, Q/DQ in float32", name, model.path, ops.opset,
-                  half.path, to=logger)
+        log_once(logging.INFO, ("ort-qdq", model.checksum, name), "%s: %s is a quantized (Q/DQ) model of opset %d "
+                 "(core.ort's fp16 conversion makes its Q/DQ scales float16: invalid below opset 19, inexact "
+                 "after): the plugin runs vsinfer's fp16 copy %s, Q/DQ in float32", name, model.path, ops.opset,
+                 half.path, to=logger)
         return exact, half
 
     # -- checks --

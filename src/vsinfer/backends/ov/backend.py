@@ -12,7 +12,7 @@ from ... import device
 from ...conversion import check_block_list
 from ...device import cpu
 from ...model import ModelInfo, TensorInfo, quantized
-from ...store.files import _log_once
+from ...store.files import log_once
 from ...store.inventory import Kind
 from ...validation import GraphLimit
 from ..base import Backend, field_names, variants
@@ -230,9 +230,9 @@ class OV(Backend):
         if not self._real_fp16_on_cpu() or not quantized(model):
             return self, model
         name = type(self).__name__
-        _log_once(logging.WARNING, ("ov-qdq", model.checksum, name), "%s: %s is a quantized (Q/DQ) model, which "
-                  "OpenVINO's real fp16 on this CPU (AVX512-FP16) computes wrong; it runs in float32", name,
-                  model.path, to=logger)
+        log_once(logging.WARNING, ("ov-qdq", model.checksum, name), "%s: %s is a quantized (Q/DQ) model, which "
+                 "OpenVINO's real fp16 on this CPU (AVX512-FP16) computes wrong; it runs in float32", name,
+                 model.path, to=logger)
         return self.float32(), model
 
     def probe_spec(self, model: ModelInfo) -> ProbeSpec | None:
