@@ -45,7 +45,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PluginFacts:
     """What a backend family declares about one vs-mlrt plugin it runs on (in its own ``PLUGINS``)."""
 

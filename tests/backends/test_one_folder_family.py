@@ -36,7 +36,7 @@ from .backend import FAKE_CPU
 
 CLASSES = (FAKE_CPU,)
 OFFERS = (Offer(FAKE_CPU, frozenset({CPU}), 99, plugin_loaded("fakeplug")),)
-PLUGINS = (PluginFacts("fakeplug", extra="fakeplug", wheel="vapoursynth-mlrt-fakeplug",
+PLUGINS = (PluginFacts(namespace="fakeplug", extra="fakeplug", wheel="vapoursynth-mlrt-fakeplug",
                        runtime_keys=("fakeruntime_version",)),)
 CACHE_KINDS = (Kind("fakeplug", "records"),)
 DOCS_PAGE = "backends/fakeplug.md"

@@ -59,9 +59,9 @@ class Backend(Runs, metaclass=_Families):
     builds: ClassVar[bool] = False
     """Whether ``prepare_network`` builds an artifact (an engine, a program) that ``prebuild`` can make ahead."""
     on_gpu: ClassVar[bool] = False
+    """Whether this class always runs on a GPU (the "fast" preset then adds a second stream)."""
     graph_limits: ClassVar[tuple[GraphLimit, ...]] = ()
     """What this family's runtime refuses in a graph, as data (``vsinfer.validation.check_graph_limits``)."""
-    """Whether this class always runs on a GPU (the "fast" preset then adds a second stream)."""
 
     def __post_init__(self) -> None:
         """Reject invalid values of the fields every backend shares; subclasses add their own checks."""

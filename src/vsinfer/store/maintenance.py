@@ -49,7 +49,7 @@ MAX_DAYS = 36500.0
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Finding:
     """One problem ``verify`` found, and what was done about it."""
 
@@ -184,23 +184,25 @@ def verify(store: Store | None = None, *, fix: bool = False, kinds: Iterable[str
         _writable_root(store, "vsinfer cache verify --fix")
     findings: list[Finding] = []
 
+    def note(entry: Entry, problem: str, action: str) -> None:
+        findings.append(Finding(path=entry.path, kind=entry.kind, problem=problem, action=action))
+
     def act(entry: Entry, problem: str) -> None:
         if not fix:
-            findings.append(Finding(entry.path, entry.kind, problem, "reported"))
+            note(entry, problem, "reported")
             return
         removal = Removal()
         _delete(entry, removal)
-        action = "removed" if removal.removed else f"skipped: {removal.skipped[0][1]}"
-        findings.append(Finding(entry.path, entry.kind, problem, action))
+        note(entry, problem, "removed" if removal.removed else f"skipped: {removal.skipped[0][1]}")
 
     for entry in scan(store, chosen):
         if _layout(entry.kind) == "foreign":
             continue  # another program's own files (OpenVINO's compiled models): it checks them itself
         if entry.problem is not None:
             if entry.role == "unknown":
-                findings.append(Finding(entry.path, entry.kind, entry.problem, "reported"))  # not ours to delete
+                note(entry, entry.problem, "reported")  # not ours to delete
             elif _in_use(entry):
-                findings.append(Finding(entry.path, entry.kind, entry.problem, "skipped: in use (being built)"))
+                note(entry, entry.problem, "skipped: in use (being built)")
             else:
                 act(entry, entry.problem)
             continue

@@ -7,7 +7,8 @@ it runs on (namespace, pip extra, wheel, runtime version key), the cache kinds i
 from ...plugins import PluginFacts
 from .backend import CACHE_KINDS, CLASSES, MIGX, OFFERS
 
-PLUGINS = (PluginFacts("migx", extra="migx", wheel="vapoursynth-mlrt-migx", runtime_keys=("migraphx_version",),
+PLUGINS = (PluginFacts(namespace="migx", extra="migx", wheel="vapoursynth-mlrt-migx",
+                       runtime_keys=("migraphx_version",),
                        gpu_vendor="amd"),)
 """The plugin this family runs on."""
 DOCS_PAGE = "backends/migx.md"

@@ -59,17 +59,8 @@ class MIGX(HalfOrBfloat16, MIGXSettings, Backend):
         """Compile or find the program for this model, channel count and tile size."""
         return ProgramBuilder(self, cache_dir=cache_dir).build_program(model, channels, tilesize, input_name)
 
-    def build_program(
-        self,
-        network_path: str | os.PathLike[str],
-        channels: int,
-        tilesize: int | tuple[int, int],
-        input_name: str | None = "input",
-        *,
-        cache_dir: str | os.PathLike[str] | None = None,
-    ) -> Path:
-        """The cached MIGraphX program for ``network_path`` at ``tilesize``, compiled first if missing."""
-        return self.prebuild(network_path, channels, tilesize, input_name, cache_dir=cache_dir)
+    build_program = Backend.prebuild
+    """The cached MIGraphX program for ``network_path`` at ``tilesize``, compiled first if missing (``prebuild``)."""
 
     # -- precision: HalfOrBfloat16; no node block list, so an overflowing model runs in float32 --
 

@@ -7,7 +7,8 @@ it runs on (namespace, pip extra, wheel, runtime version key), the cache kinds i
 from ...plugins import PluginFacts
 from .backend import CACHE_KINDS, CLASSES, NCNN, OFFERS, VULKAN_HINT, VulkanDevice, vulkan_device
 
-PLUGINS = (PluginFacts("ncnn", extra="ncnn", wheel="vapoursynth-mlrt-ncnn", runtime_keys=("ncnn_version",)),)
+PLUGINS = (PluginFacts(namespace="ncnn", extra="ncnn", wheel="vapoursynth-mlrt-ncnn",
+                       runtime_keys=("ncnn_version",)),)
 """The plugin this family runs on."""
 DOCS_PAGE = "backends/ncnn.md"
 """The page that documents its classes and fields."""

@@ -7,7 +7,8 @@ it runs on (namespace, pip extra, wheel, runtime version key), the cache kinds i
 from ...plugins import PluginFacts
 from .backend import CACHE_KINDS, CLASSES, OFFERS, ORT, ORT_COREML, ORT_CPU, ORT_CUDA, ORT_DML, QDQ_OPS
 
-PLUGINS = (PluginFacts("ort", extra="ort", wheel="vapoursynth-mlrt-ort", runtime_keys=("onnxruntime_version",)),)
+PLUGINS = (PluginFacts(namespace="ort", extra="ort", wheel="vapoursynth-mlrt-ort",
+                       runtime_keys=("onnxruntime_version",)),)
 """The plugin this family runs on."""
 DOCS_PAGE = "backends/ort.md"
 """The page that documents its classes and fields."""

@@ -8,7 +8,8 @@ from ...plugins import PluginFacts
 from .backend import CACHE_KINDS, CLASSES, OFFERS, OV, OV_CPU, OV_GPU, OV_NPU, OVConfig
 from .checks import OV_CONFIG_RULES, device_list
 
-PLUGINS = (PluginFacts("ov", extra="ov", wheel="vapoursynth-mlrt-ov", runtime_keys=("openvino_version",)),)
+PLUGINS = (PluginFacts(namespace="ov", extra="ov", wheel="vapoursynth-mlrt-ov",
+                       runtime_keys=("openvino_version",)),)
 """The plugin this family runs on."""
 DOCS_PAGE = "backends/ov.md"
 """The page that documents its classes and fields."""

@@ -8,9 +8,9 @@ from ...plugins import PluginFacts
 from .backend import CACHE_KINDS, CLASSES, OFFERS, TRT, TRT_RTX
 
 PLUGINS = (
-    PluginFacts("trt", extra="trt", wheel="vapoursynth-mlrt-trt",
+    PluginFacts(namespace="trt", extra="trt", wheel="vapoursynth-mlrt-trt",
                 runtime_keys=("tensorrt_version", "cuda_runtime_version"), gpu_vendor="nvidia"),
-    PluginFacts("trt_rtx", extra="trt-rtx", wheel="vapoursynth-mlrt-trt-rtx",
+    PluginFacts(namespace="trt_rtx", extra="trt-rtx", wheel="vapoursynth-mlrt-trt-rtx",
                 runtime_keys=("tensorrt_version", "cuda_runtime_version"), gpu_vendor="nvidia"),
 )
 """The plugins this family runs on."""

@@ -23,7 +23,7 @@ from ..plugin_io import clip_float_bits, log_level_index
 from ..precision import HalfOrBfloat16, settle_fp16_bf16
 from ..registry import Environment, Offer, all_of, plugin_loaded
 from .builder import EngineBuilder
-from .settings import TRTSettings
+from .settings import TENSORRT_RTX, Runtime, TRTSettings
 
 if TYPE_CHECKING:
     import vapoursynth as vs
@@ -58,8 +58,6 @@ class TRT(HalfOrBfloat16, TRTSettings, Backend):
     """What TensorRT refuses to build: a TopK keeping more than 3840 values (ATD's, at large tiles)."""
     builds: ClassVar[bool] = True
     on_gpu: ClassVar[bool] = True
-    builds_without_gpu: ClassVar[bool] = False
-    """Whether engines can be built on a machine without a GPU (TensorRT-RTX: yes; TensorRT: no)."""
 
     def __post_init__(self) -> None:
         """Normalize precision, shapes and enums; reject invalid values."""
@@ -186,7 +184,7 @@ class TRT(HalfOrBfloat16, TRTSettings, Backend):
         TensorRT-RTX builds engines without a GPU (a build machine runs the script to make them), so its driver
         check comes after the build (``check_before_plugin``).
         """
-        if not self.builds_without_gpu:
+        if not self.runtime.builds_without_gpu:
             self.check_driver(where)
         for device_id in self.device_ids():
             check_device_index(self.namespace, device_id, where)
@@ -213,7 +211,7 @@ class TRT(HalfOrBfloat16, TRTSettings, Backend):
         """
         import vapoursynth as vs
 
-        if self.builds_without_gpu and isinstance(plugin, vs.Plugin):
+        if self.runtime.builds_without_gpu and isinstance(plugin, vs.Plugin):
             self.check_driver(where)
 
     @classmethod
@@ -239,11 +237,7 @@ class TRT_RTX(TRT):
     """NVIDIA TensorRT for RTX: JIT-specialized engines for GeForce RTX GPUs, run with ``core.trt_rtx``."""
 
     namespace: ClassVar[str] = "trt_rtx"
-    module: ClassVar[str] = "tensorrt_rtx"
-    extra: ClassVar[str] = "trt-rtx"
-    timing_cache: ClassVar[bool] = False
-    compute_targets: ClassVar[bool] = True
-    builds_without_gpu: ClassVar[bool] = True
+    runtime: ClassVar[Runtime] = TENSORRT_RTX
 
     compute_capabilities: Collection[str] | None = None
     """Compute capabilities the engine is built for, e.g. ("7.5", "8.9"); None builds for the device the engine
@@ -285,8 +279,9 @@ CACHE_KINDS = (Kind("trt", "artifacts", (".engine", ".cache")),)
 """What this family keeps in the store: engines, and the timing caches their builds share."""
 
 OFFERS = tuple(
-    Offer(cls, frozenset({"nvidia"}), priority, all_of(plugin_loaded(cls.namespace), _module(cls.module, cls.extra)),
-          modules=(cls.module,))
+    Offer(cls, frozenset({"nvidia"}), priority,
+          all_of(plugin_loaded(cls.namespace), _module(cls.runtime.module, cls.runtime.extra)),
+          modules=(cls.runtime.module,))
     for cls, priority in ((TRT, 100), (TRT_RTX, 90))
 )
 """What this family offers autoselect."""

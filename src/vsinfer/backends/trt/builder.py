@@ -33,7 +33,7 @@ from ...errors import (
 from ...identity import IDENTITY_VERSION, DeviceInfo, ShapeProfile, build_fields, plugin_device
 from ...store import Store
 from ..devices import first_device
-from .settings import Shape, TRTSettings
+from .settings import Runtime, Shape, TRTSettings
 
 if TYPE_CHECKING:
     from ...model import ModelInfo, TensorInfo
@@ -43,19 +43,11 @@ __all__ = ["EngineBuilder", "engine_identity"]
 logger = logging.getLogger(__name__)
 
 
-def _runtime_name(module: str) -> str:
-    return "TensorRT-RTX" if module == "tensorrt_rtx" else "TensorRT"
-
-
 def _short_version(version: str) -> str:
     return ".".join(version.split(".")[:3])
 
 
-NVIDIA_INDEX = "https://pypi.nvidia.com"
-"""NVIDIA's package index, where the TensorRT wheels live."""
-
-
-def _pip_line(module: str, namespace: str, version: str) -> str:
+def _pip_line(runtime: Runtime, namespace: str, version: str) -> str:
     """The pip command that installs the builder module matching the plugin's TensorRT ``version``.
 
     The plugin's wheel pins the runtime libraries (``tensorrt-cu13-libs==11.4.0.106``); the builder of the same
@@ -65,10 +57,10 @@ def _pip_line(module: str, namespace: str, version: str) -> str:
 
     from ...plugins import plugin_info
 
-    meta = "tensorrt-rtx" if module == "tensorrt_rtx" else "tensorrt"
-    index = "" if module == "tensorrt_rtx" else f"--extra-index-url {NVIDIA_INDEX} "
-    runtime = (plugin_info(namespace) or {}).get("cuda_runtime_version", "")
-    majors = [int(runtime) // 1000] if runtime.isdigit() else [13, 12]
+    meta = runtime.package
+    index = f"--extra-index-url {runtime.index} " if runtime.index else ""
+    cuda = (plugin_info(namespace) or {}).get("cuda_runtime_version", "")
+    majors = [int(cuda) // 1000] if cuda.isdigit() else [13, 12]
     for major in majors:
         try:
             pinned = metadata.version(f"{meta}-cu{major}-libs")
@@ -128,17 +120,17 @@ class EngineBuilder:
     @functools.cached_property
     def trt(self) -> ModuleType:
         """The runtime's Python module, imported on first use."""
-        name = self.backend.module
+        name = self.backend.runtime.module
         try:
             return importlib.import_module(name)
         except ImportError as exc:
-            raise MissingDependencyError(name, self.backend.extra, f"building a {type(self.backend).__name__} engine"
-                                         ) from exc
+            where = f"building a {type(self.backend).__name__} engine"
+            raise MissingDependencyError(name, self.backend.runtime.extra, where) from exc
 
     @property
     def runtime_name(self) -> str:
         """"TensorRT" or "TensorRT-RTX"."""
-        return _runtime_name(self.backend.module)
+        return self.backend.runtime.name
 
     @functools.cached_property
     def runtime_version(self) -> str:
@@ -216,7 +208,7 @@ class EngineBuilder:
         None for TensorRT (it builds for the device in hand); [] where no device is known (a build on a machine
         without the GPU): TensorRT-RTX's default targets, which leave out Turing (7.5).
         """
-        if not self.backend.compute_targets:
+        if not self.backend.runtime.compute_targets:
             return None
         asked = getattr(self.backend, "compute_capabilities", None)
         if asked:
@@ -271,12 +263,12 @@ class EngineBuilder:
         """The builder module is the TensorRT the plugin links, or a BuildError naming both and the pip line."""
         if module_version == self.runtime_version:
             return
-        module = self.backend.module
+        module = self.backend.runtime.module
         raise BuildError(
             f"{type(self.backend).__name__}: the builder module {module} {module_version} is not the "
             f"{self.runtime_name} {self.runtime_version} that core.{self.backend.namespace} links, and an engine built "
             f"by one does not load in the other; nothing was built. Install the matching builder: "
-            f"{_pip_line(self.backend.module, self.backend.namespace, self.runtime_version)}"
+            f"{_pip_line(self.backend.runtime, self.backend.namespace, self.runtime_version)}"
         )
 
     def _build(self, trt: ModuleType, module_version: str, onnx_path: Path, channels: int, profile: ShapeProfile,
@@ -298,7 +290,7 @@ class EngineBuilder:
         self.configure_builder_config(config, network)
         self.setup_optimization_profile(builder, config, input_name, channels, profile)
         timing_path = self.store.folder("trt") / f"timing-{self.device.slug()}-{module_version}.cache"
-        if self.backend.timing_cache:  # TensorRT-RTX made the timing cache a no-op
+        if self.backend.runtime.timing_cache:  # TensorRT-RTX made the timing cache a no-op
             self._load_timing_cache(config, timing_path)
         logger.info("building %s engine for %s (%s, %d channels, %s)", self.runtime_name, onnx_path,
                     self.compute_precision(), channels, profile)
@@ -324,7 +316,7 @@ class EngineBuilder:
             raise BuildError(f"{self.runtime_name} failed to build an engine for {onnx_path}: "
                              + ("; ".join(said) or "no error message; set the vsinfer logger to DEBUG"))
         output.write_bytes(memoryview(serialized))
-        if self.backend.timing_cache:
+        if self.backend.runtime.timing_cache:
             self._save_timing_cache(config, timing_path)
 
     def compute_precision(self) -> str:

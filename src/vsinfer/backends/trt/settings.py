@@ -8,9 +8,39 @@ from typing import ClassVar, SupportsInt
 
 from ..devices import SeveralDevices
 
-__all__ = ["Shape", "TRTSettings"]
+__all__ = ["TENSORRT", "TENSORRT_RTX", "Runtime", "Shape", "TRTSettings"]
 
 Shape = tuple[int, int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Runtime:
+    """What differs between the two builders, TensorRT and TensorRT-RTX, besides the plugin they run on."""
+
+    name: str
+    """How messages name it."""
+    module: str
+    """The Python module of the builder."""
+    package: str
+    """The builder's PyPI name before its CUDA suffix (``tensorrt`` -> ``tensorrt-cu13``)."""
+    index: str
+    """The package index its wheels live on ("" for PyPI)."""
+    extra: str
+    """The vsinfer extra that installs the plugin and the builder."""
+    timing_cache: bool
+    """Whether builds share a timing cache (TensorRT-RTX made it a no-op)."""
+    compute_targets: bool
+    """Whether engines are built for chosen compute capabilities rather than the device in hand."""
+    builds_without_gpu: bool
+    """Whether engines can be built on a machine without a GPU."""
+
+
+TENSORRT = Runtime(name="TensorRT", module="tensorrt", package="tensorrt", index="https://pypi.nvidia.com", extra="trt",
+                   timing_cache=True, compute_targets=False, builds_without_gpu=False)
+"""NVIDIA TensorRT."""
+TENSORRT_RTX = Runtime(name="TensorRT-RTX", module="tensorrt_rtx", package="tensorrt-rtx", index="", extra="trt-rtx",
+                       timing_cache=False, compute_targets=True, builds_without_gpu=True)
+"""NVIDIA TensorRT for RTX: JIT-specialized engines, built without a GPU."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -19,14 +49,8 @@ class TRTSettings(SeveralDevices):
 
     namespace: ClassVar[str] = "trt"
     """The vs-mlrt plugin namespace (``core.<namespace>``)."""
-    module: ClassVar[str] = "tensorrt"
-    """The Python module of the runtime's builder."""
-    extra: ClassVar[str] = "trt"
-    """The vsinfer extra that installs the plugin and the builder."""
-    timing_cache: ClassVar[bool] = True
-    """Whether builds share a timing cache (TensorRT-RTX made it a no-op)."""
-    compute_targets: ClassVar[bool] = False
-    """Whether engines are built for chosen compute capabilities (TensorRT-RTX) rather than the device in hand."""
+    runtime: ClassVar[Runtime] = TENSORRT
+    """The builder's Python module and what it can do."""
 
     # -- runtime (do not change the engine) --
     num_streams: int = 1
