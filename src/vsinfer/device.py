@@ -727,6 +727,11 @@ class CPU:
         """bfloat16 arithmetic in hardware (AVX512-BF16 or AMX-BF16)."""
         return bool(self.flags & {"avx512_bf16", "amx_bf16"})
 
+    @property
+    def native_int8(self) -> bool:
+        """INT8 dot products in hardware (VNNI in AVX512 or AVX, or AMX-INT8): what makes quantized models fast."""
+        return bool(self.flags & {"avx512_vnni", "avx_vnni", "avx_vnni_int8", "amx_int8"})
+
 
 @functools.cache
 def cpu() -> CPU:

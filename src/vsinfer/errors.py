@@ -23,6 +23,7 @@ __all__ = [
     "NoBackendError",
     "PluginError",
     "PluginNotFoundError",
+    "QualityError",
     "RenderError",
     "TilingError",
     "UnknownArgumentError",
@@ -125,6 +126,21 @@ class MissingDependencyError(BackendUnavailable, ImportError):
 
 class BuildError(BackendUnavailable, RuntimeError):
     """An engine or program build failed; the message carries the builder's own diagnostics."""
+
+
+class QualityError(BackendUnavailable, RuntimeError):
+    """A quantized model below the quality bound: the message gives the measured PSNR, the bound and what to do."""
+
+    def __init__(self, model: str, psnr_db: float, bound: float, advice: str) -> None:
+        """Name the model, the PSNR measured and the bound it missed."""
+        self.model = model
+        """The float model's path."""
+        self.psnr_db = psnr_db
+        """The best PSNR (dB) any quantization reached against float32 on held-out frames."""
+        self.bound = bound
+        """The bound it had to reach (dB)."""
+        super().__init__(f"{model}: its INT8 quantization reaches {psnr_db:.1f} dB PSNR against float32 on "
+                         f"held-out frames of the clip, below the bound of {bound:g} dB; {advice}")
 
 
 class NoBackendError(VsinferError, RuntimeError):

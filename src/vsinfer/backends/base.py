@@ -155,6 +155,21 @@ class Backend(Runs, metaclass=_Families):
         """
         return self
 
+    def call_model(self, model: ModelInfo, clips: Sequence[vs.VideoNode], where: str) -> ModelInfo:
+        """The model this call runs instead of ``model``: by default ``model``.
+
+        A family that makes a copy for the call's clips (``int8``'s quantized copy) returns it; ``clips`` is empty
+        for ``prebuild``.
+        """
+        return model
+
+    def quality_bound(self) -> float | None:
+        """A PSNR bound (dB) this configuration's output was already judged by (``int8``), else None.
+
+        Autotune then takes that judgement instead of its float32 tolerance.
+        """
+        return None
+
     def plugin_model(self, model: ModelInfo, bits: int) -> tuple[Backend, ModelInfo]:
         """The backend and model the plugin gets, after the fp16 guard: by default these.
 

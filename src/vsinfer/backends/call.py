@@ -63,6 +63,8 @@ class Runnable(Protocol):
 
     def for_call(self, model: ModelInfo, output: TensorInfo, flexible: bool, kwargs: Mapping[str, Any]) -> Any: ...
 
+    def call_model(self, model: ModelInfo, clips: Sequence[vs.VideoNode], where: str) -> ModelInfo: ...
+
     def plugin_model(self, model: ModelInfo, bits: int) -> tuple[Any, ModelInfo]: ...
 
     def probe_spec(self, model: ModelInfo) -> ProbeSpec | None: ...
@@ -124,6 +126,7 @@ def run(
     self.check_plugin_kwargs(kwargs, where)
     plugin = get_plugin(self.namespace)  # a missing plugin is reported before any engine build
     self.check_device(where)
+    model = self.call_model(model, clips, where)
     backend, model = _settled(self, model, clips, sum(n.format.num_planes for n in clips), plan.tiling.tilesize,
                               where)
     computes, why = backend.effective_precision()
@@ -164,6 +167,7 @@ def prebuild(self: Runnable, network_path: str | os.PathLike[str], channels: int
     validation.image_input(model, where)
     validation.check_graph_limits(self.graph_limits, model, shape, where)
     store = Store(cache_dir) if cache_dir is not None else None
+    model = self.call_model(model, (), where)
     backend, model = _settled(self, model, (), channels, shape, where, bits, store)
     if bits is None:
         bits = backend.input_bits((), model)

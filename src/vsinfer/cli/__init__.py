@@ -1,4 +1,4 @@
-"""The ``vsinfer`` command (also ``python -m vsinfer``): info, build, cache, bench, tune, fp16-check, render, export.
+"""The ``vsinfer`` command (also ``python -m vsinfer``): info, build, cache, bench, tune, quantize, render and more.
 
 Results go to stdout (tables for people, ``--json`` for programs); logs, progress bars and errors go to
 stderr. A vsinfer error prints its message and exits with status 1, without a traceback; a command-line
@@ -22,6 +22,7 @@ from .common import UsageError, err, parse_size_pair
 from .export import cmd_export
 from .info import cmd_info, info
 from .measure import cmd_bench, cmd_fp16_check, cmd_tune
+from .quantize import cmd_quantize
 from .render import cmd_render
 
 __all__ = ["UsageError", "build_app", "info", "main", "parse_size_pair"]
@@ -69,6 +70,7 @@ def build_app(log: _Logging | None = None) -> App:
     app.command(cmd_fp16_check, name="fp16-check")
     app.command(cmd_render, name="render")
     app.command(cmd_export, name="export")
+    app.command(cmd_quantize, name="quantize")
     cache = App(name="cache", help="List, verify, clear and prune the cache (engines, converted models, decisions).",
                 result_action="return_value")
     cache.command(cache_list, name="list")

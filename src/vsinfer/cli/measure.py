@@ -156,6 +156,7 @@ def cmd_tune(
     retune: Annotated[bool, Parameter(negative="")] = False,
     tolerance: float = 0.02,
     budget: float = 30.0,
+    int8: float | None = None,
     json: Json = False,
 ) -> int:
     """Autotune on a synthetic clip of this size and format; a script with such clips then reuses the decision.
@@ -174,6 +175,8 @@ def cmd_tune(
         tolerance: Largest difference from the float32 output a candidate may have (0 to 1; the default is
             vsinfer.tune.TOLERANCE, which admits the reduced precision the defaults run).
         budget: Time budget of the search in seconds.
+        int8: Also time INT8 variants at this quality bound (dB of PSNR against float32, e.g. 40) where the CPU
+            has INT8 arithmetic; a synthetic clip calibrates them (quantize on your own clip for real use).
         json: Machine-readable output.
 
     """
@@ -191,7 +194,7 @@ def cmd_tune(
     clips = [synthetic_clip(width, height, f, length=max(frames, 2)) for f in formats]
     with Status("autotune", console=err()) as status:
         result = tune(path, clips, frames=frames, retune=retune, tilesizes=None if tiles else (None,),
-                      tolerance=tolerance, budget_s=budget,
+                      tolerance=tolerance, budget_s=budget, int8_min_psnr=int8,
                       progress=lambda label: status.update(f"autotune: timing {label}"))
     ranking = [{"label": str(r.trial), "backend": label(r.trial.backend), "tilesize": r.trial.tilesize,
                 "median_fps": r.median_fps, "noise_fps": r.noise_fps, "runs": r.runs,

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     Picture = npt.NDArray[np.float32]
 
-__all__ = ["CLIP_CROP", "SAMPLE_SIZE", "SAMPLING_VERSION", "Picture", "synthetic_samples"]
+__all__ = ["CLIP_CROP", "SAMPLE_SIZE", "SAMPLING_VERSION", "Picture", "frame_indices", "synthetic_samples"]
 
 logger = logging.getLogger("vsinfer.fp16")
 
@@ -94,7 +94,7 @@ def _sampling_key(
     return key
 
 
-def _frame_indices(length: int, frames: int) -> list[int]:
+def frame_indices(length: int, frames: int) -> list[int]:
     """The middle frames of ``frames`` equal parts of the clip (the middle one for 1: first frames are often black)."""
     return sorted({min(length - 1, (2 * i + 1) * length // (2 * frames)) for i in range(frames)}) if length > 0 else []
 
@@ -121,7 +121,7 @@ def _clip_samples(clips: Sequence[vs.VideoNode], model: ModelInfo, frames: int) 
                                        format=n.format.replace(sample_type=vs.FLOAT, bits_per_sample=32).id)
                   for n in clips]
         pictures: list[Picture] = []
-        for i in _frame_indices(min(n.num_frames for n in clips), frames):
+        for i in frame_indices(min(n.num_frames for n in clips), frames):
             planes: list[Any] = []
             for node in floats:
                 frame = node.get_frame(i)

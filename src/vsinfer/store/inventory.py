@@ -69,6 +69,7 @@ _kinds: dict[str, Kind] = {k.name: k for k in (
     Kind("tune", "records"),  # autotune decisions
     Kind("fp16", "records", facts=True),  # fp16 analyses
     Kind("sizes", "records", facts=True),  # the sizes each model takes (vsinfer.sizes)
+    Kind("quantize", "records", facts=True),  # INT8 quantization verdicts (vsinfer.quantize; models in onnx)
 )}
 
 

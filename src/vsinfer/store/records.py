@@ -51,6 +51,8 @@ __all__ = [
     "ModelMemoRecord",
     "OverflowFacts",
     "OverflowReason",
+    "QuantizeFacts",
+    "QuantizeRecord",
     "Real",
     "Record",
     "TensorFacts",
@@ -245,6 +247,31 @@ class AnalysisRecord(Record, frozen=True, kw_only=True):
     """For ``vsinfer cache list``."""
     analysis: AnalysisFacts
     """The result."""
+
+
+class QuantizeFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """What a quantization measured (``vsinfer.quantize.Quantized``)."""
+
+    psnr_db: Real
+    max_error: Real
+    excluded: tuple[str, ...] = ()
+    passed: bool
+    calibration_frames: tuple[Count, ...] = ()
+    held_out_frames: tuple[Count, ...] = ()
+    seconds: float = 0.0
+
+
+class QuantizeRecord(Record, frozen=True, kw_only=True):
+    """A stored quantization verdict: ``{"identity", "meta", "result"}`` (the model itself is an ``onnx`` artifact)."""
+
+    KIND: ClassVar[str] = "quantization record"
+    ON_MISS: ClassVar[str] = "quantizing again"
+    identity: JSONObject
+    """The float model, the calibration and judging crops' content and the settings."""
+    meta: JSONObject = {}
+    """For ``vsinfer cache list``."""
+    result: QuantizeFacts
+    """What it measured, and whether it passed the bound."""
 
 
 class BackendSpec(msgspec.Struct, frozen=True, kw_only=True):

@@ -30,13 +30,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..backends.spec import label
 from ..errors import ClipError, ConfigError, NoBackendError, TilingError, VsinferError
 from ..model import model_info
+from ..quantize import check_min_psnr
 from ..sizes import model_context, model_multiple
 from ..store import Store, identity_name
 from ..store.records import dump
 from ..tiling import MAX_SIDE, as_pair, check_shape, plan
 from ..timing import sample_clips
 from .decision import _decision_key, _decision_meta, _decision_record, _from_record, _load_decision
-from .search import Ranked, Tuning, _Search, _search, candidate_space, default_candidates
+from .search import Ranked, Tuning, _Search, _search, candidate_space, default_candidates, int8_variants
 
 if TYPE_CHECKING:
     import vapoursynth as vs
@@ -195,6 +196,7 @@ def tune(
     budget_s: float = BUDGET_S,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    int8_min_psnr: float | None = None,
 ) -> Tuning:
     """Find the fastest way to run ``network_path`` on ``clips`` here, or read back the one found before.
 
@@ -221,6 +223,10 @@ def tune(
             always timed, the rest is skipped (and said so) past it.
         cache_dir: Store root (default: ``VSINFER_CACHE_DIR`` or the user cache dir).
         progress: Called with each candidate's label before it is timed.
+        int8_min_psnr: Also time the INT8 variant (``int8=True``) of the first candidate of each class that has one,
+            at this quality bound (dB of PSNR against float32 on held-out frames, 20 to 100; ``vsinfer.quantize``),
+            where the CPU has INT8 arithmetic (VNNI, AMX). Such a variant is judged by that bound instead of
+            ``tolerance``, and picked only when it is the fastest. None (the default): INT8 is not considered.
 
     Returns:
         The Tuning: the pick, its tile size, every timing, the ranking and the reason.
@@ -230,6 +236,10 @@ def tune(
     nodes = _check_clips(clips)
     wanted, tol, budget = _check_arguments(candidates, frames, tolerance, device_id, retune, confirm, budget_s,
                                            progress, cache_dir)
+    if int8_min_psnr is not None:
+        bound = check_min_psnr(int8_min_psnr, WHERE, "int8_min_psnr")
+        first = wanted if wanted is not None else default_candidates(device_id)
+        wanted = list(dict.fromkeys([*first, *int8_variants(first, bound)]))
     model = model_info(network_path)
     ov, tiles = _check_tiling(overlap, tilesizes, nodes[0].width, nodes[0].height, model)
     store = Store(cache_dir)

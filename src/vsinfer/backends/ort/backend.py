@@ -19,6 +19,7 @@ from ..base import Backend
 from ..devices import SeveralDevices
 from ..fields import name_set, require
 from ..guard import Kept, converted
+from ..int8 import Int8
 from ..plugin_io import as_nodes, auto_float_bits, compact, log_level_index
 from ..registry import CPU, Environment, Offer, all_of, plugin_loaded
 from .checks import parse_providers
@@ -228,7 +229,7 @@ class ORT(Backend):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ORT_CPU(ORT):
+class ORT_CPU(Int8, ORT):
     """ONNX Runtime on the CPU: float32 by default (measured faster and exact there; fp16=True is still there)."""
 
     provider: ClassVar[str] = "CPU"

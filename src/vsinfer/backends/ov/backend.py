@@ -20,6 +20,7 @@ from ..devices import SeveralDevices
 from ..fields import FrozenMapping, frozen_mapping, name_set, require
 from ..first_use import ProbeSpec
 from ..guard import Kept, converted
+from ..int8 import Int8
 from ..plugin_io import compact
 from ..precision import settle_fp16_bf16
 from ..registry import CPU, Environment, Offer, all_of, plugin_loaded
@@ -347,7 +348,7 @@ class _OVPrecision(OV):
 
 
 @dataclass(frozen=True, kw_only=True)
-class OV_CPU(_OVPrecision):
+class OV_CPU(Int8, _OVPrecision):
     """OpenVINO on the CPU."""
 
     fixed_device: ClassVar[str | None] = "CPU"

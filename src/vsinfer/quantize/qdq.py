@@ -1,0 +1,183 @@
+"""Static INT8 Q/DQ quantization with onnxruntime, judged against float32, nodes that cost quality kept in float.
+
+``quantize_static`` (QDQ format, per-channel int8 weights, uint8 activations, min/max calibration) on the
+calibration crops; the quantized model is then run beside the float32 one on the held-out crops (PSNR over the
+picture's 0..1 range, and the largest difference). Below the bound, a sensitivity pass reads every intermediate
+tensor of both models on one small crop and ranks the quantized nodes by the error each one adds (its output's
+relative error minus its inputs'); the worst are kept in float and the model quantized again, a few rounds at most.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import onnx
+
+    Picture = npt.NDArray[np.float32]
+
+__all__ = ["ROUNDS", "Attempt", "Quality", "search"]
+
+logger = logging.getLogger("vsinfer.quantize")
+
+ROUNDS = 4
+"""Most sensitivity rounds (each keeps twice as many more nodes in float as the one before)."""
+SETTINGS = {"format": "QDQ", "weights": "int8 per channel", "activations": "uint8", "calibration": "minmax"}
+"""What the quantization is (part of the cache key)."""
+
+
+@dataclass(frozen=True)
+class Quality:
+    """The quantized model's output against float32 on the held-out crops."""
+
+    psnr_db: float
+    """Peak signal-to-noise ratio over the 0..1 range, in dB (infinite when identical)."""
+    max_error: float
+    """Largest absolute difference."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One quantization tried: what was kept in float and what it measured."""
+
+    model: bytes
+    """The quantized ONNX model."""
+    excluded: tuple[str, ...]
+    """Nodes kept in float."""
+    quality: Quality
+    """Against float32 on the held-out crops."""
+
+
+def quality(reference: Sequence[Any], outputs: Sequence[Any]) -> Quality:
+    """PSNR (0..1 range) and largest difference of ``outputs`` against ``reference``, over all pictures."""
+    import numpy as np
+
+    squared = sum(float(np.sum((o.astype(np.float64) - r) ** 2)) for r, o in zip(reference, outputs, strict=True))
+    count = sum(r.size for r in reference)
+    worst = max(float(np.max(np.abs(o.astype(np.float64) - r))) for r, o in zip(reference, outputs, strict=True))
+    mse = squared / max(count, 1)
+    return Quality(math.inf if mse == 0 else 10 * math.log10(1.0 / mse), worst)
+
+
+def _session(model: bytes | str) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def _run(session: Any, pictures: Sequence[Picture]) -> list[Any]:
+    name = session.get_inputs()[0].name
+    return [session.run(None, {name: p[None]})[0] for p in pictures]
+
+
+def _quantize(source: Path, pictures: Sequence[Picture], excluded: Sequence[str], folder: Path) -> bytes:
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    name = _session(str(source)).get_inputs()[0].name
+
+    class Reader(CalibrationDataReader):  # type: ignore[misc]  # onnxruntime is untyped
+        def __init__(self) -> None:
+            self.left = iter(pictures)
+
+        def get_next(self) -> dict[str, Any] | None:
+            picture = next(self.left, None)
+            return None if picture is None else {name: picture[None]}
+
+    prepared = folder / "prepared.onnx"
+    if not prepared.exists():  # shape inference and graph optimization first, as onnxruntime asks
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+    target = folder / f"int8-{len(excluded)}.onnx"
+    quantize_static(str(prepared), str(target), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=list(excluded))
+    return target.read_bytes()
+
+
+def _with_outputs(model: onnx.ModelProto, names: Sequence[str]) -> bytes:
+    """``model`` with the tensors ``names`` added to its outputs (float; shape left to the runtime)."""
+    from onnx import TensorProto, helper
+
+    present = {o.name for o in model.graph.output}
+    model.graph.output.extend(helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
+                              for n in names if n not in present)
+    data: bytes = model.SerializeToString()
+    return data
+
+
+def _node_costs(source: Path, quantized: bytes, picture: Picture, candidates: Sequence[Any]) -> dict[str, float]:
+    """The relative error each candidate node adds in the quantized model, on ``picture``."""
+    import numpy as np
+    import onnx
+
+    tensors = sorted({n for node in candidates for n in (node.output[0], node.input[0]) if n})
+    produced = {o for node in onnx.load(str(source)).graph.node for o in node.output}
+    tensors = [t for t in tensors if t in produced]
+    values = []
+    for model in (onnx.load(str(source)), onnx.load_from_string(quantized)):
+        session = _session(_with_outputs(model, tensors))
+        names = [o.name for o in session.get_outputs()]
+        outs = session.run(None, {session.get_inputs()[0].name: picture[None]})
+        values.append(dict(zip(names, outs, strict=True)))
+    reference, measured = values
+
+    def error(name: str) -> float:
+        if name not in reference or name not in measured:
+            return 0.0
+        f, q = reference[name].astype(np.float64), measured[name].astype(np.float64)
+        return float(np.linalg.norm(q - f) / max(float(np.linalg.norm(f)), 1e-12))
+
+    return {node.name: error(node.output[0]) - error(node.input[0]) for node in candidates}
+
+
+def search(source: Path, calibration: Sequence[Picture], held_out: Sequence[Picture], probe: Picture,
+           min_psnr: float, progress: Callable[[str], None] | None = None) -> tuple[Attempt, list[Attempt]]:
+    """Quantize ``source``; keep the nodes that cost the most in float until ``min_psnr`` holds, a few rounds at most.
+
+    Returns the best attempt (the first at the bound, else the best measured) and every attempt, in order.
+    """
+    import onnx
+    from onnxruntime.quantization.registry import QDQRegistry
+
+    say = progress or (lambda text: None)
+    reference = _run(_session(str(source)), held_out)
+    graph = onnx.load(str(source)).graph
+    candidates = [n for n in graph.node if n.op_type in QDQRegistry and n.name]
+    attempts: list[Attempt] = []
+    excluded: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="vsinfer-int8-") as folder:
+        for round_ in range(ROUNDS + 1):
+            say(f"quantizing with {len(excluded)} nodes kept in float" if excluded else "quantizing")
+            data = _quantize(source, calibration, excluded, Path(folder))
+            measured = quality(reference, _run(_session(data), held_out))
+            attempts.append(Attempt(data, tuple(excluded), measured))
+            logger.info("INT8 %s, %d nodes in float: %.2f dB PSNR, max error %.4g", source.name, len(excluded),
+                        measured.psnr_db, measured.max_error)
+            if measured.psnr_db >= min_psnr or round_ == ROUNDS:
+                break
+            costs = _node_costs(source, data, probe, [n for n in candidates if n.name not in excluded])
+            ranked = sorted(costs, key=lambda name: -costs[name])
+            more = max(1, len(candidates) // 16) * 2 ** round_
+            if not ranked:
+                break
+            excluded.extend(ranked[:more])
+    passing = [a for a in attempts if a.quality.psnr_db >= min_psnr]
+    best = passing[0] if passing else max(attempts, key=lambda a: a.quality.psnr_db)
+    return best, attempts
