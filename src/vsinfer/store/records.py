@@ -55,6 +55,7 @@ __all__ = [
     "QuantizeRecord",
     "Real",
     "Record",
+    "ResultRecord",
     "TensorFacts",
     "TimingFacts",
     "canonical_json",
@@ -236,15 +237,20 @@ class AnalysisFacts(msgspec.Struct, frozen=True, kw_only=True):
     seconds: float
 
 
-class AnalysisRecord(Record, frozen=True, kw_only=True):
-    """A stored fp16 analysis: ``{"identity", "meta", "analysis"}``."""
+class ResultRecord(Record, frozen=True, kw_only=True):
+    """A result kept for what it was computed from: ``{"identity", "meta", ...}``; a lookup must match ``identity``."""
+
+    identity: JSONObject
+    """What the result was computed from, and how."""
+    meta: JSONObject = {}
+    """For ``vsinfer cache list``."""
+
+
+class AnalysisRecord(ResultRecord, frozen=True, kw_only=True):
+    """A stored fp16 analysis: ``{"identity", "meta", "analysis"}`` (identity: model checksum, limits, sampling)."""
 
     KIND: ClassVar[str] = "fp16 analysis record"
     ON_MISS: ClassVar[str] = "analysing again"
-    identity: JSONObject
-    """What was analysed and how (model checksum, limits, sampling)."""
-    meta: JSONObject = {}
-    """For ``vsinfer cache list``."""
     analysis: AnalysisFacts
     """The result."""
 
@@ -261,15 +267,14 @@ class QuantizeFacts(msgspec.Struct, frozen=True, kw_only=True):
     seconds: float = 0.0
 
 
-class QuantizeRecord(Record, frozen=True, kw_only=True):
-    """A stored quantization verdict: ``{"identity", "meta", "result"}`` (the model itself is an ``onnx`` artifact)."""
+class QuantizeRecord(ResultRecord, frozen=True, kw_only=True):
+    """A stored quantization verdict: ``{"identity", "meta", "result"}``; the model itself is an ``onnx`` artifact.
+
+    Its identity: the float model, the content of the calibration and judging crops, the settings.
+    """
 
     KIND: ClassVar[str] = "quantization record"
     ON_MISS: ClassVar[str] = "quantizing again"
-    identity: JSONObject
-    """The float model, the calibration and judging crops' content and the settings."""
-    meta: JSONObject = {}
-    """For ``vsinfer cache list``."""
     result: QuantizeFacts
     """What it measured, and whether it passed the bound."""
 
