@@ -1,8 +1,8 @@
 """The pictures a quantization is calibrated and judged on: crops of frames spread over the user's clip.
 
-Calibration and judging never share a frame: every third frame of the spread is held out. Crops (not whole frames)
-keep the calibration and the sensitivity pass quick while still coming from the user's own content; a crop is
-placed differently in each frame, so together they cover the picture.
+Calibration and judging never share a frame: the held-out frames are spread evenly among the calibration frames.
+Crops (not whole frames) keep the calibration and the sensitivity pass quick while still coming from the user's own
+content; a crop is placed differently in each frame, so together they cover the picture.
 """
 
 from __future__ import annotations
@@ -77,7 +77,8 @@ def read_pictures(clips: Sequence[vs.VideoNode], model: ModelInfo, frames: int, 
     if len(indices) < 2:
         raise ClipError("clip", f"{length} frame{'s' if length != 1 else ''}", "at least 2 frames: one to calibrate "
                         "on and one to judge the quantized model on", where=where)
-    held = [i for k, i in enumerate(indices) if k % 3 == 1] or indices[-1:]
+    count = max(1, round(len(indices) * held_out_count(frames) / wanted))  # fewer frames: the same share held out
+    held = [indices[int((k + 0.5) * len(indices) / count)] for k in range(count)]  # evenly among the calibration
     calibration = [i for i in indices if i not in held]
     static_w, static_h = model.input().spatial
     multiple = 1 if static_w or static_h else model_multiple(model).multiple or 1

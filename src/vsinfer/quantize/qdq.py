@@ -2,9 +2,9 @@
 
 ``quantize_static`` (QDQ format, per-channel int8 weights, uint8 activations, min/max calibration) on the
 calibration crops; the quantized model is then run beside the float32 one on the held-out crops (PSNR over the
-picture's 0..1 range, and the largest difference). Below the bound, a sensitivity pass reads every intermediate
-tensor of both models on one small crop and ranks the quantized nodes by the error each one adds (its output's
-relative error minus its inputs'); the worst are kept in float and the model quantized again, a few rounds at most.
+picture's 0..1 range, and the largest difference). Below the bound, a sensitivity pass reads the intermediate
+tensors of both models on one small crop and ranks the quantized nodes by the error each adds (its output's relative
+error minus its input's); the worst are kept in float and the model quantized again, a few rounds at most.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ logger = logging.getLogger("vsinfer.quantize")
 
 ROUNDS = 4
 """Most sensitivity rounds (each keeps twice as many more nodes in float as the one before)."""
+FLOAT = 1
 SETTINGS = {"format": "QDQ", "weights": "int8 per channel", "activations": "uint8", "calibration": "minmax"}
 """What the quantization is (part of the cache key)."""
 
@@ -80,7 +81,20 @@ def _run(session: Any, pictures: Sequence[Picture]) -> list[Any]:
     return [session.run(None, {name: p[None]})[0] for p in pictures]
 
 
+def _prepare(source: Path, folder: Path) -> Path:
+    """``source`` after onnxruntime's pre-processing (shape inference, graph optimization), as its quantizer asks.
+
+    Everything after works on this graph: its node names are what ``nodes_to_exclude`` and the sensitivity pass see.
+    """
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepared = folder / "prepared.onnx"
+    quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+    return prepared
+
+
 def _quantize(source: Path, pictures: Sequence[Picture], excluded: Sequence[str], folder: Path) -> bytes:
+    """``source`` (prepared) quantized on ``pictures``, the ``excluded`` nodes left in float."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -99,13 +113,8 @@ def _quantize(source: Path, pictures: Sequence[Picture], excluded: Sequence[str]
             picture = next(self.left, None)
             return None if picture is None else {name: picture[None]}
 
-    prepared = folder / "prepared.onnx"
-    if not prepared.exists():  # shape inference and graph optimization first, as onnxruntime asks
-        from onnxruntime.quantization.shape_inference import quant_pre_process
-
-        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
     target = folder / f"int8-{len(excluded)}.onnx"
-    quantize_static(str(prepared), str(target), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+    quantize_static(str(source), str(target), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=list(excluded))
     return target.read_bytes()
@@ -127,9 +136,10 @@ def _node_costs(source: Path, quantized: bytes, picture: Picture, candidates: Se
     import numpy as np
     import onnx
 
-    tensors = sorted({n for node in candidates for n in (node.output[0], node.input[0]) if n})
-    produced = {o for node in onnx.load(str(source)).graph.node for o in node.output}
-    tensors = [t for t in tensors if t in produced]
+    inferred = onnx.shape_inference.infer_shapes(onnx.load(str(source))).graph
+    floats = {v.name for v in (*inferred.value_info, *inferred.output) if v.type.tensor_type.elem_type == FLOAT}
+    present = {o for node in onnx.load_from_string(quantized).graph.node for o in node.output}
+    tensors = sorted({n for node in candidates for n in (node.output[0], node.input[0]) if n in floats & present})
     values = []
     for model in (onnx.load(str(source)), onnx.load_from_string(quantized)):
         session = _session(_with_outputs(model, tensors))
@@ -154,25 +164,31 @@ def search(source: Path, calibration: Sequence[Picture], held_out: Sequence[Pict
     Returns the best attempt (the first at the bound, else the best measured) and every attempt, in order.
     """
     import onnx
-    from onnxruntime.quantization.registry import QDQRegistry
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 
     say = progress or (lambda text: None)
     reference = _run(_session(str(source)), held_out)
-    graph = onnx.load(str(source)).graph
-    candidates = [n for n in graph.node if n.op_type in QDQRegistry and n.name]
     attempts: list[Attempt] = []
     excluded: list[str] = []
     with tempfile.TemporaryDirectory(prefix="vsinfer-int8-") as folder:
+        prepared = _prepare(source, Path(folder))
+        quantized_ops = set(QDQRegistry) | set(QLinearOpsRegistry)  # what quantize_static quantizes by default
+        candidates = [n for n in onnx.load(str(prepared)).graph.node if n.op_type in quantized_ops and n.name]
         for round_ in range(ROUNDS + 1):
             say(f"quantizing with {len(excluded)} nodes kept in float" if excluded else "quantizing")
-            data = _quantize(source, calibration, excluded, Path(folder))
+            data = _quantize(prepared, calibration, excluded, Path(folder))
             measured = quality(reference, _run(_session(data), held_out))
             attempts.append(Attempt(data, tuple(excluded), measured))
             logger.info("INT8 %s, %d nodes in float: %.2f dB PSNR, max error %.4g", source.name, len(excluded),
                         measured.psnr_db, measured.max_error)
             if measured.psnr_db >= min_psnr or round_ == ROUNDS:
                 break
-            costs = _node_costs(source, data, probe, [n for n in candidates if n.name not in excluded])
+            try:
+                costs = _node_costs(prepared, data, probe, [n for n in candidates if n.name not in excluded])
+            except Exception as exc:  # onnxruntime refusing the model with its tensors read out: no ranking
+                logger.warning("INT8 %s: the sensitivity pass could not run (%s: %s); the best attempt stands",
+                               source.name, type(exc).__name__, exc)
+                break
             ranked = sorted(costs, key=lambda name: -costs[name])
             more = max(1, len(candidates) // 16) * 2 ** round_
             if not ranked:
