@@ -30,6 +30,10 @@ logger = logging.getLogger("vsinfer.quantize")
 
 ROUNDS = 4
 """Most sensitivity rounds (each keeps twice as many more nodes in float as the one before)."""
+WEIGHTED = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})
+"""The op types that hold nearly all of a model's arithmetic: what INT8 makes fast."""
+MAX_FLOAT_SHARE = 0.5
+"""Most of the weighted nodes the sensitivity pass may keep in float: beyond, the model would gain little from INT8."""
 FLOAT = 1
 SETTINGS = {"format": "QDQ", "weights": "int8 per channel", "activations": "uint8", "calibration": "minmax"}
 """What the quantization is (part of the cache key)."""
@@ -190,10 +194,11 @@ def search(source: Path, calibration: Sequence[Picture], held_out: Sequence[Pict
                                source.name, type(exc).__name__, exc)
                 break
             ranked = sorted(costs, key=lambda name: -costs[name])
-            more = max(1, len(candidates) // 16) * 2 ** round_
-            if not ranked:
-                break
-            excluded.extend(ranked[:more])
+            chosen = ranked[:max(1, len(candidates) // 16) * 2 ** round_]
+            heavy = {n.name for n in candidates if n.op_type in WEIGHTED}
+            if not chosen or len(heavy & {*excluded, *chosen}) > len(heavy) * MAX_FLOAT_SHARE:
+                break  # mostly float is no INT8 model: the best attempt stands (and is refused below the bound)
+            excluded.extend(chosen)
     passing = [a for a in attempts if a.quality.psnr_db >= min_psnr]
     best = passing[0] if passing else max(attempts, key=lambda a: a.quality.psnr_db)
     return best, attempts
