@@ -61,7 +61,7 @@ class Quantized:
     max_error: float
     """Largest absolute difference from float32 there."""
     excluded: tuple[str, ...]
-    """Nodes kept in float because quantizing them cost the most."""
+    """Nodes kept in float: the one that writes the output, and those whose quantization cost the most."""
     calibration_frames: tuple[int, ...]
     """Frame numbers the ranges were measured on."""
     held_out_frames: tuple[int, ...]

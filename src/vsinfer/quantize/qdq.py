@@ -3,8 +3,9 @@
 ``quantize_static`` (QDQ format, per-channel int8 weights, uint8 activations, min/max calibration) on the
 calibration crops; the quantized model is then run beside the float32 one on the held-out crops (PSNR over the
 picture's 0..1 range, and the largest difference). Below the bound, a sensitivity pass reads the intermediate
-tensors of both models on one small crop and ranks the quantized nodes by the error each adds (its output's relative
-error minus its input's); the worst are kept in float and the model quantized again, a few rounds at most.
+tensors of both models on one small crop and ranks the quantization steps by the error each adds (a tensor's rounding,
+a node's weights); the nodes that undo the worst are kept in float and the model quantized again, a few rounds at
+most. The node that writes the model's output always stays in float: the clip gets float output.
 """
 
 from __future__ import annotations
@@ -135,30 +136,55 @@ def _with_outputs(model: onnx.ModelProto, names: Sequence[str]) -> bytes:
     return data
 
 
-def _node_costs(source: Path, quantized: bytes, picture: Picture, candidates: Sequence[Any]) -> dict[str, float]:
-    """The relative error each candidate node adds in the quantized model, on ``picture``."""
+def _costs(source: Path, quantized: bytes, picture: Picture, candidates: Sequence[Any]) -> dict[tuple[str, ...], float]:
+    """What each quantization step costs on ``picture``, keyed by the candidate nodes that undo it when kept in float.
+
+    Two kinds of step, measured apart (RMS error against the float model, tensor by tensor):
+
+    - a tensor's rounding to INT8: its dequantized value's error minus its own. The quantizer rounds a tensor when
+      any node beside it is quantized, so undoing it keeps its producer and every reader in float;
+    - a node's INT8 weights: its output's error minus the error of the inputs it read (dequantized). Keeping the
+      node in float undoes it.
+    """
     import numpy as np
     import onnx
 
     inferred = onnx.shape_inference.infer_shapes(onnx.load(str(source))).graph
     floats = {v.name for v in (*inferred.value_info, *inferred.output) if v.type.tensor_type.elem_type == FLOAT}
-    present = {o for node in onnx.load_from_string(quantized).graph.node for o in node.output}
-    tensors = sorted({n for node in candidates for n in (node.output[0], node.input[0]) if n in floats & present})
+    qgraph = onnx.load_from_string(quantized).graph
+    present = {o for node in qgraph.node for o in node.output}
+    q_of = {n.output[0]: n.input[0] for n in qgraph.node if n.op_type == "QuantizeLinear"}
+    rounded = {q_of[n.input[0]]: n.output[0] for n in qgraph.node
+               if n.op_type == "DequantizeLinear" and n.input[0] in q_of}  # float tensor -> its dequantized copy
+    rounded = {t: d for t, d in rounded.items() if t in floats and t in present}
+    names = {c.name for c in candidates}
+    tensors = sorted({*rounded, *(n.output[0] for n in candidates if n.output[0] in floats & present)})
     values = []
-    for model in (onnx.load(str(source)), onnx.load_from_string(quantized)):
-        session = _session(_with_outputs(model, tensors))
-        names = [o.name for o in session.get_outputs()]
+    for model, wanted in ((onnx.load(str(source)), tensors), (onnx.load_from_string(quantized),
+                                                               [*tensors, *rounded.values()])):
+        session = _session(_with_outputs(model, wanted))
         outs = session.run(None, {session.get_inputs()[0].name: picture[None]})
-        values.append(dict(zip(names, outs, strict=True)))
+        values.append(dict(zip([o.name for o in session.get_outputs()], outs, strict=True)))
     reference, measured = values
 
-    def error(name: str) -> float:
-        if name not in reference or name not in measured:
+    def error(name: str, as_read: str | None = None) -> float:
+        got = measured.get(as_read or name)
+        if name not in reference or got is None:
             return 0.0
-        f, q = reference[name].astype(np.float64), measured[name].astype(np.float64)
-        return float(np.linalg.norm(q - f) / max(float(np.linalg.norm(f)), 1e-12))
+        f = reference[name].astype(np.float64)
+        return float(np.sqrt(np.mean((got.astype(np.float64) - f) ** 2)))
 
-    return {node.name: error(node.output[0]) - error(node.input[0]) for node in candidates}
+    source_nodes = onnx.load(str(source)).graph.node
+    costs: dict[tuple[str, ...], float] = {}
+    for tensor, copy in rounded.items():
+        sides = tuple(sorted({n.name for n in source_nodes if tensor in (*n.input, *n.output)} & names))
+        if sides:
+            costs[sides] = max(costs.get(sides, 0.0), error(tensor, copy) - error(tensor))
+    for node in candidates:
+        inputs = [error(i, rounded.get(i)) for i in node.input if i in floats]
+        if node.output[0] in floats:
+            costs[(node.name,)] = max(costs.get((node.name,), 0.0), error(node.output[0]) - max(inputs, default=0.0))
+    return costs
 
 
 def search(source: Path, calibration: Sequence[Picture], held_out: Sequence[Picture], probe: Picture,
@@ -173,13 +199,15 @@ def search(source: Path, calibration: Sequence[Picture], held_out: Sequence[Pict
     say = progress or (lambda text: None)
     reference = _run(_session(str(source)), held_out)
     attempts: list[Attempt] = []
-    excluded: list[str] = []
     with tempfile.TemporaryDirectory(prefix="vsinfer-int8-") as folder:
         prepared = _prepare(source, Path(folder))
         quantized_ops = set(QDQRegistry) | set(QLinearOpsRegistry)  # what quantize_static quantizes by default
-        candidates = [n for n in onnx.load(str(prepared)).graph.node if n.op_type in quantized_ops and n.name]
+        graph = onnx.load(str(prepared)).graph
+        outputs = {o.name for o in graph.output}
+        excluded = [n.name for n in graph.node if n.name and outputs & set(n.output)]  # the output stays float
+        candidates = [n for n in graph.node if n.op_type in quantized_ops and n.name and n.name not in excluded]
         for round_ in range(ROUNDS + 1):
-            say(f"quantizing with {len(excluded)} nodes kept in float" if excluded else "quantizing")
+            say(f"quantizing with {len(excluded)} nodes kept in float")
             data = _quantize(prepared, calibration, excluded, Path(folder))
             measured = quality(reference, _run(_session(data), held_out))
             attempts.append(Attempt(data, tuple(excluded), measured))
@@ -188,13 +216,13 @@ def search(source: Path, calibration: Sequence[Picture], held_out: Sequence[Pict
             if measured.psnr_db >= min_psnr or round_ == ROUNDS:
                 break
             try:
-                costs = _node_costs(prepared, data, probe, [n for n in candidates if n.name not in excluded])
+                costs = _costs(prepared, data, probe, [n for n in candidates if n.name not in excluded])
             except Exception as exc:  # onnxruntime refusing the model with its tensors read out: no ranking
                 logger.warning("INT8 %s: the sensitivity pass could not run (%s: %s); the best attempt stands",
                                source.name, type(exc).__name__, exc)
                 break
-            ranked = sorted(costs, key=lambda name: -costs[name])
-            chosen = ranked[:max(1, len(candidates) // 16) * 2 ** round_]
+            ranked = sorted((c for c in costs if costs[c] > 0), key=lambda c: -costs[c])
+            chosen = list(dict.fromkeys(n for c in ranked[:max(1, len(candidates) // 16) * 2 ** round_] for n in c))
             heavy = {n.name for n in candidates if n.op_type in WEIGHTED}
             if not chosen or len(heavy & {*excluded, *chosen}) > len(heavy) * MAX_FLOAT_SHARE:
                 break  # mostly float is no INT8 model: the best attempt stands (and is refused below the bound)
