@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..device import cpu
 from ..errors import ClipError, ConfigError, ModelError, QualityError
 from ..model import ModelInfo, model_info, quantized
 from ..store import Store, identity_name
 from ..store.records import QuantizeFacts, QuantizeRecord, dump, load, plain, real, to_float
 from ..validation import check_channels, clip_list, image_input, model_path
-from .pictures import CROP, PROBE_CROP, crop_side, read_pictures
+from .pictures import CROP, read_pictures
 from .qdq import SETTINGS, search
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ MAX_FRAMES = 256
 """Most calibration frames."""
 PSNR_RANGE = (20.0, 100.0)
 """The bounds a caller may set."""
-VERSION = 1
+VERSION = 2
 """Bumped whenever the pictures, the settings or the search change what a quantization gives."""
 WHERE = "quantize"
 FLOAT, FLOAT16, BFLOAT16 = 1, 10, 16
@@ -103,12 +104,12 @@ def _check_clips(clips: object, model: ModelInfo, where: str) -> list[vs.VideoNo
     import vapoursynth as vs
 
     if clips is None:
-        raise ClipError("clip", None, "the clip inference will get (its frames calibrate the quantization and "
+        raise ClipError("clips", None, "the clip inference will get (its frames calibrate the quantization and "
                         "judge it)", where=where)
     nodes = clip_list(clips, where)
     for node in nodes:
         if node.format.color_family not in (vs.RGB, vs.GRAY):
-            raise ClipError("clip", node.format.name, "RGB or GRAY clips, as the model reads them (convert a YUV "
+            raise ClipError("clips", node.format.name, "RGB or GRAY clips, as the model reads them (convert a YUV "
                             "clip first, e.g. core.resize.Bicubic(clip, format=vs.RGBS, matrix_in_s=\"709\"))",
                             where=where)
     check_channels(model, model.input(), sum(n.format.num_planes for n in nodes), where)
@@ -163,25 +164,31 @@ def quantize(
     store = Store(cache_dir)
     pictures = read_pictures(nodes, model, count, where)
     identity = {"v": VERSION, "model": model.checksum, "pictures": pictures.digest, "crop": CROP,
-                "frames": count, "min_psnr": bound, "settings": SETTINGS, "onnxruntime": _ort_version()}
+                "calibration_frames": pictures.calibration_frames, "held_out_frames": pictures.held_out_frames,
+                "frames": count, "min_psnr": bound, "settings": SETTINGS, "onnxruntime": _ort_version(),
+                "int8_cpu": "vnni" if cpu().native_int8 else "no vnni"}  # onnxruntime's INT8 saturates without VNNI
     record_path = store.folder("quantize") / f"{model.checksum:08x}-{identity_name(identity)}.json"
     name = Path(model.path).name
     with store.lock(record_path):
         record = load(record_path, QuantizeRecord)
-        if record is not None and record.identity == plain(identity):
-            result = record.result
-            if not result.passed:
-                raise _refusal(model, to_float(result.psnr_db), bound)
+        result = record.result if record is not None and record.identity == plain(identity) else None
+        if result is not None and result.passed != (to_float(result.psnr_db) >= bound):
+            logger.warning("%s says %s at %s dB against a bound of %g dB: not used; quantizing again", record_path,
+                           "passed" if result.passed else "refused", result.psnr_db, bound)
+        elif result is not None and not result.passed:
+            raise _refusal(model, to_float(result.psnr_db), bound)
+        elif result is not None:
             path = store.lookup("onnx", ".onnx", _artifact(identity, result.excluded), _prefix(model))
             if path is not None:
                 logger.debug("INT8 %s read back from %s", name, path)
                 return _quantized(path, model, result, cached=True)
         start = time.perf_counter()
-        static_w, static_h = model.input().spatial
-        side = crop_side(min(pictures.held_out[0].shape[1:]), static_w or static_h, 1, PROBE_CROP) or 0
-        probe = pictures.held_out[0][:, :side, :side] if not (static_w or static_h) and side else \
-            pictures.held_out[0]
-        best, attempts = search(Path(model.path), pictures.calibration, pictures.held_out, probe, bound, progress)
+        try:
+            best, attempts = search(Path(model.path), pictures.calibration, pictures.held_out, pictures.probe, bound,
+                                    progress)
+        except Exception as exc:  # onnxruntime's quantizer or a session refusing the model: said as ours
+            raise ModelError("network_path", model.path, f"a model onnxruntime's quantizer can take; it failed: "
+                             f"{type(exc).__name__}: {exc}", where=where) from exc
         passed = best.quality.psnr_db >= bound
         result = QuantizeFacts(psnr_db=real(best.quality.psnr_db), max_error=real(best.quality.max_error),
                                excluded=best.excluded, passed=passed, calibration_frames=pictures.calibration_frames,

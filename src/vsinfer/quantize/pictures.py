@@ -50,6 +50,8 @@ class Pictures:
     """The frame numbers of the calibration crops."""
     held_out_frames: tuple[int, ...]
     """The frame numbers of the judging crops."""
+    probe: Picture
+    """A small crop of the first held-out crop: what the sensitivity pass reads every tensor of."""
     digest: str
     """SHA-256 of every crop's values, in order: the cache key's view of the content."""
 
@@ -75,7 +77,7 @@ def read_pictures(clips: Sequence[vs.VideoNode], model: ModelInfo, frames: int, 
     wanted = frames + held_out_count(frames)
     indices = frame_indices(length, wanted)
     if len(indices) < 2:
-        raise ClipError("clip", f"{length} frame{'s' if length != 1 else ''}", "at least 2 frames: one to calibrate "
+        raise ClipError("clips", f"{length} frame{'s' if length != 1 else ''}", "at least 2 frames: one to calibrate "
                         "on and one to judge the quantized model on", where=where)
     count = max(1, round(len(indices) * held_out_count(frames) / wanted))  # fewer frames: the same share held out
     held = [indices[int((k + 0.5) * len(indices) / count)] for k in range(count)]  # evenly among the calibration
@@ -86,7 +88,7 @@ def read_pictures(clips: Sequence[vs.VideoNode], model: ModelInfo, frames: int, 
     cw, ch = crop_side(width, static_w, multiple), crop_side(height, static_h, multiple)
     if cw is None or ch is None:
         need = f"{static_w}x{static_h}" if static_w or static_h else f"a multiple of {max(16, multiple)}"
-        raise ClipError("clip", f"{width}x{height}", f"a frame at least {need} pixels", where=where)
+        raise ClipError("clips", f"{width}x{height}", f"a frame at least {need} pixels", where=where)
     floats = [vs.core.resize.Point(n, format=n.format.replace(sample_type=vs.FLOAT, bits_per_sample=32).id)
               for n in clips]
 
@@ -106,4 +108,6 @@ def read_pictures(clips: Sequence[vs.VideoNode], model: ModelInfo, frames: int, 
     digest = hashlib.sha256()
     for picture in (*calib, *judged):
         digest.update(picture.tobytes())
-    return Pictures(calib, judged, tuple(calibration), tuple(held), digest.hexdigest())
+    pw, ph = crop_side(cw, static_w, multiple, PROBE_CROP), crop_side(ch, static_h, multiple, PROBE_CROP)
+    probe = judged[0][:, :ph or ch, :pw or cw]
+    return Pictures(calib, judged, tuple(calibration), tuple(held), probe, digest.hexdigest())
