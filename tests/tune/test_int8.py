@@ -55,7 +55,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def searches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Records every quantization actually made (not read back)."""
     made: list[str] = []
-    real = quantize_module.search
+    real = quantize_module.qdq.search
 
     def spy(source: Path, *args: Any, **kwargs: Any) -> Any:
         made.append(source.name)
