@@ -84,7 +84,8 @@ def cmd_quantize(
     write(f"quality against float32 on held-out frames {list(done.held_out_frames)}: {done.psnr_db:.1f} dB PSNR, "
           f"max error {done.max_error:.3g} (bound {min_psnr:g} dB)\n")
     if done.excluded:
-        write(f"kept in float ({len(done.excluded)} nodes): {', '.join(done.excluded)}\n")
+        count = len(done.excluded)
+        write(f"kept in float ({count} node{'s' if count > 1 else ''}): {', '.join(done.excluded)}\n")
     if speed is not None:
         write(f"speed here ({speed['cpu']}): {speed['float']} {speed['float_fps']:.2f} fps, "
               f"{speed['int8']} {speed['int8_fps']:.2f} fps: {speed['ratio']:.2f}x; {speed['verdict']}\n")
