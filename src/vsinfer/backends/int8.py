@@ -54,5 +54,6 @@ class Int8:
         done = quantize(model.path, clips, min_psnr=self.int8_min_psnr)
         log_once(logging.INFO, ("int8", str(done.path)), "%s runs the INT8 copy of %s: %.1f dB PSNR, max error %.3g "
                  "against float32 on held-out frames%s", where, Path(model.path).name, done.psnr_db, done.max_error,
-                 f", {len(done.excluded)} nodes kept in float" if done.excluded else "", to=logger)
+                 f", {len(done.excluded)} node{'s' if len(done.excluded) > 1 else ''} kept in float"
+                 if done.excluded else "", to=logger)
         return model_info(done.path)
