@@ -471,17 +471,24 @@ CUresult cuDevicePrimaryCtxRelease_v2(CUdevice d) {
 """
 
 
-def compiled_libcuda(folder: Path, cards: list[Card], version: int = 13000) -> Any:
-    """The C stand-in of libcuda, compiled into ``folder`` and loaded with ctypes (None without a C compiler)."""
+def _compiled(folder: Path, name: str, code: str) -> Any:
+    """The C source ``code`` compiled into ``folder/<name>.so`` and loaded with ctypes (None without a C compiler)."""
     import subprocess
 
     if COMPILER is None:
         return None
-    source, library = folder / "libcuda_standin.c", folder / "libcuda_standin.so"
-    source.write_text(LIBCUDA_C)
+    source, library = folder / f"{name}.c", folder / f"{name}.so"
+    source.write_text(code)
     subprocess.run([COMPILER, "-shared", "-fPIC", "-O1", "-o", str(library), str(source)], check=True, timeout=120,
                    capture_output=True, env=os.environ | {"PATH": IMPORT_PATH})
-    lib = ctypes.CDLL(str(library))
+    return ctypes.CDLL(str(library))
+
+
+def compiled_libcuda(folder: Path, cards: list[Card], version: int = 13000) -> Any:
+    """The C stand-in of libcuda, compiled into ``folder`` and loaded with ctypes (None without a C compiler)."""
+    lib = _compiled(folder, "libcuda_standin", LIBCUDA_C)
+    if lib is None:
+        return None
     n = len(cards)
     lib.standin_configure(n, "|".join(c.name for c in cards).encode(),
                           (ctypes.c_int * n)(*(c.compute_capability[0] for c in cards)),
@@ -543,15 +550,9 @@ nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_t d, int *major, int 
 
 def compiled_libnvml(folder: Path, cards: list[Card]) -> Any:
     """The C stand-in of libnvidia-ml, compiled into ``folder`` and loaded with ctypes (None without a compiler)."""
-    import subprocess
-
-    if COMPILER is None:
+    lib = _compiled(folder, "libnvml_standin", LIBNVML_C)
+    if lib is None:
         return None
-    source, library = folder / "libnvml_standin.c", folder / "libnvml_standin.so"
-    source.write_text(LIBNVML_C)
-    subprocess.run([COMPILER, "-shared", "-fPIC", "-O1", "-o", str(library), str(source)], check=True, timeout=120,
-                   capture_output=True, env=os.environ | {"PATH": IMPORT_PATH})
-    lib = ctypes.CDLL(str(library))
     n = len(cards)
     lib.standin_configure(n, "|".join(c.name for c in cards).encode(), "|".join(c.uuid for c in cards).encode(),
                           (ctypes.c_int * n)(*(c.compute_capability[0] for c in cards)),

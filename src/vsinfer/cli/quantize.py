@@ -99,12 +99,13 @@ def _speed(path: Path, quantized: Path, clip: vs.VideoNode, frames: int, say: An
     """
     import dataclasses
 
+    from ..backends.base import field_names
     from ..backends.spec import label
     from ..device import cpu
     from ..select import usable_classes
     from ..timing import Trial, sample_clips, time_trial
 
-    classes = [c for c in usable_classes() if "int8" in {f.name for f in dataclasses.fields(c)}]
+    classes = [c for c in usable_classes() if "int8" in field_names(c)]
     if not classes:
         return {"cpu": cpu().model, "verdict": "not timed: no backend that runs INT8 models is usable here"}
     backend: Backend = classes[0]()

@@ -98,6 +98,15 @@ def _prepare(source: Path, folder: Path) -> Path:
     return prepared
 
 
+def _input_name(model: Path) -> str:
+    """The name of the model's one graph input (read from the graph: no session is built for it)."""
+    import onnx
+
+    graph = onnx.load(str(model), load_external_data=False).graph
+    weights = {i.name for i in graph.initializer}
+    return str(next(i.name for i in graph.input if i.name not in weights))
+
+
 def _quantize(source: Path, pictures: Sequence[Picture], excluded: Sequence[str], folder: Path) -> bytes:
     """``source`` (prepared) quantized on ``pictures``, the ``excluded`` nodes left in float."""
     from onnxruntime.quantization import (
@@ -108,7 +117,7 @@ def _quantize(source: Path, pictures: Sequence[Picture], excluded: Sequence[str]
         quantize_static,
     )
 
-    name = _session(str(source)).get_inputs()[0].name
+    name = _input_name(source)
 
     class Reader(CalibrationDataReader):  # type: ignore[misc]  # onnxruntime is untyped
         def __init__(self) -> None:
@@ -149,9 +158,10 @@ def _costs(source: Path, quantized: bytes, picture: Picture, candidates: Sequenc
     import numpy as np
     import onnx
 
-    inferred = onnx.shape_inference.infer_shapes(onnx.load(str(source))).graph
+    float_model, quantized_model = onnx.load(str(source)), onnx.load_from_string(quantized)
+    inferred = onnx.shape_inference.infer_shapes(float_model).graph
     floats = {v.name for v in (*inferred.value_info, *inferred.output) if v.type.tensor_type.elem_type == FLOAT}
-    qgraph = onnx.load_from_string(quantized).graph
+    qgraph = quantized_model.graph
     present = {o for node in qgraph.node for o in node.output}
     q_of = {n.output[0]: n.input[0] for n in qgraph.node if n.op_type == "QuantizeLinear"}
     rounded = {q_of[n.input[0]]: n.output[0] for n in qgraph.node
@@ -160,8 +170,8 @@ def _costs(source: Path, quantized: bytes, picture: Picture, candidates: Sequenc
     names = {c.name for c in candidates}
     tensors = sorted({*rounded, *(n.output[0] for n in candidates if n.output[0] in floats & present)})
     values = []
-    for model, wanted in ((onnx.load(str(source)), tensors), (onnx.load_from_string(quantized),
-                                                               [*tensors, *rounded.values()])):
+    source_nodes = list(float_model.graph.node)  # before the copies below gain outputs
+    for model, wanted in ((float_model, tensors), (quantized_model, [*tensors, *rounded.values()])):
         session = _session(_with_outputs(model, wanted))
         outs = session.run(None, {session.get_inputs()[0].name: picture[None]})
         values.append(dict(zip([o.name for o in session.get_outputs()], outs, strict=True)))
@@ -174,7 +184,6 @@ def _costs(source: Path, quantized: bytes, picture: Picture, candidates: Sequenc
         f = reference[name].astype(np.float64)
         return float(np.sqrt(np.mean((got.astype(np.float64) - f) ** 2)))
 
-    source_nodes = onnx.load(str(source)).graph.node
     costs: dict[tuple[str, ...], float] = {}
     for tensor, copy in rounded.items():
         sides = tuple(sorted({n.name for n in source_nodes if tensor in (*n.input, *n.output)} & names))
